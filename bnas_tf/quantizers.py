@@ -1,0 +1,181 @@
+"""Binarization schemes of SPEC "Binarization" (P1 §3.2, P2 §4.1.1, P3 §2) on Larq.
+
+A :class:`Binarization` says how a network is binarized (scheme, weight bits,
+activation bits) and hands out the Larq quantizers its layers use:
+
+=========  ==========================================  ==========================
+scheme     kernel (weights, 1 bit)                      activations (1 bit)
+=========  ==========================================  ==========================
+``xnor``   ``MagnitudeAwareSign``: mean|W| per output   ``SteSign``
+           channel times sign(W) (XNOR "sign + scale")
+``pcnn``   :class:`LearnableAmplitudeSign`: learnable   ``SteSign``
+           non-negative amplitude per output channel,
+           with the amplitude loss of SPEC P1 Eq. 2
+``dorefa`` ``MagnitudeAwareSign`` (P3 Eq. 1,           ``DoReFa(k_bit=1)``:
+           sign(w)·E(|w|), E taken per output channel)  round(clip(x, 0, 1))
+``ste``    ``SteSign`` (plain sign)                     ``SteSign``
+=========  ==========================================  ==========================
+
+Every sign is Larq's (straight-through estimator, clipped identity gradient).
+32-bit weights or activations mean "no quantizer" for that side.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import larq as lq
+import tensorflow as tf
+
+SCHEMES = ("xnor", "pcnn", "dorefa", "ste")
+
+
+def amplitude_reconstruction_error(weights, amplitude):
+    """Squared error of the PCNN reconstruction, the sum in SPEC P1 Eq. 2.
+
+    ``sum((W - A * sign(W))**2)`` with ``A`` broadcast over the last (output
+    channel) axis and ``sign`` from Larq.
+    """
+    return tf.reduce_sum(tf.square(weights - amplitude * lq.math.sign(weights)))
+
+
+@tf.keras.utils.register_keras_serializable(package="bnas_tf")
+class LearnableAmplitudeSign(lq.quantizers.Quantizer):
+    r"""PCNN-style kernel binarization with a learnable amplitude (SPEC P1 Eq. 2).
+
+    \[ \hat{W} = \hat{A} \odot \mathrm{sign}(W), \quad
+       L_{\hat A} = \frac{\theta}{2} \sum (W - \hat{A} \odot \mathrm{sign}(W))^2 \]
+
+    ``\hat A`` is one non-negative scalar per output channel, initialised to the
+    expected mean |W| of Keras' default Glorot-uniform kernel, trained by the
+    task loss and by ``L_Â`` (added with ``add_loss`` when ``theta > 0``).
+    Gradients through the sign are Larq's straight-through estimator.
+
+    Example: ``QuantConv2D(16, 3, kernel_quantizer=LearnableAmplitudeSign(theta=1e-4))``.
+    """
+
+    precision = 1
+
+    def __init__(self, theta: float = 1e-4, clip_value: float = 1.0, **kwargs):
+        if theta < 0:
+            raise ValueError(f"theta must be >= 0 (got {theta}); it weighs the amplitude loss")
+        self.theta = float(theta)
+        self.clip_value = clip_value
+        super().__init__(**kwargs)
+
+    def build(self, input_shape):
+        fan_out = int(input_shape[-1])
+        fan_in = int(math.prod(int(d) for d in input_shape[:-1])) if len(input_shape) > 1 else 1
+        receptive = int(math.prod(int(d) for d in input_shape[:-2])) if len(input_shape) > 2 else 1
+        glorot_limit = math.sqrt(6.0 / (fan_in + fan_out * receptive))
+        self.amplitude = self.add_weight(
+            name="amplitude",
+            shape=(fan_out,),
+            initializer=tf.keras.initializers.Constant(glorot_limit / 2.0),
+            constraint=tf.keras.constraints.NonNeg(),
+            trainable=True,
+        )
+        super().build(input_shape)
+
+    def call(self, inputs):
+        if self.theta > 0:
+            self.add_loss(0.5 * self.theta * amplitude_reconstruction_error(inputs, self.amplitude))
+        return self.amplitude * lq.quantizers.ste_sign(inputs, clip_value=self.clip_value)
+
+    def get_config(self):
+        return {**super().get_config(), "theta": self.theta, "clip_value": self.clip_value}
+
+
+@dataclasses.dataclass(frozen=True)
+class Binarization:
+    """How a network is binarized: scheme, weight bits and activation bits.
+
+    ``Binarization("xnor", weight_bits=1, activation_bits=32)`` is P1's W1/A32
+    ("BNN", kernels only); ``activation_bits=1`` makes a fully 1-bit ("1-bit
+    CNN", W1/A1) network, whose blocks use PReLU instead of ReLU (SPEC P1 §3.4).
+    ``weight_bits=32, activation_bits=32`` is the full-precision twin (the
+    Child-Parent *parent*).
+    """
+
+    scheme: str = "xnor"
+    weight_bits: int = 1
+    activation_bits: int = 32
+    theta: float = 1e-4
+
+    def __post_init__(self):
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"unknown binarization scheme {self.scheme!r}; choose one of {', '.join(SCHEMES)}")
+        for side in ("weight_bits", "activation_bits"):
+            bits = getattr(self, side)
+            if bits not in (1, 32):
+                raise ValueError(f"{side} must be 1 or 32 (got {bits!r})")
+        if self.theta < 0:
+            raise ValueError(f"theta must be >= 0 (got {self.theta})")
+
+    @property
+    def binary_weights(self) -> bool:
+        return self.weight_bits == 1
+
+    @property
+    def binary_activations(self) -> bool:
+        return self.activation_bits == 1
+
+    @property
+    def tag(self) -> str:
+        """Short name such as ``W1/A32``."""
+        return f"W{self.weight_bits}/A{self.activation_bits}"
+
+    def kernel_quantizer(self):
+        """A new kernel quantizer for one layer, or None for 32-bit weights."""
+        if not self.binary_weights:
+            return None
+        if self.scheme == "pcnn":
+            return LearnableAmplitudeSign(theta=self.theta)
+        if self.scheme == "ste":
+            return lq.quantizers.SteSign()
+        return lq.quantizers.MagnitudeAwareSign()
+
+    def input_quantizer(self):
+        """A new activation quantizer for one layer, or None for 32-bit activations."""
+        if not self.binary_activations:
+            return None
+        if self.scheme == "dorefa":
+            return lq.quantizers.DoReFa(k_bit=1, mode="activations")
+        return lq.quantizers.SteSign()
+
+    def kernel_constraint(self):
+        """Larq's ``weight_clip`` for binary kernels (latent weights stay in [-1, 1])."""
+        return lq.constraints.WeightClip() if self.binary_weights else None
+
+    def full_precision(self) -> "Binarization":
+        """The same scheme at 32/32 bits: the parent network of SPEC P4."""
+        return dataclasses.replace(self, weight_bits=32, activation_bits=32)
+
+    def get_config(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Binarization":
+        unknown = set(config) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown Binarization fields {sorted(unknown)}; known: scheme, weight_bits, activation_bits, theta")
+        return cls(**config)
+
+
+W1A32 = Binarization("xnor", weight_bits=1, activation_bits=32)
+W1A1 = Binarization("xnor", weight_bits=1, activation_bits=1)
+FULL_PRECISION = Binarization("xnor", weight_bits=32, activation_bits=32)
+
+
+def get(spec) -> Binarization:
+    """A Binarization from an instance, a config dict, or a tag like ``"W1/A1"``."""
+    if isinstance(spec, Binarization):
+        return spec
+    if isinstance(spec, dict):
+        return Binarization.from_config(spec)
+    if isinstance(spec, str):
+        tags = {"W1/A32": W1A32, "W1/A1": W1A1, "W32/A32": FULL_PRECISION}
+        if spec in tags:
+            return tags[spec]
+        raise ValueError(f"unknown binarization {spec!r}; use one of {sorted(tags)} or Binarization(...)")
+    raise TypeError(f"binarization must be a Binarization, dict or tag string, not {type(spec).__name__}")
