@@ -1,0 +1,383 @@
+"""Auxiliary training losses of the papers, as serialisable Keras pieces.
+
+- :func:`amplitude_loss` / :class:`AmplitudeLoss`: PCNN amplitude loss,
+  SPEC P1 Eq. 2 (``L = L_S + L_A``, P1 Eq. 4).
+- :class:`DiversityRegularizer`: entropy bonus on the architecture
+  parameters, SPEC P2 Eq. 5.
+- :func:`child_parent_kernel_loss` / :class:`ChildParentKernelLoss`:
+  kernel-level Child-Parent loss with a class-centre term, SPEC P4 Eq. 3
+  (``L = L_CE + L_H``, P4 Eq. 4), and :func:`quantized_kernel_pairs`, which
+  collects (latent kernel, quantized kernel) pairs from a Larq model.
+
+None of these fits Keras' ``loss(y_true, y_pred)`` or one-tensor
+regularizer signatures (each reads several tensors), so they are small
+callables with ``get_config``/``from_config``, registered under the
+``bnas_tf`` package like Larq's quantizers, and meant to be added in a
+training step or with ``model.add_loss``. Signs come from Larq
+(``larq.math.sign``, sign(0) = +1), never a home-made sign.
+"""
+
+import math
+
+import larq as lq
+import tensorflow as tf
+from larq.quantized_variable import QuantizedVariable
+
+__all__ = [
+    "amplitude_loss",
+    "AmplitudeLoss",
+    "DiversityRegularizer",
+    "child_parent_kernel_loss",
+    "ChildParentKernelLoss",
+    "quantized_kernel_pairs",
+]
+
+
+def _non_negative(name, value):
+    """``value`` as a finite float >= 0, else ValueError."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a number, got {value!r}") from error
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return number
+
+
+def _float_tensor(name, value):
+    tensor = tf.convert_to_tensor(value)
+    if not tensor.dtype.is_floating:
+        raise TypeError(
+            f"{name} must be a floating-point tensor, got dtype {tensor.dtype.name}"
+        )
+    return tensor
+
+
+class _ConfigMixin:
+    """``from_config`` for objects whose config is their constructor kwargs."""
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+# --------------------------------------------------------------------------
+# SPEC P1 Eq. 2: amplitude loss
+# --------------------------------------------------------------------------
+
+
+def amplitude_loss(x, amplitude, theta):
+    """PCNN amplitude loss, SPEC P1 Eq. 2.
+
+    ``L_A = theta / 2 * sum((x - A * sign(x))**2)`` with ``sign`` from
+    ``larq.math.sign`` (sign(0) = +1). ``sign`` has zero gradient, so
+    ``D = sign(x)`` acts as a constant: ``dL/dx = theta (x - A D)`` and
+    ``dL/dA = -theta sum((x - A D) D)``, the PCNN update.
+
+    Args:
+        x: floating tensor (a kernel or an activation).
+        amplitude: non-negative amplitude A broadcastable to ``x``: a scalar
+            (per layer) or one value per channel (last axis).
+        theta: finite float >= 0.
+
+    Returns:
+        Scalar tensor of ``x``'s dtype.
+
+    Example:
+        ``amplitude_loss([0.5, -2.0], 1.0, 2.0)`` is
+        ``(0.5 - 1)**2 + (-2 + 1)**2 = 1.25``.
+    """
+    weight = _non_negative("theta", theta)
+    x = _float_tensor("x", x)
+    amplitude = tf.cast(_float_tensor("amplitude", amplitude), x.dtype)
+    try:
+        tf.broadcast_static_shape(x.shape, amplitude.shape)
+    except ValueError as error:
+        raise ValueError(
+            f"amplitude of shape {amplitude.shape} does not broadcast to x of "
+            f"shape {x.shape}: use a scalar or one value per channel "
+            "(last axis)"
+        ) from error
+    residual = x - amplitude * lq.math.sign(x)
+    return 0.5 * weight * tf.reduce_sum(tf.square(residual))
+
+
+@tf.keras.utils.register_keras_serializable(package="bnas_tf")
+class AmplitudeLoss(_ConfigMixin):
+    """:func:`amplitude_loss` with its ``theta`` kept as configuration.
+
+    Example:
+        >>> loss = AmplitudeLoss(theta=2.0)
+        >>> float(loss([0.5, -2.0], 1.0))
+        1.25
+    """
+
+    def __init__(self, theta):
+        self.theta = _non_negative("theta", theta)
+
+    def __call__(self, x, amplitude):
+        return amplitude_loss(x, amplitude, self.theta)
+
+    def get_config(self):
+        return {"theta": self.theta}
+
+
+# --------------------------------------------------------------------------
+# SPEC P2 Eq. 5: diversity regulariser
+# --------------------------------------------------------------------------
+
+
+def _alpha_list(alphas):
+    tensors = [alphas] if tf.is_tensor(alphas) else list(alphas)
+    if not tensors:
+        raise ValueError("alphas must hold at least one [edges, ops] tensor")
+    checked = []
+    for index, alpha in enumerate(tensors):
+        alpha = _float_tensor(f"alphas[{index}]", alpha)
+        if alpha.shape.rank != 2:
+            raise ValueError(
+                f"alphas[{index}] must have shape [edges, ops], got {alpha.shape}"
+            )
+        checked.append(alpha)
+    return checked
+
+
+@tf.keras.utils.register_keras_serializable(package="bnas_tf")
+class DiversityRegularizer(_ConfigMixin):
+    """Entropy bonus on the architecture logits, SPEC P2 Eq. 5.
+
+    ``penalty = -lam * exp(-t / tau) * H(softmax(alpha))``, added to the
+    search loss ``L_S`` so early epochs keep every op in play. ``H`` is the
+    entropy (nats) of each edge's softmax, averaged over all edges of all
+    given tensors (normal and reduction cells pooled). ``t`` is the epoch,
+    as in SPEC (P2's defaults ``lam = 1.0``, ``tau = 7.7``).
+
+    The weight ``lam * exp(-t / tau)`` is ``bnas_tf.tuners.scores
+    .diversity_weight`` (one copy of the formula); it is a host-side number
+    that changes once per epoch. So ``__call__`` takes a Python epoch; in a
+    compiled train step, compute ``weight(epoch)`` at epoch start (e.g. in
+    ``on_epoch_begin``), keep it in a ``tf.Variable`` and call
+    ``penalty(alphas, variable)``.
+
+    Example:
+        For uniform logits on K ops ``H = ln K``, so at epoch 0 the penalty
+        is ``-ln K``.
+    """
+
+    def __init__(self, lam=1.0, tau=7.7):
+        self.lam, self.tau = lam, tau
+        self.weight(0)  # validates lam and tau where the formula lives
+        self.lam, self.tau = float(lam), float(tau)
+
+    def weight(self, epoch):
+        """``lam * exp(-epoch / tau)`` as a Python float."""
+        # Imported here: bnas_tf.tuners depends on bnas_tf, not the reverse.
+        from bnas_tf.tuners.scores import diversity_weight
+
+        return diversity_weight(epoch, self.lam, self.tau)
+
+    @staticmethod
+    def mean_entropy(alphas):
+        """Mean over edges of ``H(softmax(alpha_edge))``, a scalar tensor.
+
+        Args:
+            alphas: one ``[edges, ops]`` logits tensor or a list of them
+                (op counts may differ between tensors).
+        """
+        entropies = []
+        for alpha in _alpha_list(alphas):
+            # log_softmax keeps p * log p finite when a softmax weight
+            # underflows to 0.
+            log_p = tf.nn.log_softmax(alpha, axis=-1)
+            entropies.append(-tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1))
+        return tf.reduce_mean(tf.concat(entropies, axis=0))
+
+    def penalty(self, alphas, weight):
+        """``-weight * mean_entropy(alphas)``; ``weight`` may be a tensor."""
+        entropy = self.mean_entropy(alphas)
+        return -tf.cast(weight, entropy.dtype) * entropy
+
+    def __call__(self, alphas, epoch):
+        if tf.is_tensor(epoch):
+            raise TypeError(
+                "epoch must be a Python number, got a tensor; inside a "
+                "compiled step use penalty(alphas, weight) with "
+                "weight = regularizer.weight(epoch) stored in a tf.Variable"
+            )
+        return self.penalty(alphas, self.weight(epoch))
+
+    def get_config(self):
+        return {"lam": self.lam, "tau": self.tau}
+
+
+# --------------------------------------------------------------------------
+# SPEC P4 Eq. 3: kernel-level Child-Parent loss
+# --------------------------------------------------------------------------
+
+
+def _class_ids(labels):
+    labels = tf.convert_to_tensor(labels)
+    if labels.shape.rank == 2:
+        # One-hot (or [batch, 1] sparse) labels from Keras pipelines.
+        labels = (
+            tf.squeeze(labels, axis=-1)
+            if labels.shape[-1] == 1
+            else tf.argmax(labels, axis=-1)
+        )
+    if labels.shape.rank != 1:
+        raise ValueError(
+            "labels must be class ids of shape [batch] (or one-hot "
+            f"[batch, classes]), got shape {labels.shape}"
+        )
+    return labels
+
+
+def _kernel_term(kernels, reconstructions):
+    kernels, reconstructions = list(kernels), list(reconstructions)
+    if len(kernels) != len(reconstructions):
+        raise ValueError(
+            f"got {len(kernels)} kernels but {len(reconstructions)} "
+            "reconstructions: pass one reconstruction per kernel"
+        )
+    total = tf.constant(0.0, tf.float32)
+    for index, (kernel, reconstruction) in enumerate(zip(kernels, reconstructions)):
+        kernel = tf.cast(_float_tensor(f"kernels[{index}]", kernel), tf.float32)
+        reconstruction = tf.cast(
+            _float_tensor(f"reconstructions[{index}]", reconstruction), tf.float32
+        )
+        if not kernel.shape.is_compatible_with(reconstruction.shape):
+            raise ValueError(
+                f"kernels[{index}] has shape {kernel.shape} but its "
+                f"reconstruction has shape {reconstruction.shape}"
+            )
+        if kernel.shape.rank == 0:
+            raise ValueError(f"kernels[{index}] must have a channel axis, got a scalar")
+        squared = tf.square(kernel - reconstruction)
+        # One MSE per output channel (Keras keeps it last), summed: Eq. 3's
+        # sum over c.
+        per_channel = tf.reduce_mean(
+            squared, axis=list(range(kernel.shape.rank - 1))
+        )
+        total += tf.reduce_sum(per_channel)
+    return total
+
+
+def _class_centre_term(features, labels):
+    features = tf.cast(_float_tensor("features", features), tf.float32)
+    if features.shape.rank is None or features.shape.rank < 1:
+        raise ValueError(
+            f"features must have a batch axis, got shape {features.shape}"
+        )
+    labels = _class_ids(labels)
+    if not features.shape[:1].is_compatible_with(labels.shape):
+        raise ValueError(
+            f"features hold {features.shape[0]} samples but labels "
+            f"{labels.shape[0]}"
+        )
+    flat = tf.reshape(features, [tf.shape(features)[0], -1])
+    # Compact ids: only the classes present in the batch get a centre.
+    classes, class_index = tf.unique(labels)
+    centres = tf.math.unsorted_segment_mean(
+        flat, class_index, num_segments=tf.size(classes)
+    )
+    offsets = flat - tf.gather(centres, class_index)
+    return tf.reduce_sum(tf.square(offsets))
+
+
+def child_parent_kernel_loss(kernels, reconstructions, features, labels, lam):
+    """Kernel-level Child-Parent loss, SPEC P4 Eq. 3.
+
+    ``L_Ĥ = sum_{c,l} MSE(H_c^l, Ĥ_c^l) + lam / 2 * sum_s ||f_s - f̄_{y_s}||^2``
+
+    - ``H^l`` a full-precision (latent) kernel, ``Ĥ^l`` its 1-bit
+      reconstruction (``scale * sign(H)``, e.g. what Larq's
+      ``magnitude_aware_sign`` returns; :func:`quantized_kernel_pairs`
+      collects both from a model). SPEC does not say what ``c`` indexes; we
+      read it as the kernels (output channels, the last
+      axis in Keras) of layer l, so a layer contributes ``C_out`` times its
+      plain MSE.
+    - ``f_s`` the last conv features of sample s (flattened),
+      ``f̄_y`` the mean feature of class y over the batch: a
+      centre-loss term that tightens each class. The gradient is the same
+      whether or not the batch centres are treated as constants, because
+      offsets from a mean sum to zero. The term is a sum over samples, so
+      it grows with the batch size; scale ``lam`` with it.
+
+    Args:
+        kernels: list of floating tensors ``H^l``.
+        reconstructions: list of the same length and shapes, ``Ĥ^l``.
+        features: floating tensor ``[batch, ...]``.
+        labels: class ids ``[batch]`` (any integers) or one-hot
+            ``[batch, classes]``.
+        lam: finite float >= 0.
+
+    Returns:
+        Scalar float32 tensor.
+
+    Example:
+        Kernel ``[[0.5, -1.0], [1.5, 2.0]]`` against its magnitude-aware
+        sign ``[[1, -1.5], [1, 1.5]]``: each channel's MSE is 0.25, so 0.5.
+        Features ``[[1, 0], [3, 0], [0, 2]]`` with labels ``[0, 0, 1]``:
+        centre of class 0 is ``[2, 0]``, squared offsets 1 + 1 + 0 = 2, and
+        with ``lam = 0.5`` the term is ``0.5 / 2 * 2 = 0.5``; total 1.0.
+    """
+    weight = _non_negative("lam", lam)
+    kernel_term = _kernel_term(kernels, reconstructions)
+    return kernel_term + 0.5 * weight * _class_centre_term(features, labels)
+
+
+def quantized_kernel_pairs(model_or_weights):
+    """``(kernels, reconstructions)`` of every Larq-quantized kernel.
+
+    Larq stores a quantized layer's kernel as a ``QuantizedVariable``: its
+    ``latent_variable`` is the full-precision ``H`` and its ``quantizer``
+    maps ``H`` to what the 1-bit forward pass uses, ``Ĥ``. Full-precision
+    layers (first conv, classifier) are skipped. Call it inside the training
+    step (under ``tf.GradientTape``) so the loss sees the current weights.
+
+    Args:
+        model_or_weights: a Keras model or layer (its ``weights`` are read)
+            or an iterable of variables.
+
+    Returns:
+        Two lists of tensors of equal length, for
+        :func:`child_parent_kernel_loss`.
+    """
+    weights = getattr(model_or_weights, "weights", model_or_weights)
+    kernels, reconstructions = [], []
+    for variable in weights:
+        if isinstance(variable, QuantizedVariable) and variable.quantizer:
+            latent = variable.latent_variable
+            kernels.append(tf.convert_to_tensor(latent))
+            reconstructions.append(variable.quantizer(latent))
+    return kernels, reconstructions
+
+
+@tf.keras.utils.register_keras_serializable(package="bnas_tf")
+class ChildParentKernelLoss(_ConfigMixin):
+    """:func:`child_parent_kernel_loss` with ``lam`` kept as configuration.
+
+    Needs no callback: call it in a training step with a model's pairs,
+
+        kernels, reconstructions = quantized_kernel_pairs(model)
+        loss = cross_entropy + ChildParentKernelLoss(lam)(
+            kernels, reconstructions, features, labels)
+
+    (SPEC P4 Eq. 4), or :meth:`from_model` to collect the pairs itself.
+    """
+
+    def __init__(self, lam):
+        self.lam = _non_negative("lam", lam)
+
+    def __call__(self, kernels, reconstructions, features, labels):
+        return child_parent_kernel_loss(
+            kernels, reconstructions, features, labels, self.lam
+        )
+
+    def from_model(self, model, features, labels):
+        """The loss over every Larq-quantized kernel of ``model``."""
+        kernels, reconstructions = quantized_kernel_pairs(model)
+        return self(kernels, reconstructions, features, labels)
+
+    def get_config(self):
+        return {"lam": self.lam}
