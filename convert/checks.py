@@ -1,0 +1,116 @@
+"""Refuse, before converting, what Larq Compute Engine cannot turn into a faithful .tflite.
+
+LCE's converter traces whatever a model computes, so a model it cannot
+represent often fails deep inside MLIR with a message about ops, not layers,
+or converts silently into something other than what the user expects (a
+dense layer that stays float, a model whose Python code we cannot vouch for).
+:func:`check_convertible` walks the Keras layers and names the first layer
+that would do that, with the reason and the fix (STACK_NOTES "Larq Compute
+Engine").
+"""
+from __future__ import annotations
+
+import larq as lq
+import tensorflow as tf
+
+from bnas_tf.costs import LCE_INPUT_CHANNEL_MULTIPLE, is_binary_quantizer
+
+# Layer classes from these packages are the ones LCE (and our tests) know.
+# bnas_tf's own layers (ops.Zero) are covered by the conversion tests.
+KNOWN_LAYER_PACKAGES = ("keras.", "tensorflow.", "tf_keras.", "larq.", "bnas_tf.")
+# Keras revives a SavedModel layer whose Python class it cannot (or, in safe
+# mode, may not) rebuild as a graph-only stand-in from this module.
+_REVIVED_MODULE = "keras.src.saving.legacy.saved_model"
+
+
+def leaf_layers(model: tf.keras.Model, prefix: str = ""):
+    """Yield ``(path name, layer)`` for every layer, looking inside nested functional models."""
+    for layer in model.layers:
+        name = prefix + layer.name
+        if _is_graph_network(layer):
+            yield from leaf_layers(layer, name + "/")
+        else:
+            yield name, layer
+
+
+def _is_graph_network(model) -> bool:
+    """A functional or Sequential model: its layers are the whole computation."""
+    return isinstance(model, tf.keras.Model) and bool(getattr(model, "inputs", None))
+
+
+def _known_class(layer) -> bool:
+    module = type(layer).__module__
+    return module.startswith(KNOWN_LAYER_PACKAGES) and not module.startswith(_REVIVED_MODULE)
+
+
+def has_binary_input(layer) -> bool:
+    """True when the layer binarizes its input (a W1/A1 layer)."""
+    return is_binary_quantizer(getattr(layer, "input_quantizer", None))
+
+
+def layer_problem(layer) -> str | None:
+    """Why LCE cannot convert ``layer`` faithfully, or None when it can."""
+    kind = type(layer).__name__
+    if isinstance(layer, tf.keras.layers.Lambda) or kind == "Lambda":
+        return ("it is a Lambda layer: its Python code cannot be checked, and Keras safe mode refuses to load it "
+                "from a saved model; replace it with Keras or Larq layers")
+    if type(layer).__module__.startswith(_REVIVED_MODULE):
+        return (f"it was revived from a SavedModel as a graph-only {kind} stand-in, without its Python class; "
+                "save the model as .keras with its custom objects registered")
+    if not _known_class(layer):
+        module = type(layer).__module__
+        return (f"it is a custom layer ({module}.{kind}) that bnas_tf.convert does not know LCE can convert; "
+                "build the network from Keras, Larq and bnas_tf layers")
+    policy = getattr(layer, "dtype_policy", None)
+    if policy is not None and policy.name != "float32":
+        return (f"it uses the mixed-precision dtype policy {policy.name!r}, which the TFLite/LCE converter rejects; "
+                "build the model under tf.keras.mixed_precision.set_global_policy('float32')")
+    if isinstance(layer, lq.layers.QuantDense) and has_binary_input(layer):
+        return ("it is a QuantDense with a binary input quantizer: LCE never turns dense layers into binary kernels "
+                "(larq/compute-engine#410, #806), so it would run as a float sign plus a float FULLY_CONNECTED; "
+                "use a float Dense classifier (input_quantizer=None)")
+    if isinstance(layer, lq.layers.QuantConv2D) and has_binary_input(layer):
+        groups = int(getattr(layer, "groups", 1) or 1)
+        if groups > 1:
+            per_group = int(layer.kernel.shape[-2])
+            if per_group % LCE_INPUT_CHANNEL_MULTIPLE:
+                return (f"it is a grouped binary convolution with {per_group} input channels per group; LCE needs a "
+                        f"multiple of {LCE_INPUT_CHANNEL_MULTIPLE} per group")
+    return None
+
+
+def check_convertible(model) -> None:
+    """Raise if LCE cannot convert ``model`` to a faithful flatbuffer.
+
+    Checks, in order: ``model`` is a built functional or Sequential Keras
+    model with fixed-size inputs, and no layer is a Lambda layer, a layer
+    revived from a SavedModel without its class, an unknown custom layer, a
+    mixed-precision layer, a QuantDense with binary input, or a grouped
+    binary conv whose group size is not a multiple of 32.
+
+    Raises:
+        TypeError: ``model`` is not a ``tf.keras.Model``.
+        ValueError: naming the first offending layer, the reason and the fix.
+    """
+    if not isinstance(model, tf.keras.Model):
+        raise TypeError(f"expected a tf.keras.Model, got {type(model).__name__}; load a saved model with "
+                        "bnas_tf.convert.load_model(path) or build one with bnas_tf.build_network")
+    if not _is_graph_network(model):
+        if isinstance(model, tf.keras.Sequential):
+            raise ValueError(f"Sequential model {model.name!r} is not built; give its first layer an input_shape "
+                             "or call model.build((None, H, W, C))")
+        raise ValueError(f"model {model.name!r} ({type(model).__name__}) is a subclassed model whose call() cannot "
+                         "be checked; build it functionally (bnas_tf.build_network does)")
+    policy = getattr(model, "dtype_policy", None)
+    if policy is not None and policy.name != "float32":
+        raise ValueError(f"model {model.name!r} uses the mixed-precision dtype policy {policy.name!r}, which the "
+                         "TFLite/LCE converter rejects; rebuild it under the 'float32' policy")
+    for tensor in model.inputs:
+        shape = tuple(tensor.shape)
+        if any(d is None for d in shape[1:]):
+            raise ValueError(f"model input {tensor.name!r} has shape {shape}: LCE needs every dimension but the batch "
+                             "fixed; build the model with a fixed input_shape=(height, width, channels)")
+    for name, layer in leaf_layers(model):
+        problem = layer_problem(layer)
+        if problem:
+            raise ValueError(f"cannot convert layer {name!r} ({type(layer).__name__}) with Larq Compute Engine: {problem}")

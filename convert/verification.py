@@ -1,0 +1,179 @@
+"""Does the .tflite compute what the Keras model computes? Run both on the same inputs and compare.
+
+The flatbuffer runs in LCE's own interpreter
+(``larq_compute_engine.tflite.python.interpreter.Interpreter``), the only
+Python runtime that has LCE's custom kernels; on x86 those are reference
+kernels, numerically the same as the ARM ones.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+from bnas_tf.convert import flatbuffer
+
+KERAS_BATCH = 64
+
+
+def collect(data, max_samples: int, example_shape: tuple):
+    """``(x, y or None)`` numpy arrays of at most ``max_samples`` examples from ``data``.
+
+    ``data``: a numpy array of images, a tuple ``(x, y)`` of arrays, or a
+    ``tf.data.Dataset`` of ``(x, y)`` / ``(x, y, weight)`` / ``x`` elements,
+    batched or not.
+    """
+    if isinstance(max_samples, bool) or not isinstance(max_samples, (int, np.integer)) or max_samples <= 0:
+        raise ValueError(f"max_samples must be a positive integer (got {max_samples!r})")
+    if isinstance(data, tf.data.Dataset):
+        xs, ys, count = [], [], 0
+        for element in data:
+            x, y = _split(element)
+            x = np.asarray(x)
+            if x.ndim == len(example_shape):  # unbatched dataset
+                x, y = x[None], (None if y is None else np.asarray(y)[None])
+            xs.append(x)
+            ys.append(None if y is None else np.asarray(y))
+            count += len(x)
+            if count >= max_samples:
+                break
+        if not xs:
+            raise ValueError("the dataset is empty: verify needs at least one example")
+        x = np.concatenate(xs)
+        y = None if any(v is None for v in ys) else np.concatenate(ys)
+    elif isinstance(data, tuple) and len(data) == 2:
+        x, y = np.asarray(data[0]), np.asarray(data[1])
+    elif isinstance(data, np.ndarray):
+        x, y = data, None
+    else:
+        raise TypeError(f"data must be a numpy array, an (x, y) tuple of arrays or a tf.data.Dataset, "
+                        f"not {type(data).__name__}")
+    if x.ndim == len(example_shape):
+        x = x[None]
+    if tuple(x.shape[1:]) != tuple(example_shape):
+        raise ValueError(f"data examples have shape {tuple(x.shape[1:])} but the model expects {tuple(example_shape)}; "
+                         "resize the images (e.g. bnas_tf.data.load(name, image_size=...)) or convert a model built "
+                         "for this input size")
+    if len(x) == 0:
+        raise ValueError("data has no examples: verify needs at least one")
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"data has {len(x)} images but {len(y)} labels; they must match")
+    x = x[:max_samples].astype(np.float32)
+    if y is not None:
+        y = np.asarray(y)[:max_samples]
+        if y.ndim == 2 and y.shape[1] > 1:  # one-hot
+            y = y.argmax(axis=1)
+        y = y.reshape(len(x), -1)[:, 0].astype(np.int64)
+    return x, y
+
+
+def _split(element):
+    if isinstance(element, (tuple, list)):
+        if len(element) not in (2, 3):
+            raise ValueError(f"dataset elements must be x, (x, y) or (x, y, weight); got a tuple of {len(element)}")
+        return element[0], element[1]
+    if isinstance(element, dict):
+        raise ValueError("dataset elements are dicts; map them to (image, label) tuples first")
+    return element, None
+
+
+def keras_outputs(model, x) -> np.ndarray:
+    """First output of ``model`` (the logits when there is an auxiliary head), inference mode."""
+    outputs = []
+    for start in range(0, len(x), KERAS_BATCH):
+        result = model(x[start:start + KERAS_BATCH], training=False)
+        if isinstance(result, (list, tuple)):
+            result = result[0]
+        elif isinstance(result, dict):
+            result = result[model.output_names[0]]
+        outputs.append(np.asarray(result))
+    return np.concatenate(outputs)
+
+
+def _output_index(data: bytes, wanted: str | None, count: int) -> int:
+    if count == 1:
+        return 0
+    names = flatbuffer.output_names(data)
+    if wanted in names:
+        return names.index(wanted)
+    raise ValueError(f"the flatbuffer has {count} outputs named {names}, none called {wanted!r} (the model's first "
+                     "output); convert this model with to_tflite so the names match")
+
+
+def _quantize(x, dtype, scale, zero_point):
+    if np.dtype(dtype) == np.float32:
+        return x
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def _dequantize(y, scale, zero_point):
+    if y.dtype == np.float32:
+        return y
+    return (y.astype(np.float32) - zero_point) * scale
+
+
+def tflite_outputs(data: bytes, x, *, num_threads: int = 1, output_name: str | None = None) -> np.ndarray:
+    """One output of the flatbuffer for every example of ``x``, through LCE's interpreter."""
+    interpreter = Interpreter(data, num_threads=num_threads)
+    if len(interpreter.input_shapes) != 1:
+        raise ValueError(f"verify supports single-input models; this flatbuffer has {len(interpreter.input_shapes)}")
+    batch = interpreter.input_shapes[0][0]
+    if batch != 1:
+        raise ValueError(f"the flatbuffer has a fixed batch size of {batch}; verify needs batch 1 (build the model "
+                         "with tf.keras.Input(shape=...) and no batch_size)")
+    inputs = _quantize(x, interpreter.input_types[0], interpreter.input_scales[0], interpreter.input_zero_points[0])
+    result = interpreter.predict(inputs)
+    outputs = result if isinstance(result, list) else [result]
+    index = _output_index(data, output_name, len(outputs))
+    return _dequantize(outputs[index], interpreter.output_scales[index], interpreter.output_zero_points[index])
+
+
+def verify(model, tflite, data, *, num_threads: int = 1, max_samples: int = 256) -> dict:
+    """Run ``model`` (Keras, ``training=False``) and ``tflite`` (LCE interpreter) on the same inputs and compare.
+
+    With several outputs (an auxiliary head) the first Keras output is
+    compared with the flatbuffer output of the same name. Agreement is
+    top-1: ``mean(argmax(keras) == argmax(tflite))``.
+
+    A large disagreement on an *untrained* binary network is usually sign ties
+    at exactly 0 after default BatchNorm, not a converter bug (STACK_NOTES):
+    train a few steps first.
+
+    Args:
+        model: the Keras model that was converted.
+        tflite: flatbuffer bytes or a .tflite path.
+        data: numpy images, an ``(x, y)`` tuple, or a ``tf.data.Dataset`` of
+            ``(x, y)`` or ``x`` (batched or not).
+        num_threads: interpreter threads.
+        max_samples: compare at most this many examples.
+
+    Returns:
+        dict with ``top1_agreement``, ``max_abs_diff``, ``mean_abs_diff``,
+        ``num_samples``, ``output`` (name of the compared output) and, when
+        labels are given, ``keras_accuracy`` and ``tflite_accuracy``.
+    """
+    if not isinstance(model, tf.keras.Model):
+        raise TypeError(f"model must be a tf.keras.Model, got {type(model).__name__}")
+    buffer = flatbuffer.read(tflite)
+    if len(model.inputs or []) != 1:
+        raise ValueError("verify supports models with exactly one input")
+    x, y = collect(data, max_samples, tuple(model.inputs[0].shape[1:]))
+    output_name = model.output_names[0] if model.output_names else None
+    expected = keras_outputs(model, x)
+    got = tflite_outputs(buffer, x, num_threads=num_threads, output_name=output_name)
+    if expected.shape != got.shape:
+        raise ValueError(f"Keras output shape {expected.shape} differs from the flatbuffer's {got.shape}: "
+                         "the .tflite was not converted from this model")
+    diff = np.abs(expected.astype(np.float64) - got.astype(np.float64))
+    report = {
+        "num_samples": int(len(x)),
+        "output": output_name,
+        "top1_agreement": float(np.mean(expected.argmax(axis=-1) == got.argmax(axis=-1))),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+    }
+    if y is not None:
+        report["keras_accuracy"] = float(np.mean(expected.argmax(axis=-1) == y))
+        report["tflite_accuracy"] = float(np.mean(got.argmax(axis=-1) == y))
+    return report
