@@ -122,12 +122,12 @@ def build_stem(x, channels: int, stem: str):
     """Full-precision stem: 3x3 conv + BN (CIFAR), or three stride-2 convs (P1's ImageNet stem)."""
     if stem == "cifar":
         x = tf.keras.layers.Conv2D(channels, 3, padding="same", use_bias=False, name="stem_conv")(x)
-        return tf.keras.layers.BatchNormalization(name="stem_bn")(x)
+        return ops_module.batch_norm(name="stem_bn")(x)
     for i, width in enumerate((channels // 2, channels, channels)):
         if i:
             x = tf.keras.layers.ReLU(name=f"stem{i}_relu")(x)
         x = tf.keras.layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False, name=f"stem{i}_conv")(x)
-        x = tf.keras.layers.BatchNormalization(name=f"stem{i}_bn")(x)
+        x = ops_module.batch_norm(name=f"stem{i}_bn")(x)
     return x
 
 
@@ -158,7 +158,7 @@ def auxiliary_head(x, num_classes: int):
     x = tf.keras.layers.ReLU(name="aux_relu")(x)
     x = tf.keras.layers.AveragePooling2D(5, strides=3, padding="same", name="aux_pool")(x)
     x = tf.keras.layers.Conv2D(128, 1, use_bias=False, name="aux_conv")(x)
-    x = tf.keras.layers.BatchNormalization(name="aux_bn")(x)
+    x = ops_module.batch_norm(name="aux_bn")(x)
     x = tf.keras.layers.ReLU(name="aux_relu2")(x)
     x = tf.keras.layers.GlobalAveragePooling2D(name="aux_gap")(x)
     return tf.keras.layers.Dense(num_classes, name="aux_logits")(x)
@@ -239,7 +239,7 @@ def scaled_channels(base: int, ratio: float, lce_friendly: bool = False) -> int:
 
 def _vgg_small(x, widths, binarization):
     x = tf.keras.layers.Conv2D(widths[0], 3, padding="same", use_bias=False, name="conv0")(x)
-    x = tf.keras.layers.BatchNormalization(name="conv0_bn")(x)
+    x = ops_module.batch_norm(name="conv0_bn")(x)
     for i, width in enumerate(widths[1:], start=1):
         x = ops_module.Operation("conv", ops_module.conv_block(width, 3, 1, binarization, f"conv{i}"))(x)
         if i % 2 == 1:
@@ -250,11 +250,11 @@ def _vgg_small(x, widths, binarization):
 def _resnet18(x, widths, binarization, large_input: bool):
     if large_input:
         x = tf.keras.layers.Conv2D(widths[0], 7, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
-        x = tf.keras.layers.BatchNormalization(name="stem_bn")(x)
+        x = ops_module.batch_norm(name="stem_bn")(x)
         x = tf.keras.layers.MaxPool2D(3, strides=2, padding="same", name="stem_pool")(x)
     else:
         x = tf.keras.layers.Conv2D(widths[0], 3, padding="same", use_bias=False, name="stem_conv")(x)
-        x = tf.keras.layers.BatchNormalization(name="stem_bn")(x)
+        x = ops_module.batch_norm(name="stem_bn")(x)
     in_channels = widths[0]
     for block in range(8):
         stride = 2 if block in (2, 4, 6) else 1

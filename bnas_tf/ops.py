@@ -81,7 +81,7 @@ class FactorizedReduce(Operation):
         self.conv_a = _quant_conv(channels // 2, 1, 2, 1, binarization, f"{name}_conv_a")
         self.conv_b = _quant_conv(channels // 2, 1, 2, 1, binarization, f"{name}_conv_b")
         self.concat = tf.keras.layers.Concatenate(name=f"{name}_concat")
-        self.post = [tf.keras.layers.BatchNormalization(name=f"{name}_bn")] + _post_activation(binarization, name)
+        self.post = [batch_norm(name=f"{name}_bn")] + _post_activation(binarization, name)
         layers = self.pre + self.shift + [self.conv_a, self.conv_b, self.concat] + self.post
         super().__init__(op_name, layers)
 
@@ -95,6 +95,12 @@ class FactorizedReduce(Operation):
         for layer in self.post:
             x = _call(layer, x, training)
         return x
+
+
+def batch_norm(name: str):
+    """BatchNorm with PyTorch's default momentum (0.1 there, 0.9 here), as the papers' code uses:
+    Keras' 0.99 leaves the moving statistics near their defaults after a one-epoch search trial."""
+    return tf.keras.layers.BatchNormalization(momentum=0.9, name=name)
 
 
 def _pre_activation(binarization: Binarization, name: str) -> list:
@@ -148,7 +154,7 @@ def conv_block(channels, kernel_size, stride, binarization, name, dilation=1) ->
     return (
         _pre_activation(binarization, f"{name}_act")
         + _strided(lambda s: _quant_conv(channels, kernel_size, s, dilation, binarization, f"{name}_conv"), stride, dilation, name)
-        + [tf.keras.layers.BatchNormalization(name=f"{name}_bn")]
+        + [batch_norm(name=f"{name}_bn")]
         + _post_activation(binarization, name)
     )
 
@@ -157,9 +163,9 @@ def _separable_unit(channels, kernel_size, stride, dilation, binarization, name)
     return (
         _pre_activation(binarization, f"{name}_act")
         + _strided(lambda s: _quant_depthwise(kernel_size, s, dilation, binarization, f"{name}_depthwise"), stride, dilation, name)
-        + [tf.keras.layers.BatchNormalization(name=f"{name}_bn_dw"),
+        + [batch_norm(name=f"{name}_bn_dw"),
            _quant_conv(channels, 1, 1, 1, binarization, f"{name}_pointwise"),
-           tf.keras.layers.BatchNormalization(name=f"{name}_bn")]
+           batch_norm(name=f"{name}_bn")]
         + _post_activation(binarization, name)
     )
 

@@ -1,0 +1,297 @@
+"""The weight-sharing supernet: every op of every edge of a cell space (SPEC P1 §3.1, P2 §4, P4 §2.2).
+
+Two forward modes over the same weights:
+
+* **path mode** trains ``P`` sampled architectures at once, each on its own
+  chunk of the batch. On each edge the ``P`` candidate ops form a
+  permutation over the paths (sampling without replacement, SPEC P1
+  Algorithm 1 step b / P4 Algorithm 1), so every op processes exactly one
+  chunk: a step costs what one path on the whole batch costs. Which op a
+  path takes is an int tensor (``route``), so a new sample is a new value,
+  not a new trace; the graph is traced once per *layout* (the candidate ops
+  of every edge), i.e. once per pruning round.
+* **mixed mode** computes softmax(α)-weighted sums of every remaining op
+  (DARTS, SPEC P2); with ``partial_channels = q > 1`` only the first 1/q of
+  each mixture's output channels come from the mixture and the rest bypass
+  (PC-DARTS' partial connection, SPEC P1 Eq. 6; our ops keep full width so
+  that they share weights with path mode, which keeps PC-DARTS' bypass but
+  not its compute saving).
+
+The cell is :class:`bnas_tf.networks.Cell`: supernet and evaluation network
+share its definition.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from bnas_tf import ops as ops_module
+from bnas_tf.genotype import Genotype, edge_inputs, full_edge_count
+from bnas_tf.networks import STEM_MULTIPLIER, _check_network_args, build_cells, build_stem
+from bnas_tf.quantizers import Binarization, get as get_binarization
+
+KINDS = ("normal", "reduce")
+
+
+@dataclasses.dataclass(frozen=True)
+class CellSpace:
+    """A cell search space: op set, stacked cells, width, nodes and reductions."""
+
+    op_set: tuple = "DARTS_BINARY_OPS"
+    cells: int = 6
+    channels: int = 16
+    nodes: int = 4
+    reduction_cells: tuple | None = None
+    inter_cell_skip: bool = False
+    stem: str = "cifar"
+
+    def __post_init__(self):
+        object.__setattr__(self, "op_set", tuple(ops_module.get_op_set(self.op_set)))
+        if self.reduction_cells is not None:
+            object.__setattr__(self, "reduction_cells", tuple(int(r) for r in self.reduction_cells))
+        if isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or self.nodes < 1:
+            raise ValueError(f"nodes must be a positive integer (got {self.nodes!r})")
+
+    @property
+    def num_edges(self) -> int:
+        return full_edge_count(self.nodes)
+
+    @property
+    def num_ops(self) -> int:
+        return len(self.op_set)
+
+    def genotype(self, choice: dict, name: str | None = None) -> Genotype:
+        """The genotype with op index ``choice[kind][edge]`` on every edge."""
+        cells = {kind: [(self.op_set[int(k)], source) for k, (_, source) in zip(choice[kind], edge_inputs(self.nodes))]
+                 for kind in KINDS}
+        return Genotype(normal=cells["normal"], reduce=cells["reduce"], op_set=list(self.op_set), nodes=self.nodes, name=name)
+
+    def get_config(self) -> dict:
+        return {**dataclasses.asdict(self), "op_set": list(self.op_set),
+                "reduction_cells": None if self.reduction_cells is None else list(self.reduction_cells)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "CellSpace":
+        return cls(**config)
+
+
+class SupernetEdge:
+    """All ops of one edge, combined by the supernet's current mode."""
+
+    def __init__(self, supernet, kind, edge, ops):
+        self.supernet, self.kind, self.edge, self.ops = supernet, kind, edge, ops
+
+    def __call__(self, x, training=None):
+        layout = self.supernet.layout
+        if layout.mode == "path":
+            return self._paths(x, training, layout.candidates[self.kind][self.edge])
+        return self._mixed(x, training, layout.candidates[self.kind][self.edge])
+
+    def _paths(self, x, training, candidates):
+        route = self.supernet.route[self.kind][self.edge]  # path p uses candidates[route[p]]
+        paths = len(candidates)
+        if paths == 1:
+            return self.ops[candidates[0]](x, training)
+        owner = tf.math.invert_permutation(route)  # candidate k serves path owner[k]
+        shape = tf.shape(x)
+        chunks = tf.reshape(x, tf.concat([[paths, shape[0] // paths], shape[1:]], 0))
+        outs = tf.stack([self.ops[k](tf.gather(chunks, owner[i]), training) for i, k in enumerate(candidates)])
+        outs = tf.gather(outs, route)
+        out_shape = tf.shape(outs)
+        return tf.reshape(outs, tf.concat([[shape[0]], out_shape[2:]], 0))
+
+    def _mixed(self, x, training, candidates):
+        alpha = tf.gather(self.supernet.alpha[self.kind][self.edge], list(candidates))
+        weights = tf.nn.softmax(alpha)
+        mixed = tf.add_n([weights[i] * self.ops[k](x, training) for i, k in enumerate(candidates)])
+        q = self.supernet.partial_channels
+        if q <= 1:
+            return mixed
+        keep = max(1, mixed.shape[-1] // q)
+        stride = 1 if mixed.shape[1] == x.shape[1] else 2
+        rest = x[:, ::stride, ::stride, keep:]
+        # the bypass goes first: a channel shuffle (PC-DARTS), so each channel takes its turn in the mixture
+        return tf.concat([rest, mixed[..., :keep]], axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """What the traced graph contains: the mode and the candidate op indices of every edge."""
+
+    mode: str
+    candidates: dict  # kind -> tuple of tuples of op indices
+
+    @property
+    def paths(self) -> int:
+        return len(self.candidates["normal"][0]) if self.mode == "path" else 1
+
+    @property
+    def key(self):
+        return (self.mode,) + tuple(self.candidates[kind] for kind in KINDS)
+
+
+class Supernet:
+    """Every op of every edge; ``train_step``/``evaluate`` in path or mixed mode over shared weights."""
+
+    def __init__(self, space: CellSpace, *, num_classes: int, input_shape, binarization="W1/A32",
+                 partial_channels: int = 1, name: str = "supernet"):
+        self.space = space
+        self.binarization = get_binarization(binarization)
+        self.num_classes = num_classes
+        self.input_shape = tuple(input_shape)
+        self.partial_channels = int(partial_channels)
+        reduction_cells = _check_network_args(space.cells, space.channels, num_classes, self.input_shape,
+                                              space.reduction_cells, space.stem)
+        edges = space.num_edges
+        self.route = {kind: [tf.Variable(tf.range(1), trainable=False, dtype=tf.int32, shape=tf.TensorShape([None]),
+                                         name=f"route_{kind}_{e}") for e in range(edges)] for kind in KINDS}
+        self.alpha = {kind: [tf.Variable(tf.zeros(space.num_ops), name=f"alpha_{kind}_{e}") for e in range(edges)]
+                      for kind in KINDS}
+        self.layout = None
+        channels_of, c = {}, space.channels
+        for index in range(space.cells):
+            c = c * 2 if index in reduction_cells else c
+            channels_of[index] = c
+
+        def make_edge_for(kind, cell_index):
+            def make_edge(index, node, source, stride, edge_name):
+                ops = [ops_module.build_op(op, channels_of[cell_index], stride, self.binarization, name_prefix=edge_name)
+                       for op in space.op_set]
+                return SupernetEdge(self, kind, index, ops)
+
+            return make_edge
+
+        node_sources = [(node, list(range(node))) for node in range(2, space.nodes + 2)]
+        concat = tuple(range(2, space.nodes + 2))
+        stem_channels = STEM_MULTIPLIER * space.channels
+        self.cells = build_cells({kind: (node_sources, concat) for kind in KINDS}, cells=space.cells,
+                                 channels=space.channels, binarization=self.binarization,
+                                 reduction_cells=reduction_cells, inter_cell_skip=space.inter_cell_skip,
+                                 stem_channels=stem_channels, make_edge_for=make_edge_for)
+        self._stem_channels = stem_channels
+        self._stem_layers = None
+        self.classifier = [tf.keras.layers.GlobalAveragePooling2D(name=f"{name}_pool"),
+                           tf.keras.layers.Dense(num_classes, name=f"{name}_logits")]
+        self._stem_input = tf.keras.Input(self.input_shape)
+        self.stem = tf.keras.Model(self._stem_input, build_stem(self._stem_input, stem_channels, space.stem), name=f"{name}_stem")
+        self._functions = {}
+        self._build_all()
+
+    # --- structure --------------------------------------------------------
+    def edges(self, kind):
+        """Every SupernetEdge of cells of ``kind`` (one list per cell)."""
+        return [[edge for _, node_edges in cell.nodes for _, edge in node_edges]
+                for cell in self.cells if (cell.reduction == (kind == "reduce"))]
+
+    def _build_all(self):
+        """Create every variable once, eagerly, in mixed mode over all ops (so tracing never creates any)."""
+        all_ops = tuple(range(self.space.num_ops))
+        self.set_layout(Layout("mixed", {kind: (all_ops,) * self.space.num_edges for kind in KINDS}))
+        self.forward(tf.zeros((1,) + self.input_shape), training=False)
+
+    def op_weights(self, kind, edge, op):
+        return [w for cell_edges in self.edges(kind) for w in cell_edges[edge].ops[op].trainable_weights]
+
+    @property
+    def alpha_variables(self):
+        return [v for kind in KINDS for v in self.alpha[kind]]
+
+    def shared_weights(self):
+        """Weights every path uses: stem, preprocessing, skips, classifier."""
+        edge_ids = {id(w) for kind in KINDS for cell_edges in self.edges(kind) for edge in cell_edges
+                    for op in edge.ops for w in op.weights}
+        return [w for w in self.all_weights() if id(w) not in edge_ids]
+
+    def _all_layers(self):
+        layers = list(self.stem.layers) + self.classifier
+        for cell in self.cells:
+            for op in (cell.preprocess0, cell.preprocess1, cell.shortcut):
+                if op is not None:
+                    layers += op.layers
+            for _, node_edges in cell.nodes:
+                for _, edge in node_edges:
+                    for op in edge.ops:
+                        layers += op.layers
+        return layers
+
+    def _unique(self, attribute):
+        seen, out = set(), []
+        for layer in self._all_layers():
+            for w in getattr(layer, attribute):
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    def all_weights(self):
+        """Every trainable weight except α."""
+        return self._unique("trainable_weights")
+
+    def all_variables(self):
+        """Every variable to checkpoint (weights, BN statistics, α)."""
+        return self._unique("weights") + self.alpha_variables
+
+    # --- modes ------------------------------------------------------------
+    def set_layout(self, layout: Layout):
+        self.layout = layout
+
+    def set_paths(self, candidates: dict, routes: dict):
+        """Path mode: ``candidates[kind][edge]`` = op indices (one per path), ``routes[kind][edge][p]`` =
+        position in that tuple of the op path ``p`` takes (a permutation)."""
+        layout = Layout("path", {kind: tuple(tuple(int(k) for k in c) for c in candidates[kind]) for kind in KINDS})
+        self.set_layout(layout)
+        for kind in KINDS:
+            for e, route in enumerate(routes[kind]):
+                self.route[kind][e].assign(np.asarray(route, dtype=np.int32))
+
+    def set_mixed(self, remaining: dict):
+        """Mixed mode over ``remaining[kind][edge]`` = op indices still in the space."""
+        self.set_layout(Layout("mixed", {kind: tuple(tuple(int(k) for k in r) for r in remaining[kind]) for kind in KINDS}))
+
+    def _layout_layers(self):
+        layers = list(self.stem.layers) + self.classifier
+        for cell in self.cells:
+            for op in (cell.preprocess0, cell.preprocess1, cell.shortcut):
+                if op is not None:
+                    layers += op.layers
+        for kind in KINDS:
+            for cell_edges in self.edges(kind):
+                for edge, candidates in zip(cell_edges, self.layout.candidates[kind]):
+                    for k in candidates:
+                        layers += edge.ops[k].layers
+        return layers
+
+    def extra_losses(self):
+        """Losses layers added in the last forward pass of this layout (e.g. PCNN amplitude loss, SPEC P1 Eq. 2)."""
+        return [loss for layer in self._layout_layers() for loss in layer.losses]
+
+    def mean_alpha_entropy(self):
+        """Mean entropy of softmax(α) over the remaining ops of every edge (SPEC P2 Eq. 5's H(α))."""
+        terms = []
+        for kind in KINDS:
+            for edge, candidates in enumerate(self.layout.candidates[kind]):
+                p = tf.nn.softmax(tf.gather(self.alpha[kind][edge], list(candidates)))
+                terms.append(-tf.reduce_sum(p * tf.math.log(p + 1e-12)))
+        return tf.add_n(terms) / len(terms)
+
+    def alpha_values(self) -> dict:
+        """α of every edge as nested lists (kind -> edge -> op)."""
+        return {kind: [v.numpy().tolist() for v in self.alpha[kind]] for kind in KINDS}
+
+    # --- computation ------------------------------------------------------
+    def forward(self, x, training=None):
+        s0 = s1 = self.stem(x, training=training)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, training)
+        for layer in self.classifier:
+            s1 = layer(s1)
+        return s1
+
+    def function(self, name, build):
+        """A tf.function for the current layout, traced once per (name, layout)."""
+        key = (name,) + self.layout.key
+        if key not in self._functions:
+            self._functions[key] = build()
+        return self._functions[key]

@@ -1,0 +1,578 @@
+"""Evolutionary width search (SPEC P3) as a KerasTuner Oracle and Tuner.
+
+A gene is one width ratio per searchable layer of a fixed backbone
+(VGG-small, ResNet-18), each from ``WIDTH_RATIOS`` = {0.25, 0.5, 1, 2, 3, 4}.
+Its fitness is SPEC P3 Eq. 4, ``max(Acc - lam * FLOPs(a) / FLOPs(uniform 1x), 0)``
+with ``lam = 4`` and Bi-Real FLOPs (float + binary / 64).
+
+:class:`EvolutionOracle` decides; :class:`Evolution` trains. Each individual
+is one KerasTuner trial, so several workers can share a generation. Choices
+the paper leaves open, made here:
+
+- Generation 0 is uniformly random. Later generations: survivors by
+  truncation over everything evaluated so far (the ``population_size`` best,
+  (mu + lambda) elitism; equal fitness, e.g. several genes clipped to 0 by
+  Eq. 4, ranks by accuracy), parents by tournament (``tournament_size=2``)
+  among the survivors, uniform crossover (each gene from either parent with
+  probability 1/2), then each gene mutates with probability
+  ``mutation_rate`` (default ``1 / len(gene)``) to one of the other ratios.
+- A child already in this generation or evaluated before is drawn again
+  (up to ``MAX_DRAWS`` times; then only this generation is avoided; then it
+  is kept), so trials are not spent on known genes.
+- A failed trial (KerasTuner status FAILED: a NaN/inf loss, or an error
+  after ``max_retries_per_trial`` retries) gets fitness 0 for selection.
+- The random generator of generation ``g`` is ``default_rng([seed, g])``
+  and the seed is saved in the oracle state: a resumed search breeds the
+  same genes. The whole state is JSON (``get_state``/``set_state``).
+"""
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import time
+import zlib
+
+import keras_tuner
+import numpy as np
+import tensorflow as tf
+from keras_tuner.src.engine.trial import TrialStatus
+
+from bnas_tf import costs
+from bnas_tf.genotype import WIDTH_RATIOS, WidthGenotype
+from bnas_tf.io import atomic_write_json, read_json
+from bnas_tf.networks import BACKBONES, build_width_network, scaled_channels
+from bnas_tf.tuners import scores, width_init
+
+__all__ = ["EvolutionOracle", "Evolution", "random_gene", "tournament_select", "uniform_crossover",
+           "mutate", "first_generation", "next_generation"]
+
+#: Redraws of a child before accepting a gene seen before (then one already in this generation).
+MAX_DRAWS = 50
+#: Search log file written in the project directory after every trial.
+SEARCH_LOG_FILE = "search_log.json"
+RATIOS = tuple(float(r) for r in WIDTH_RATIOS)
+
+
+def ratio_name(layer: int) -> str:
+    """KerasTuner hyperparameter name of a layer's width ratio."""
+    return f"width_ratio_{layer}"
+
+
+def genotype_from_values(backbone: str, values: dict, name: str | None = None) -> WidthGenotype:
+    """The WidthGenotype of a trial's hyperparameter values."""
+    return WidthGenotype(backbone, tuple(values[ratio_name(i)] for i in range(len(BACKBONES[backbone]))), name=name)
+
+
+# ------------------------------------------------------------- operators
+
+
+def random_gene(length: int, rng: np.random.Generator, ratios=RATIOS) -> tuple:
+    """A gene of ``length`` ratios drawn uniformly from ``ratios``."""
+    return tuple(float(ratios[i]) for i in rng.integers(len(ratios), size=length))
+
+
+def tournament_select(fitness, size: int, rng: np.random.Generator) -> int:
+    """Index of the fittest of ``size`` distinct random entrants (ties: the lowest index)."""
+    fitness = np.asarray(fitness, dtype=float)
+    entrants = rng.choice(len(fitness), size=min(size, len(fitness)), replace=False)
+    return int(max(entrants, key=lambda i: (fitness[i], -i)))
+
+
+def uniform_crossover(parent_a, parent_b, rng: np.random.Generator) -> tuple:
+    """Each position from ``parent_a`` or ``parent_b`` with probability 1/2."""
+    from_a = rng.random(len(parent_a)) < 0.5
+    return tuple(float(a if take else b) for a, b, take in zip(parent_a, parent_b, from_a))
+
+
+def mutate(gene, mutation_rate: float, rng: np.random.Generator, ratios=RATIOS) -> tuple:
+    """Each position, with probability ``mutation_rate``, becomes one of the *other* ratios."""
+    mutated = []
+    for ratio in gene:
+        if rng.random() < mutation_rate:
+            others = [r for r in ratios if not math.isclose(r, ratio)]
+            ratio = others[rng.integers(len(others))]
+        mutated.append(float(ratio))
+    return tuple(mutated)
+
+
+def _unique_draws(draw, size: int, seen) -> list:
+    seen, genes, taken = set(seen), [], set()
+    for _ in range(size):
+        for attempt in range(2 * MAX_DRAWS):
+            gene = draw()
+            if gene not in (taken if attempt >= MAX_DRAWS else taken | seen):
+                break
+        genes.append(gene)
+        taken.add(gene)
+    return genes
+
+
+def first_generation(length: int, size: int, rng: np.random.Generator, ratios=RATIOS) -> list:
+    """Generation 0: ``size`` distinct random genes (when the space holds that many)."""
+    return _unique_draws(lambda: random_gene(length, rng, ratios), size, ())
+
+
+def next_generation(parents, parent_fitness, size: int, rng: np.random.Generator, *, mutation_rate: float,
+                    tournament_size: int = 2, seen=(), ratios=RATIOS) -> list:
+    """``size`` children: two tournament parents, uniform crossover, per-gene mutation; new genes preferred."""
+    def child():
+        mother = parents[tournament_select(parent_fitness, tournament_size, rng)]
+        father = parents[tournament_select(parent_fitness, tournament_size, rng)]
+        return mutate(uniform_crossover(mother, father, rng), mutation_rate, rng, ratios)
+
+    return _unique_draws(child, size, seen)
+
+
+def survivors(individuals, size: int):
+    """Truncation: the ``size`` best distinct genes of ``[(gene, fitness, accuracy), ...]``, as (genes, fitness).
+
+    Rank by fitness, then accuracy (Eq. 4 clips at 0, and a clipped tie
+    says nothing), then evaluation order; ``accuracy=None`` (failed) ranks
+    last among equal fitness. A gene evaluated twice keeps its best record.
+    """
+    best = {}  # gene -> (fitness, accuracy, first evaluation)
+    for order, (gene, fitness, accuracy) in enumerate(individuals):
+        record = (fitness, -math.inf if accuracy is None else accuracy, order)
+        best[gene] = max(best[gene], record, key=lambda r: r[:2]) if gene in best else record
+    ranked = sorted(best.items(), key=lambda item: (-item[1][0], -item[1][1], item[1][2]))[:size]
+    return [gene for gene, _ in ranked], [record[0] for _, record in ranked]
+
+
+# ---------------------------------------------------------------- oracle
+
+
+def _positive_int(label, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{label} must be a positive integer, got {value!r}")
+    return value
+
+
+class EvolutionOracle(keras_tuner.Oracle):
+    """Evolutionary width search over a backbone, SPEC P3 (choices in the module docstring).
+
+    Args:
+        backbone: ``"vgg_small"`` or ``"resnet18"`` (``bnas_tf.networks.BACKBONES``).
+        population_size: individuals per generation (P3: 32).
+        generations: generations including the random generation 0 (P3: 50).
+        mutation_rate: per-gene mutation probability; default ``1 / len(gene)``.
+        tournament_size: entrants per parent tournament (2 = binary tournament).
+        objective: defaults to ``Objective("fitness", "max")``, the metric the
+            :class:`Evolution` tuner reports.
+        max_trials: defaults to ``population_size * generations``; smaller
+            stops early, and a later ``overwrite=False`` search continues.
+        seed: non-negative int (0 included, unlike KerasTuner's ``seed or random``).
+        max_retries_per_trial, max_consecutive_failed_trials: KerasTuner's.
+    """
+
+    def __init__(self, backbone="vgg_small", population_size=32, generations=50, mutation_rate=None,
+                 tournament_size=2, objective=None, max_trials=None, seed=None, max_retries_per_trial=0,
+                 max_consecutive_failed_trials=3):
+        if backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {backbone!r}; known backbones: {', '.join(BACKBONES)}")
+        self.backbone = backbone
+        self.gene_length = len(BACKBONES[backbone])
+        self.population_size = _positive_int("population_size", population_size)
+        self.generations = _positive_int("generations", generations)
+        self.tournament_size = _positive_int("tournament_size", tournament_size)
+        self.mutation_rate = 1.0 / self.gene_length if mutation_rate is None else float(mutation_rate)
+        if not 0.0 <= self.mutation_rate <= 1.0:
+            raise ValueError(f"mutation_rate must be in [0, 1], got {mutation_rate!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        space = keras_tuner.HyperParameters()
+        for layer in range(self.gene_length):
+            space.Choice(ratio_name(layer), list(RATIOS), ordered=True)
+        super().__init__(
+            objective=objective or keras_tuner.Objective("fitness", "max"),
+            max_trials=population_size * generations if max_trials is None else max_trials,
+            hyperparameters=space, allow_new_entries=False, tune_new_entries=False, seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials)
+        if seed is not None:  # KerasTuner's `seed or randint` would replace seed 0
+            self.seed = self._seed_state = seed
+        # One entry per generation so far: {"genes": [[ratio, ...], ...], "trial_ids": [id or None, ...]}.
+        self.populations = []
+        # trial_id -> fitness of every finished trial (0.0 for FAILED).
+        self.fitness = {}
+
+    # --- what a trial runs
+
+    def populate_space(self, trial_id):
+        """Next individual of the current generation; IDLE while others of it run; STOPPED at the end."""
+        if not self.populations:
+            self._start_generation()
+        while True:
+            population = self.populations[-1]
+            ids = population["trial_ids"]
+            unfinished = [i for i, tid in enumerate(ids) if tid is None or tid not in self.fitness]
+            running = {trial.trial_id for trial in self.ongoing_trials.values()} | set(self._retry_queue)
+            # Individuals never handed out first, then any whose trial was lost (neither running nor ended).
+            waiting = [i for i in unfinished if ids[i] is None] or [i for i in unfinished if ids[i] not in running]
+            if waiting:
+                ids[waiting[0]] = trial_id
+                return {"status": TrialStatus.RUNNING, "values": self._values(population["genes"][waiting[0]])}
+            if unfinished:  # the rest of this generation is really running elsewhere
+                return {"status": TrialStatus.IDLE, "values": None}
+            if len(self.populations) >= self.generations:
+                return {"status": TrialStatus.STOPPED, "values": None}
+            self._start_generation()
+
+    def _values(self, gene):
+        return {ratio_name(i): float(r) for i, r in enumerate(gene)}
+
+    def _start_generation(self):
+        generation = len(self.populations)
+        rng = np.random.default_rng([self.seed, generation])
+        if generation == 0:
+            genes = first_generation(self.gene_length, self.population_size, rng)
+        else:
+            parents, fitness = survivors(self.evaluated(), self.population_size)
+            seen = [tuple(g) for population in self.populations for g in population["genes"]]
+            genes = next_generation(parents, fitness, self.population_size, rng, mutation_rate=self.mutation_rate,
+                                    tournament_size=self.tournament_size, seen=seen)
+        self.populations.append({"genes": [list(g) for g in genes], "trial_ids": [None] * len(genes)})
+        self._write_search_log()
+
+    def evaluated(self):
+        """``[(gene, fitness, val_accuracy or None), ...]`` of every finished individual, in generation order."""
+        return [(tuple(gene), self.fitness[tid], self._metric(tid, "val_accuracy"))
+                for population in self.populations
+                for gene, tid in zip(population["genes"], population["trial_ids"]) if tid in self.fitness]
+
+    def _metric(self, trial_id, name):
+        trial = self.trials.get(trial_id)
+        if trial is None or trial.status != TrialStatus.COMPLETED or not trial.metrics.exists(name):
+            return None
+        return float(trial.metrics.get_last_value(name))
+
+    # --- results coming back
+
+    @keras_tuner.synchronized
+    def end_trial(self, trial):
+        super().end_trial(trial)
+        ended = self.trials[trial.trial_id]
+        if ended.status == TrialStatus.COMPLETED:
+            self.fitness[ended.trial_id] = float(ended.score)
+        elif ended.status == TrialStatus.FAILED:
+            self.fitness[ended.trial_id] = 0.0  # documented: failed genes rank last in selection
+        self.save()
+        self._write_search_log()
+
+    # --- state
+
+    def get_state(self):
+        state = super().get_state()
+        state["evolution"] = {"backbone": self.backbone, "populations": json.loads(json.dumps(self.populations)),
+                              "fitness": dict(self.fitness)}
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        saved = state["evolution"]
+        if saved["backbone"] != self.backbone:
+            raise ValueError(f"the saved search is over {saved['backbone']!r}, not {self.backbone!r}; "
+                             "pass the same backbone or overwrite=True")
+        self.populations = saved["populations"]
+        self.fitness = {tid: float(f) for tid, f in saved["fitness"].items()}
+
+    # --- search log
+
+    def search_log(self) -> dict:
+        """Per generation: genes, status, val_accuracy, flops and fitness of each individual."""
+        generations = []
+        for index, population in enumerate(self.populations):
+            individuals = []
+            for gene, tid in zip(population["genes"], population["trial_ids"]):
+                entry = {"trial_id": tid, "ratios": gene, "status": None, "val_accuracy": None, "flops": None,
+                         "fitness": self.fitness.get(tid)}
+                if tid in self.trials:
+                    entry["status"] = self.trials[tid].status
+                    entry["val_accuracy"], entry["flops"] = self._metric(tid, "val_accuracy"), self._metric(tid, "flops")
+                individuals.append(entry)
+            generations.append({"generation": index, "individuals": individuals})
+        return {"backbone": self.backbone, "seed": self.seed, "population_size": self.population_size,
+                "generations": self.generations, "mutation_rate": self.mutation_rate,
+                "tournament_size": self.tournament_size, "log": generations}
+
+    def _write_search_log(self):
+        if getattr(self, "_directory", None) is not None:
+            atomic_write_json(os.path.join(self._project_dir, SEARCH_LOG_FILE), self.search_log())
+
+
+# ----------------------------------------------------------------- tuner
+
+
+class DivergenceMonitor(tf.keras.callbacks.Callback):
+    """Stops training at the first NaN/inf batch loss and remembers it (keras-tuner#356, #509, #1032)."""
+
+    def __init__(self):
+        super().__init__()
+        self.diverged_at = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged_at = (batch, float(loss))
+            self.model.stop_training = True
+
+
+class _ScaledWidthGenotype(WidthGenotype):
+    """A WidthGenotype whose backbone base widths are multiplied by ``width_multiplier`` (cheap searches)."""
+
+    def __init__(self, genotype: WidthGenotype, width_multiplier: float):
+        super().__init__(genotype.backbone, genotype.ratios, genotype.name)
+        object.__setattr__(self, "width_multiplier", width_multiplier)
+
+    def channels(self, lce_friendly: bool = False) -> list[int]:
+        bases = [max(1, int(round(base * self.width_multiplier))) for base in BACKBONES[self.backbone]]
+        return [scaled_channels(base, r, lce_friendly) for base, r in zip(bases, self.ratios)]
+
+
+class Evolution(keras_tuner.Tuner):
+    """Evolutionary width search, SPEC P3: one trial trains one width candidate.
+
+    Each trial builds ``build_width_network`` for the trial's gene, trains it
+    ``epochs_per_candidate`` epochs on ``search``'s training data and reports
+    ``val_accuracy``, ``flops`` (``bnas_tf.costs``, float + binary / 64),
+    ``base_flops`` (uniform 1x) and ``fitness`` (SPEC P3 Eq. 4, ``lam =
+    flops_penalty``); the :class:`EvolutionOracle` maximises ``fitness``.
+
+    ``search(x, validation_data=..., ...)`` takes what ``model.fit`` takes, or a
+    ``bnas_tf.data.DataBundle`` (its train and validation parts).
+    ``epochs=`` given to ``search`` overrides ``epochs_per_candidate``.
+
+    Args:
+        backbone, population_size, generations, mutation_rate, tournament_size,
+            seed, max_trials, max_retries_per_trial, max_consecutive_failed_trials:
+            see :class:`EvolutionOracle`.
+        epochs_per_candidate: training epochs per candidate (P3: 10).
+        binarization, lce_friendly: passed to ``build_width_network``.
+        num_classes, input_shape: of the data; default: read from the data.
+        width_multiplier: scales the backbone's base widths (VGG-small 128..512)
+            before the ratios apply; 1.0 is the paper's network, 0.125 makes a
+            test-sized one. FLOPs and fitness use the scaled network.
+        learning_rate, momentum: SGD with momentum and cosine decay to 0 over
+            the candidate's steps, unless ``optimizer=`` (a Keras optimizer,
+            copied for every trial) is given; ``loss=`` and ``metrics=`` as in
+            KerasTuner (defaults: sparse cross-entropy on logits, accuracy).
+        flops_penalty: ``lam`` of Eq. 4 (P3: 4.0).
+        initial_weights: None (random init) or ``"uniform4x"``: train the
+            uniform-4x net once (``initial_epochs``, default the candidates'
+            epochs), save it in the project directory, and start every
+            candidate from its first channels (SPEC P3 "Initialisation trick",
+            :mod:`tuners.width_init`).
+        idle_wait_seconds: sleep of a worker whose last request was answered
+            IDLE (the oracle waits for other workers' trials).
+        **kwargs: ``directory``, ``project_name``, ``overwrite``, ... of ``keras_tuner.Tuner``.
+
+    Reproducibility: each candidate's weights are seeded from (seed, gene).
+    The data order comes from the dataset: a dataset that reshuffles each
+    iteration gives a resumed search a different order than an unbroken one.
+    """
+
+    def __init__(self, backbone="vgg_small", *, population_size=32, generations=50, mutation_rate=None,
+                 tournament_size=2, seed=None, epochs_per_candidate=10, binarization="W1/A1", num_classes=None,
+                 input_shape=None, width_multiplier=1.0, lce_friendly=False, learning_rate=0.1, momentum=0.9,
+                 flops_penalty=4.0, initial_weights=None, initial_epochs=None, max_trials=None,
+                 max_retries_per_trial=0, max_consecutive_failed_trials=3, idle_wait_seconds=1.0, **kwargs):
+        if initial_weights not in (None, "uniform4x"):
+            raise ValueError(f"initial_weights must be None or 'uniform4x', got {initial_weights!r}")
+        if not (isinstance(width_multiplier, (int, float)) and math.isfinite(width_multiplier) and width_multiplier > 0):
+            raise ValueError(f"width_multiplier must be a finite number > 0, got {width_multiplier!r}")
+        self.backbone = backbone
+        self.epochs_per_candidate = _positive_int("epochs_per_candidate", epochs_per_candidate)
+        self.initial_epochs = None if initial_epochs is None else _positive_int("initial_epochs", initial_epochs)
+        self.binarization = binarization
+        self.num_classes = num_classes
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self.width_multiplier = float(width_multiplier)
+        self.lce_friendly = lce_friendly
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.flops_penalty = flops_penalty
+        self.initial_weights = initial_weights
+        self.idle_wait_seconds = idle_wait_seconds
+        self._base_flops = None
+        self._uniform4x = None
+        self._asked_in_vain = False
+        oracle = EvolutionOracle(backbone, population_size, generations, mutation_rate, tournament_size,
+                                 max_trials=max_trials, seed=seed, max_retries_per_trial=max_retries_per_trial,
+                                 max_consecutive_failed_trials=max_consecutive_failed_trials)
+        super().__init__(oracle, **kwargs)
+        self.seed = oracle.seed  # restored from the saved state on reload
+
+    # --- search loop hooks
+
+    def search(self, *fit_args, **fit_kwargs):
+        from bnas_tf.data import DataBundle
+
+        if fit_args and isinstance(fit_args[0], DataBundle):
+            bundle, fit_args = fit_args[0], fit_args[1:]
+            fit_args = (bundle.train,) + fit_args
+            fit_kwargs.setdefault("validation_data", bundle.validation)
+            self.num_classes = self.num_classes or bundle.num_classes
+            self.input_shape = self.input_shape or tuple(bundle.input_shape)
+        if fit_args or "x" in fit_kwargs:
+            if fit_kwargs.get("validation_data") is None and not fit_kwargs.get("validation_split"):
+                raise ValueError("Evolution scores candidates on validation accuracy (SPEC P3): "
+                                 "pass validation_data= (or validation_split=) to search()")
+            self._read_data_shapes(fit_args, fit_kwargs)
+        return super().search(*fit_args, **fit_kwargs)
+
+    def pre_create_trial(self):
+        # KerasTuner re-asks at once after IDLE; sleep here, outside the oracle's lock.
+        if self._asked_in_vain:
+            time.sleep(self.idle_wait_seconds)
+        self._asked_in_vain = True
+
+    def on_trial_begin(self, trial):
+        self._asked_in_vain = False
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        tf.keras.backend.clear_session()  # keras-tuner#873: memory grows trial after trial otherwise
+        gc.collect()
+
+    def run_trial(self, trial, *fit_args, **fit_kwargs):
+        """Train the trial's candidate and report val_accuracy, flops, base_flops and fitness (P3 Eq. 4)."""
+        genotype = genotype_from_values(self.backbone, trial.hyperparameters.values)
+        tf.keras.backend.clear_session()
+        gc.collect()
+        callbacks = self._deepcopy_callbacks(fit_kwargs.pop("callbacks", []))
+        self._configure_tensorboard_dir(callbacks, trial)
+        measured = self.evaluate_candidate(genotype, *fit_args, callbacks=callbacks, **fit_kwargs)
+        accuracy, flops = float(measured["val_accuracy"]), float(measured["flops"])
+        if not math.isfinite(accuracy):
+            raise keras_tuner.errors.FailedTrialError(f"val_accuracy is {accuracy} for {list(genotype.ratios)}")
+        base_flops = self.base_flops()
+        fitness = scores.width_fitness(accuracy, flops, base_flops, self.flops_penalty)
+        return {"val_accuracy": accuracy, "flops": flops, "base_flops": base_flops, "fitness": float(fitness)}
+
+    # --- one candidate (override evaluate_candidate / measure_flops for a cheaper proxy)
+
+    def evaluate_candidate(self, genotype, *fit_args, **fit_kwargs) -> dict:
+        """Train ``genotype``'s network; ``{"val_accuracy": last epoch's, "flops": its FLOPs}``."""
+        teacher = self._uniform4x_weights(fit_args, fit_kwargs) if self.initial_weights == "uniform4x" else None
+        self._seed_weights(genotype)
+        model = self.build_candidate(genotype)
+        if teacher is not None:
+            width_init.inherit_first_channels(model, teacher)
+        history = self._train(model, fit_args, fit_kwargs)
+        if "val_accuracy" not in history.history:
+            raise keras_tuner.errors.FatalValueError(
+                f"training reported {sorted(history.history)}, no 'val_accuracy': keep 'accuracy' in metrics= "
+                "and pass validation data to search()")
+        return {"val_accuracy": history.history["val_accuracy"][-1], "flops": costs.profile(model)["flops"]}
+
+    def measure_flops(self, genotype) -> float:
+        """FLOPs (float + binary / 64) of ``genotype``'s network as this tuner builds it."""
+        return float(costs.profile(self.build_candidate(genotype))["flops"])
+
+    def base_flops(self) -> float:
+        """FLOPs of the uniform-1x network, the denominator of Eq. 4."""
+        if self._base_flops is None:
+            self._base_flops = self.measure_flops(WidthGenotype.uniform(self.backbone, 1.0))
+        return self._base_flops
+
+    def build_candidate(self, genotype):
+        if self.num_classes is None or self.input_shape is None:
+            raise keras_tuner.errors.FatalValueError(
+                "num_classes and input_shape are unknown: pass them to Evolution(...) or data to search()")
+        if not math.isclose(self.width_multiplier, 1.0):
+            genotype = _ScaledWidthGenotype(genotype, self.width_multiplier)
+        return build_width_network(genotype, num_classes=self.num_classes, input_shape=self.input_shape,
+                                   binarization=self.binarization, lce_friendly=self.lce_friendly)
+
+    def _seed_weights(self, genotype):
+        key = json.dumps([self.seed, list(genotype.ratios)]).encode()
+        tf.keras.utils.set_random_seed(zlib.crc32(key) % 2**31)
+
+    def _train(self, model, fit_args, fit_kwargs, epochs=None):
+        kwargs = dict(fit_kwargs)
+        epochs = epochs or kwargs.pop("epochs", self.epochs_per_candidate)
+        kwargs.pop("epochs", None)
+        monitor = DivergenceMonitor()
+        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [monitor]
+        self._compile(model, epochs * self._steps_per_epoch(fit_args, kwargs))
+        history = model.fit(*fit_args, epochs=epochs, **kwargs)
+        losses = history.history.get("loss", [])
+        if monitor.diverged_at is not None or not all(math.isfinite(v) for v in losses):
+            where = f"batch {monitor.diverged_at[0]}" if monitor.diverged_at else "an epoch"
+            raise keras_tuner.errors.FailedTrialError(f"{model.name}: the loss became non-finite at {where}")
+        return history
+
+    def _compile(self, model, total_steps):
+        if self.optimizer is None:
+            schedule = tf.keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=max(1, total_steps))
+            optimizer = tf.keras.optimizers.SGD(schedule, momentum=self.momentum)
+        elif isinstance(self.optimizer, str):
+            optimizer = self.optimizer
+        else:
+            optimizer = tf.keras.optimizers.deserialize(tf.keras.optimizers.serialize(self.optimizer))
+        model.compile(optimizer=optimizer,
+                      loss=self.loss or tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=self.metrics or ["accuracy"])
+
+    def _uniform4x_weights(self, fit_args, fit_kwargs):
+        if self._uniform4x is None:
+            path = os.path.join(self.project_dir, width_init.UNIFORM4X_FILE)
+            if not os.path.exists(path):
+                genotype = WidthGenotype.uniform(self.backbone, 4.0)
+                self._seed_weights(genotype)
+                model = self.build_candidate(genotype)
+                kwargs = {k: v for k, v in fit_kwargs.items() if k != "callbacks"}
+                self._train(model, fit_args, kwargs, epochs=self.initial_epochs)
+                width_init.save_weights(path, model)
+                del model
+            self._uniform4x = width_init.load_weights(path)
+        return self._uniform4x
+
+    # --- data
+
+    def _read_data_shapes(self, fit_args, fit_kwargs):
+        x = fit_args[0] if fit_args else fit_kwargs["x"]
+        if self.input_shape is None:
+            spec = x.element_spec[0] if isinstance(x, tf.data.Dataset) else None
+            self.input_shape = tuple(spec.shape[1:]) if spec is not None else tuple(np.shape(x)[1:])
+        if self.num_classes is None:
+            if isinstance(x, tf.data.Dataset):
+                top = max(int(tf.reduce_max(y)) for _, y in x)
+            else:
+                top = int(np.max(fit_args[1] if len(fit_args) > 1 else fit_kwargs["y"]))
+            self.num_classes = max(2, top + 1)
+
+    def _steps_per_epoch(self, fit_args, kwargs):
+        if kwargs.get("steps_per_epoch"):
+            return int(kwargs["steps_per_epoch"])
+        x = fit_args[0] if fit_args else kwargs.get("x")
+        if isinstance(x, tf.data.Dataset):
+            cardinality = int(x.cardinality())
+            return cardinality if cardinality > 0 else sum(1 for _ in x)
+        return math.ceil(len(x) / (kwargs.get("batch_size") or 32))
+
+    # --- results
+
+    def best_genotype(self) -> WidthGenotype:
+        """The gene of the fittest completed trial."""
+        best = [t for t in self.oracle.get_best_trials(1) if t.status == TrialStatus.COMPLETED]
+        if not best:
+            raise ValueError("no completed trial yet: run search() first")
+        return genotype_from_values(self.backbone, best[0].hyperparameters.values, name="evolution_best")
+
+    def pareto(self) -> list:
+        """``[(val_accuracy, flops, WidthGenotype), ...]`` of the non-dominated completed trials, by flops."""
+        trials = [t for t in self.oracle.trials.values() if t.status == TrialStatus.COMPLETED]
+        points = [(t.metrics.get_last_value("val_accuracy"), t.metrics.get_last_value("flops")) for t in trials]
+        return [(float(points[i][0]), float(points[i][1]), genotype_from_values(self.backbone, trials[i].hyperparameters.values))
+                for i in scores.pareto_front(points)]
+
+    def search_log(self) -> dict:
+        """The JSON search log of the project directory (per generation: genes, accuracy, FLOPs, fitness)."""
+        return read_json(os.path.join(self.project_dir, SEARCH_LOG_FILE), what="search log")
+
+    def load_model(self, trial):
+        raise NotImplementedError("Evolution keeps no candidate weights: P3 trains the best gene from scratch, "
+                                  "build it with bnas_tf.build_width_network(tuner.best_genotype())")

@@ -1,0 +1,326 @@
+"""The shared loop of SPEC P1 Algorithm 1 and P4 Algorithm 1 as a KerasTuner Oracle.
+
+Per pruning round, on every edge: take the candidate ops (P1: the ⌈K/2⌉ with
+the smallest α after a PC-DARTS warm-up; P1-UCB and P4: all remaining ops),
+sample them ``repetitions`` (T) times *without replacement* -- each
+repetition is a *group* of paths that together use every candidate of every
+edge exactly once -- score the ops from the paths' results and abandon the
+worst op per edge; optionally run mixed-mode (PC-DARTS) epochs between
+rounds; stop when one op per edge is left. Subclasses only say how a round's
+measurements become per-op scores (:meth:`SamplingOracle.round_scores`).
+
+One trial is one sampled path (its hyperparameters are the op of every
+edge). A group is handed to one tuner as a whole (sub-ids ``<tuner>/slot<i>``)
+so that the tuner trains its paths together in one graph. While the round
+waits for running trials the oracle answers IDLE; it never scores a partial
+round. Failed samples (NaN loss, exceptions: KerasTuner's FAILED status) are
+left out of the means; an op with no valid measurement in a round gets the
+lowest mean of its edge (it is the first to be abandoned).
+
+All decisions are JSON state (``get_state``/``set_state``); the random draws
+derive from (seed, round, repetition), so a resumed search samples the same.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import keras_tuner as kt
+import numpy as np
+from keras_tuner.engine import trial as trial_module
+from keras_tuner.src.engine.oracle import synchronized
+
+from bnas_tf.io import atomic_write_json
+from bnas_tf.supernet import KINDS, CellSpace
+
+SLOT = "/slot"
+
+
+def base_tuner_id(tuner_id: str) -> str:
+    return tuner_id.split(SLOT)[0]
+
+
+def edge_name(kind: str, edge: int) -> str:
+    return f"{kind}_e{edge}"
+
+
+class SamplingOracle(kt.Oracle):
+    """Sample without replacement, score, abandon the worst op per edge (SPEC P1, P4)."""
+
+    objective_name = "val_accuracy"
+
+    def __init__(self, space: CellSpace, *, repetitions: int = 3, warmup_epochs: int = 0,
+                 warmup_weights_only: int = 3, finetune_epochs: int = 0, halve_candidates: bool = False,
+                 seed: int | None = None, max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3,
+                 **kwargs):
+        if not isinstance(space, CellSpace):
+            raise TypeError(f"space must be a bnas_tf.supernet.CellSpace, got {type(space).__name__}")
+        if space.num_ops < 2:
+            raise ValueError(f"a search needs at least 2 ops per edge, the space has {space.num_ops}: {list(space.op_set)}")
+        for name, value, low in (("repetitions", repetitions, 1), ("warmup_epochs", warmup_epochs, 0),
+                                 ("finetune_epochs", finetune_epochs, 0), ("warmup_weights_only", warmup_weights_only, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low} (got {value!r})")
+        super().__init__(objective=kt.Objective(self.objective_name, "max"), max_trials=None, seed=seed,
+                         max_retries_per_trial=max_retries_per_trial,
+                         max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
+        self.space = space
+        self.repetitions = repetitions
+        self.warmup_epochs = warmup_epochs
+        self.warmup_weights_only = warmup_weights_only
+        self.finetune_epochs = finetune_epochs
+        self.halve_candidates = halve_candidates
+        for kind in KINDS:
+            for edge in range(space.num_edges):
+                self.hyperparameters.Choice(edge_name(kind, edge), list(space.op_set))
+        self._requesting = None
+        self._reset_search_state()
+
+    # --- search state ---------------------------------------------------------
+    def _reset_search_state(self):
+        k, edges = self.space.num_ops, self.space.num_edges
+        self.phase = "warmup" if self.warmup_epochs else "sample"
+        self.phase_epoch = 0
+        self.round = 0
+        self.remaining = {kind: [list(range(k)) for _ in range(edges)] for kind in KINDS}
+        self.likelihood = {kind: [[0.0] * k for _ in range(edges)] for kind in KINDS}
+        self.times_selected = {kind: [[0] * k for _ in range(edges)] for kind in KINDS}
+        self.total_samples = 0
+        self.alpha = None
+        self.groups = {}
+        self.next_repetition = 0
+        self.candidates = None
+        self.mixed_trial = None
+        self.epochs_done = 0
+        self.log = []
+
+    def _search_state(self) -> dict:
+        return {name: getattr(self, name) for name in (
+            "phase", "phase_epoch", "round", "remaining", "likelihood", "times_selected", "total_samples", "alpha",
+            "groups", "next_repetition", "candidates", "mixed_trial", "epochs_done", "log")}
+
+    def get_state(self):
+        state = super().get_state()
+        state["search"] = self._search_state()
+        state["space"] = self.space.get_config()
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        if CellSpace.from_config(state["space"]) != self.space:
+            raise ValueError("the saved search used a different cell space; pass the same space or overwrite=True")
+        for name, value in state["search"].items():
+            setattr(self, name, value)
+
+    # --- planning -------------------------------------------------------------
+    def planned_epochs(self) -> int:
+        """Epochs of the whole search: warm-up, T per round, fine-tuning between rounds."""
+        k = self.space.num_ops
+        rounds = k - 1
+        return self.warmup_epochs + rounds * self.repetitions + (rounds - 1) * self.finetune_epochs
+
+    def _progress(self) -> float:
+        return self.epochs_done / max(self.planned_epochs(), 1)
+
+    def _round_candidates(self) -> dict:
+        """Per edge, the ops sampled this round: O_smaller (smallest α, SPEC P1 step 2a) or all remaining."""
+        out = {}
+        for kind in KINDS:
+            out[kind] = []
+            for edge, remaining in enumerate(self.remaining[kind]):
+                if self.halve_candidates and self.alpha is not None and len(remaining) > 1:
+                    size = math.ceil(len(remaining) / 2)
+                    alpha = self.alpha[kind][edge]
+                    chosen = sorted(remaining, key=lambda op: (alpha[op], op))[:size]
+                    out[kind].append(sorted(chosen))
+                else:
+                    out[kind].append(list(remaining))
+        return out
+
+    def _new_group(self, owner: str) -> str:
+        if self.candidates is None:
+            self.candidates = self._round_candidates()
+        repetition = self.next_repetition
+        self.next_repetition += 1
+        rng = np.random.default_rng([self.seed, self.round, repetition])
+        size = len(self.candidates["normal"][0])
+        permutations = {kind: [rng.permutation(len(c)).tolist() for c in self.candidates[kind]] for kind in KINDS}
+        group_id = f"r{self.round}t{repetition}"
+        self.groups[group_id] = {"owner": owner, "round": self.round, "repetition": repetition, "size": size,
+                                 "permutations": permutations, "issued": {}, "results": {}}
+        return group_id
+
+    def _path_values(self, group_id: str, path: int) -> dict:
+        group = self.groups[group_id]
+        values = {"phase": "sample", "round": group["round"], "repetition": group["repetition"], "group": group_id,
+                  "group_size": group["size"], "path": path, "progress": self._progress()}
+        for kind in KINDS:
+            for edge, cands in enumerate(self.candidates[kind]):
+                values[edge_name(kind, edge)] = self.space.op_set[cands[group["permutations"][kind][edge][path]]]
+        return values
+
+    # --- KerasTuner interface ---------------------------------------------------
+    @synchronized
+    def create_trial(self, tuner_id):
+        self._requesting = tuner_id
+        return super().create_trial(tuner_id)
+
+    def populate_space(self, trial_id):
+        if self.phase == "done":
+            return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+        if self.phase in ("warmup", "finetune"):
+            if self.mixed_trial is not None:
+                return self._idle()
+            self.mixed_trial = trial_id
+            weights_only = self.phase == "warmup" and self.phase_epoch < self.warmup_weights_only
+            return {"status": trial_module.TrialStatus.RUNNING,
+                    "values": {"phase": self.phase, "epoch": self.phase_epoch, "train_alpha": not weights_only,
+                               "progress": self._progress(), "remaining": json.dumps(self.remaining)}}
+        owner = base_tuner_id(self._requesting or "tuner0")
+        group_id = self._open_group(owner)
+        if group_id is None:
+            if self.next_repetition >= self.repetitions:
+                return self._idle()
+            group_id = self._new_group(owner)
+        group = self.groups[group_id]
+        path = len(group["issued"])
+        group["issued"][trial_id] = path
+        return {"status": trial_module.TrialStatus.RUNNING, "values": self._path_values(group_id, path)}
+
+    def _open_group(self, owner):
+        """A group of this round with paths not handed out yet: this tuner's own, else an abandoned one."""
+        running_owners = {base_tuner_id(t) for t in self.ongoing_trials}
+        for claim_foreign in (False, True):
+            for group_id, group in self.groups.items():
+                if group["round"] != self.round or len(group["issued"]) >= group["size"]:
+                    continue
+                if group["owner"] == owner or (claim_foreign and group["owner"] not in running_owners):
+                    group["owner"] = owner
+                    return group_id
+        return None
+
+    def _idle(self):
+        if not self.ongoing_trials and not self._retry_queue:
+            raise RuntimeError(f"search state is stuck in phase {self.phase!r} with nothing running; "
+                               "this is a bug: please report it with the oracle.json file")
+        return {"status": trial_module.TrialStatus.IDLE, "values": None}
+
+    @synchronized
+    def end_trial(self, trial):
+        super().end_trial(trial)
+        trial = self.trials[trial.trial_id]
+        if trial.trial_id in self._retry_queue:
+            return  # INVALID with retries left: it will run again
+        values = trial.hyperparameters.values
+        if values.get("phase") in ("warmup", "finetune"):
+            self._end_mixed(trial)
+        elif values.get("phase") == "sample":
+            self._end_sample(trial)
+        self.save()
+
+    def _end_mixed(self, trial):
+        if trial.status == trial_module.TrialStatus.COMPLETED:
+            self.alpha = self._alpha_from(trial)
+        self.mixed_trial = None
+        self.phase_epoch += 1
+        self.epochs_done += 1
+        total = self.warmup_epochs if self.phase == "warmup" else self.finetune_epochs
+        if self.phase_epoch >= total:
+            self.phase, self.phase_epoch = "sample", 0
+
+    def _alpha_from(self, trial):
+        alpha = {kind: [[0.0] * self.space.num_ops for _ in range(self.space.num_edges)] for kind in KINDS}
+        for kind in KINDS:
+            for edge in range(self.space.num_edges):
+                for op in range(self.space.num_ops):
+                    name = f"alpha_{kind}_{edge}_{op}"
+                    if trial.metrics.exists(name):
+                        alpha[kind][edge][op] = float(trial.metrics.get_last_value(name))
+        return alpha
+
+    def _end_sample(self, trial):
+        group = self.groups.get(trial.hyperparameters.values["group"])
+        if group is None:
+            return
+        ok = trial.status == trial_module.TrialStatus.COMPLETED
+        group["results"][trial.trial_id] = self.sample_value(trial) if ok else None
+        if len(group["results"]) == group["size"]:
+            self.epochs_done += 1
+        round_groups = [g for g in self.groups.values() if g["round"] == self.round]
+        if len(round_groups) == self.repetitions and all(len(g["results"]) == g["size"] for g in round_groups):
+            self._finish_round(round_groups)
+
+    def sample_value(self, trial) -> float:
+        """The measurement a sampled path gives each of its ops (its objective)."""
+        return float(trial.metrics.get_last_value(self.objective_name))
+
+    # --- scoring and pruning ----------------------------------------------------
+    def _finish_round(self, round_groups):
+        record = {"round": self.round, "edges": {}}
+        for kind in KINDS:
+            for edge, cands in enumerate(self.candidates[kind]):
+                measurements = {op: [] for op in cands}
+                for group in round_groups:
+                    for trial_id, path in group["issued"].items():
+                        value = group["results"].get(trial_id)
+                        op = cands[group["permutations"][kind][edge][path]]
+                        self.times_selected[kind][edge][op] += 1
+                        if value is not None and np.isfinite(value):
+                            measurements[op].append(value)
+                means = {op: float(np.mean(v)) for op, v in measurements.items() if v}
+                worst = min(means.values()) if means else 0.0
+                remaining = self.remaining[kind][edge]
+                mean_values = np.array([means.get(op, worst) if op in cands else np.nan for op in remaining])
+                in_candidates = np.array([op in cands for op in remaining])
+                scores = self.round_scores(kind, edge, remaining, mean_values, in_candidates)
+                score_names = {self.space.op_set[op]: float(score) for op, score in zip(remaining, scores)}
+                for op, score in zip(remaining, scores):
+                    self.likelihood[kind][edge][op] = float(score)
+                abandoned = None
+                if len(remaining) > 1:
+                    abandoned = remaining[int(np.argmin(scores))]  # SPEC P1 Eq. 11; ties -> first
+                    remaining.remove(abandoned)
+                record["edges"][edge_name(kind, edge)] = {
+                    "candidates": [self.space.op_set[op] for op in cands],
+                    "mean": {self.space.op_set[op]: m for op, m in means.items()},
+                    "score": score_names,
+                    "abandoned": None if abandoned is None else self.space.op_set[abandoned],
+                    "remaining": [self.space.op_set[op] for op in remaining],
+                }
+        self.total_samples += sum(g["size"] for g in round_groups)
+        self.log.append(record)
+        self.round += 1
+        self.next_repetition = 0
+        self.candidates = None
+        self.groups = {gid: g for gid, g in self.groups.items() if g["round"] >= self.round}
+        if all(len(r) == 1 for kind in KINDS for r in self.remaining[kind]):
+            self.phase = "done"
+        elif self.finetune_epochs:
+            self.phase, self.phase_epoch = "finetune", 0
+        self._write_log()
+
+    def round_scores(self, kind, edge, remaining, mean_values, in_candidates) -> np.ndarray:
+        """Scores of the edge's remaining ops after a round; the lowest is abandoned."""
+        raise NotImplementedError
+
+    def _write_log(self):
+        if getattr(self, "directory", None) and getattr(self, "project_name", None):
+            atomic_write_json(os.path.join(self._project_dir, "search_log.json"),
+                              {"space": self.space.get_config(), "rounds": self.log})
+
+    # --- results ------------------------------------------------------------------
+    def best_choice(self) -> dict:
+        """Op index per edge: the last one left, or while searching the best-scored remaining op."""
+        choice = {}
+        for kind in KINDS:
+            choice[kind] = []
+            for edge, remaining in enumerate(self.remaining[kind]):
+                scores = self.likelihood[kind][edge]
+                choice[kind].append(max(remaining, key=lambda op: (scores[op], -op)))
+        return choice
+
+    def get_best_trials(self, num_trials=1):
+        trials = [t for t in self.trials.values() if t.hyperparameters.values.get("phase") == "sample"
+                  and t.status == trial_module.TrialStatus.COMPLETED]
+        return sorted(trials, key=lambda t: t.score, reverse=True)[:num_trials]

@@ -1,0 +1,225 @@
+"""The Tuner side of weight-sharing searches: owns the supernet weights and runs trials.
+
+A :class:`SamplingOracle` hands out one sampled path per trial, a whole
+group (one repetition: every candidate op of every edge exactly once) to one
+tuner. The tuner collects the group, trains its paths together in one routed
+graph for one epoch each (:mod:`bnas_tf.tuners.training`), evaluates every
+path on the same validation samples, checkpoints the supernet, and only then
+reports the trials, so a finished trial always has its weights on disk.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+from keras_tuner.engine import base_tuner
+from keras_tuner.engine import trial as trial_module
+from keras_tuner.src.distribute import utils as dist_utils
+
+from bnas_tf.quantizers import get as get_binarization
+from bnas_tf.supernet import KINDS, CellSpace, Supernet
+from bnas_tf.tuners.sampling import SLOT, edge_name
+from bnas_tf.tuners.training import SupernetTrainer
+
+IDLE_SLEEP_SECONDS = 0.2
+
+
+def _check_dataset(data, what: str):
+    if not isinstance(data, tf.data.Dataset):
+        raise TypeError(f"{what} must be a tf.data.Dataset of (images, labels) batches, got {type(data).__name__}; "
+                        f"bnas_tf.data.load(...) or bnas_tf.data.from_arrays(...) make one")
+    spec = data.element_spec
+    if not isinstance(spec, tuple) or len(spec) != 2 or len(spec[0].shape) != 4:
+        raise ValueError(f"{what} must yield (images, labels) batches with images of rank 4 (batch, H, W, C); "
+                         f"got element_spec {spec}")
+    return data
+
+
+class SupernetTuner(base_tuner.BaseTuner):
+    """Runs a :class:`SamplingOracle` search over a :class:`Supernet` of ``space``."""
+
+    has_parent = False
+
+    def __init__(self, oracle, space: CellSpace, *, binarization="W1/A32", num_classes: int | None = None,
+                 learning_rate=0.025, momentum=0.9, weight_decay=5e-4, alpha_learning_rate=3e-4,
+                 partial_channels: int = 1, steps_per_epoch: int | None = None, **kwargs):
+        self.space = space
+        self.binarization = get_binarization(binarization)
+        self.num_classes = num_classes
+        self.training_settings = dict(learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay,
+                                      alpha_learning_rate=alpha_learning_rate)
+        self.partial_channels = partial_channels
+        self.steps_per_epoch = steps_per_epoch
+        self.child = self.parent = None
+        super().__init__(oracle, hypermodel=None, **kwargs)
+
+    def run_trial(self, trial, *args, **kwargs):  # trials run in groups: see search()
+        raise NotImplementedError("SupernetTuner runs trials through search()")
+
+    # --- networks ---------------------------------------------------------------
+    def _build(self, train_data, validation_data):
+        if self.child is not None:
+            return
+        input_shape = tuple(int(d) for d in train_data.element_spec[0].shape[1:])
+        if self.num_classes is None:
+            labels = np.concatenate([y.numpy().ravel() for _, y in validation_data])
+            self.num_classes = max(int(labels.max()) + 1, 2)
+        self.child = self._trainer(self.binarization, input_shape, "child")
+        self._restore(self.child, "supernet")
+        if self.has_parent:
+            self.parent = self._trainer(self.binarization.full_precision(), input_shape, "parent")
+            self._restore(self.parent, "parent")
+
+    def _trainer(self, binarization, input_shape, name):
+        supernet = Supernet(self.space, num_classes=self.num_classes, input_shape=input_shape,
+                            binarization=binarization, partial_channels=self.partial_channels, name=name)
+        return SupernetTrainer(supernet, **self.training_settings)
+
+    def _restore(self, trainer, folder):
+        tag = trainer.restore(os.path.join(self.project_dir, folder))
+        if tag is not None:
+            print(f"Restored {folder} weights from trial {tag}")
+
+    def _save_weights(self, tag):
+        self.child.save(os.path.join(self.project_dir, "supernet"), tag)
+        if self.parent is not None:
+            self.parent.save(os.path.join(self.project_dir, "parent"), tag)
+
+    def _trainers(self):
+        return [t for t in (self.child, self.parent) if t is not None]
+
+    # --- the search loop ----------------------------------------------------------
+    def search(self, train_data, validation_data=None, *, architecture_data=None, steps_per_epoch=None, verbose=1):
+        """Run the search. ``train_data`` trains the weights, ``architecture_data`` (mixed-mode α steps;
+        defaults to ``train_data``) the architecture, ``validation_data`` scores each sampled path."""
+        if dist_utils.is_chief_oracle():
+            return super().search()  # serves the oracle to the workers until the search ends
+        _check_dataset(train_data, "train_data")
+        if validation_data is None:
+            raise ValueError("validation_data is required: every sampled path is scored on it "
+                             "(bnas_tf.data.load(..., search_split=True).search_validation)")
+        _check_dataset(validation_data, "validation_data")
+        architecture_data = _check_dataset(architecture_data, "architecture_data") if architecture_data is not None else train_data
+        steps = steps_per_epoch or self.steps_per_epoch or int(train_data.cardinality())
+        if steps <= 0:
+            raise ValueError("cannot tell how many steps make an epoch of train_data; pass steps_per_epoch=")
+        self.oracle.verbose = verbose
+        self._build(train_data, validation_data)
+        self.on_search_begin()
+        pending = None
+        while True:
+            trial = pending or self.oracle.create_trial(self._slot(0))
+            pending = None
+            if trial.status == trial_module.TrialStatus.STOPPED:
+                break
+            if trial.status == trial_module.TrialStatus.IDLE:
+                time.sleep(IDLE_SLEEP_SECONDS)  # the round waits for other workers' trials
+                continue
+            values = trial.hyperparameters.values
+            if values["phase"] == "sample":
+                group, pending = self._collect_group(trial)
+                self._run_group(group, train_data, validation_data, steps)
+            else:
+                self._run_mixed(trial, train_data, architecture_data, validation_data, steps)
+        self.on_search_end()
+
+    def _slot(self, index):
+        return f"{self.tuner_id}{SLOT}{index}"
+
+    def _collect_group(self, first):
+        group_id, size = first.hyperparameters.values["group"], first.hyperparameters.values["group_size"]
+        group = [first]
+        while len(group) < size:
+            trial = self.oracle.create_trial(self._slot(len(group)))
+            if trial.status != trial_module.TrialStatus.RUNNING:
+                break
+            if trial.hyperparameters.values.get("group") != group_id:
+                return group, trial
+            group.append(trial)
+        return group, None
+
+    def _routes(self, group):
+        """Candidates per edge (the ops the group's paths use) and each path's position in them."""
+        candidates, routes = {}, {}
+        for kind in KINDS:
+            candidates[kind], routes[kind] = [], []
+            for edge in range(self.space.num_edges):
+                ops = [self.space.op_set.index(t.hyperparameters.values[edge_name(kind, edge)]) for t in group]
+                order = sorted(set(ops))
+                if len(order) != len(ops):
+                    raise RuntimeError(f"group {group[0].hyperparameters.values['group']} repeats an op on {edge_name(kind, edge)}")
+                candidates[kind].append(order)
+                routes[kind].append([order.index(op) for op in ops])
+        return candidates, routes
+
+    def _run_group(self, group, train_data, validation_data, steps):
+        for trial in group:
+            self.on_trial_begin(trial)
+        candidates, routes = self._routes(group)
+        accuracies, failed = [], None
+        try:
+            for trainer in self._trainers():
+                trainer.supernet.set_paths(candidates, routes)
+                trainer.set_progress(group[0].hyperparameters.values["progress"])
+                result = trainer.train_paths(train_data, steps)
+                if not np.all(np.isfinite(result["losses"])):
+                    failed = f"training loss became {result['loss']} (NaN/inf): the sampled paths diverged"
+                accuracies.append(trainer.evaluate_paths(validation_data))
+        except Exception as error:  # reported through KerasTuner's retry mechanism (INVALID)
+            for trial in group:
+                trial.status, trial.message = trial_module.TrialStatus.INVALID, f"{type(error).__name__}: {error}"
+                self.on_trial_end(trial)
+            raise
+        self._save_weights(group[-1].trial_id)
+        metrics = self.path_metrics(*accuracies)
+        for trial, trial_metrics in zip(group, metrics):
+            if failed:
+                trial.status, trial.message = trial_module.TrialStatus.FAILED, failed
+            else:
+                self.oracle.update_trial(trial.trial_id, trial_metrics)
+                trial.status = trial_module.TrialStatus.COMPLETED
+            self.on_trial_end(trial)
+
+    def path_metrics(self, child_accuracy, parent_accuracy=None):
+        """Metrics each path reports (its objective first); Child-Parent overrides."""
+        return [{"val_accuracy": float(a)} for a in child_accuracy]
+
+    def _run_mixed(self, trial, train_data, architecture_data, validation_data, steps):
+        self.on_trial_begin(trial)
+        values = trial.hyperparameters.values
+        remaining = json.loads(values["remaining"])
+        trainer = self.child
+        trainer.supernet.set_mixed(remaining)
+        trainer.set_progress(values["progress"])
+        result = trainer.train_mixed(train_data, steps, architecture_data=architecture_data if values["train_alpha"] else None)
+        accuracy = float(trainer.evaluate_paths(validation_data)[0])
+        self._save_weights(trial.trial_id)
+        if not np.all(np.isfinite(result["losses"])):
+            trial.status, trial.message = trial_module.TrialStatus.FAILED, "mixed-mode loss became NaN/inf"
+        else:
+            metrics = {self.oracle.objective.name: accuracy, "loss": result["loss"]}
+            for kind in KINDS:
+                for edge, alpha in enumerate(trainer.supernet.alpha_values()[kind]):
+                    metrics.update({f"alpha_{kind}_{edge}_{op}": float(a) for op, a in enumerate(alpha)})
+            self.oracle.update_trial(trial.trial_id, metrics)
+            trial.status = trial_module.TrialStatus.COMPLETED
+        self.on_trial_end(trial)
+
+    # --- results ----------------------------------------------------------------
+    def best_genotype(self, name: str | None = None):
+        """The searched architecture: the op left on every edge (while searching: the best-scored one)."""
+        return self.space.genotype(self.oracle.best_choice(), name=name or self.project_name)
+
+    def get_best_hyperparameters(self, num_trials=1):
+        """The searched architecture first (one Choice per edge), then the best sampled paths."""
+        best = self.oracle.get_space()
+        choice = self.oracle.best_choice()
+        best.values = {edge_name(kind, edge): self.space.op_set[op] for kind in KINDS for edge, op in enumerate(choice[kind])}
+        return ([best] + super().get_best_hyperparameters(num_trials))[:num_trials]
+
+    def search_log(self) -> list:
+        """Per round: candidates, mean measurements, scores, the abandoned and the remaining ops per edge."""
+        return list(self.oracle.log)

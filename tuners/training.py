@@ -1,0 +1,218 @@
+"""Training a supernet: path-mode and mixed-mode epochs, per-path evaluation, checkpoints.
+
+The optimiser is SGD with momentum and coupled weight decay (SPEC P1: momentum
+0.9, weight decay 5e-4, lr 0.025 cosine to 0), applied with one fused
+``ResourceApplyKerasMomentum`` per variable, and **only to the variables the
+current layout uses**: ops outside the sampled paths are not in the graph, so
+neither momentum nor weight decay moves them. (Keras' own SGD builds ~25 graph
+ops per variable; on a 534-variable supernet that took 18 of a 24 s trace.)
+Architecture parameters α use Adam (DARTS' first-order bilevel scheme: one α
+step on an architecture batch, then one weight step on a weights batch).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from bnas_tf.io import atomic_write_json, read_json
+from bnas_tf.supernet import KINDS, Supernet
+
+
+def cosine_learning_rate(base: float, progress: float, minimum: float = 0.0) -> float:
+    """lr at ``progress`` in [0, 1] of a cosine schedule from ``base`` to ``minimum``."""
+    progress = min(max(progress, 0.0), 1.0)
+    return minimum + 0.5 * (base - minimum) * (1.0 + math.cos(math.pi * progress))
+
+
+def batch_size_of(dataset) -> int:
+    for x, _ in dataset.take(1):
+        return int(x.shape[0])
+    raise ValueError("training data is empty: pass a dataset with at least one batch")
+
+
+def _paths_batches(dataset, paths: int):
+    """Batches of ``paths`` consecutive full batches, so every path gets its own stream of data."""
+    full = dataset.unbatch().batch(batch_size_of(dataset), drop_remainder=True)
+    return full.repeat().batch(paths, drop_remainder=True)
+
+
+class SupernetTrainer:
+    """Runs training and evaluation of a :class:`Supernet` in its current layout."""
+
+    def __init__(self, supernet: Supernet, *, learning_rate=0.025, momentum=0.9, weight_decay=5e-4,
+                 alpha_learning_rate=3e-4, clip_norm=5.0):
+        self.supernet = supernet
+        self.base_learning_rate = float(learning_rate)
+        self.learning_rate = tf.Variable(float(learning_rate), trainable=False, name="learning_rate")
+        self.momentum = float(momentum)
+        self.weight_decay = float(weight_decay)
+        self.clip_norm = float(clip_norm)
+        self.diversity = tf.Variable(0.0, trainable=False, name="diversity_weight")
+        self.weights = supernet.all_weights()
+        self.accumulators = {id(w): tf.Variable(tf.zeros_like(w), trainable=False, name="momentum") for w in self.weights}
+        self.alpha_optimizer = tf.keras.optimizers.Adam(alpha_learning_rate, beta_1=0.5, beta_2=0.999)
+        self.alpha_optimizer.build(supernet.alpha_variables)
+        self._shared = supernet.shared_weights()
+
+    # --- variables of a layout ------------------------------------------------
+    def layout_weights(self):
+        """Weights the current layout's graph reads: shared ones and the candidate ops'."""
+        layout = self.supernet.layout
+        out = list(self._shared)
+        for kind in KINDS:
+            for edge, candidates in enumerate(layout.candidates[kind]):
+                for op in candidates:
+                    out += self.supernet.op_weights(kind, edge, op)
+        return out
+
+    def _apply(self, grads, variables):
+        grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+        for var, grad in zip(variables, grads):
+            if grad is None:
+                continue
+            tf.raw_ops.ResourceApplyKerasMomentum(
+                var=var.handle, accum=self.accumulators[id(var)].handle, lr=self.learning_rate,
+                grad=grad + self.weight_decay * var, momentum=self.momentum)
+            if var.constraint is not None:
+                var.assign(var.constraint(var))
+
+    def _losses(self, logits, y):
+        loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+        extra = self.supernet.extra_losses()
+        return loss + tf.add_n(extra) if extra else loss
+
+    def _path_correct(self, logits, y, paths):
+        hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)
+        return tf.reduce_sum(tf.reshape(hits, [paths, -1]), axis=1)
+
+    # --- path mode ------------------------------------------------------------
+    def _train_step_fn(self):
+        variables = self.layout_weights()
+        paths = self.supernet.layout.paths
+
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                logits = self.supernet.forward(x, training=True)
+                loss = self._losses(logits, y)
+            self._apply(tape.gradient(loss, variables), variables)
+            return loss, self._path_correct(logits, y, paths)
+
+        return tf.function(step, autograph=False, reduce_retracing=True)
+
+    def _eval_fn(self):
+        paths = self.supernet.layout.paths
+
+        def evaluate(x, y):
+            logits = self.supernet.forward(x, training=False)
+            return self._path_correct(logits, y, paths)
+
+        return tf.function(evaluate, autograph=False, reduce_retracing=True)
+
+    def train_paths(self, dataset, steps: int) -> dict:
+        """Train the current paths for ``steps`` steps; each path gets its own batch every step."""
+        paths = self.supernet.layout.paths
+        step = self.supernet.function("train", self._train_step_fn)
+        losses, correct, seen = [], np.zeros(paths), 0
+        for x, y in _paths_batches(dataset, paths).take(steps):
+            x = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
+            y = tf.reshape(y, [-1])
+            loss, hits = step(x, y)
+            losses.append(float(loss))
+            correct += hits.numpy()
+            seen += int(y.shape[0]) // paths
+        return {"loss": float(np.mean(losses)) if losses else float("nan"), "losses": losses,
+                "accuracy": (correct / max(seen, 1)).tolist()}
+
+    def evaluate_paths(self, dataset) -> np.ndarray:
+        """Validation accuracy of every current path on the same samples."""
+        paths = self.supernet.layout.paths
+        evaluate = self.supernet.function("eval", self._eval_fn)
+        correct, seen = np.zeros(paths), 0
+        for x, y in dataset:
+            tiled = tf.tile(x, tf.concat([[paths], tf.ones(tf.rank(x) - 1, tf.int32)], 0))
+            correct += evaluate(tiled, tf.tile(y, [paths])).numpy()
+            seen += int(y.shape[0])
+        if not seen:
+            raise ValueError("validation data is empty: pass a validation dataset with at least one batch")
+        return correct / seen
+
+    # --- mixed mode -----------------------------------------------------------
+    def _mixed_step_fn(self, train_alpha: bool):
+        variables = self.layout_weights()
+        alphas = self.supernet.alpha_variables
+
+        def alpha_step(x, y):
+            with tf.GradientTape() as tape:
+                logits = self.supernet.forward(x, training=True)
+                loss = self._losses(logits, y) - self.diversity * self.supernet.mean_alpha_entropy()
+            grads = tape.gradient(loss, alphas)
+            self.alpha_optimizer.apply_gradients([(g, a) for g, a in zip(grads, alphas) if g is not None])
+            return loss
+
+        def weight_step(x, y):
+            with tf.GradientTape() as tape:
+                logits = self.supernet.forward(x, training=True)
+                loss = self._losses(logits, y)
+            self._apply(tape.gradient(loss, variables), variables)
+            return loss, self._path_correct(logits, y, 1)
+
+        return (tf.function(weight_step, autograph=False, reduce_retracing=True),
+                tf.function(alpha_step, autograph=False, reduce_retracing=True) if train_alpha else None)
+
+    def train_mixed(self, weights_data, steps: int, *, architecture_data=None, diversity_weight: float = 0.0) -> dict:
+        """One mixed-mode pass: weight steps, interleaved with α steps when ``architecture_data`` is given."""
+        train_alpha = architecture_data is not None
+        weight_step, alpha_step = self.supernet.function(f"mixed_alpha{int(train_alpha)}", lambda: self._mixed_step_fn(train_alpha))
+        self.diversity.assign(float(diversity_weight))
+        arch_iter = iter(architecture_data.repeat()) if train_alpha else None
+        losses, correct, seen = [], 0.0, 0
+        for x, y in weights_data.repeat().take(steps):
+            if train_alpha:
+                xa, ya = next(arch_iter)
+                alpha_step(xa, ya)
+            loss, hits = weight_step(x, y)
+            losses.append(float(loss))
+            correct += float(hits.numpy()[0])
+            seen += int(y.shape[0])
+        return {"loss": float(np.mean(losses)) if losses else float("nan"), "losses": losses,
+                "accuracy": correct / max(seen, 1)}
+
+    # --- schedule and checkpoints ----------------------------------------------
+    def set_progress(self, progress: float):
+        self.learning_rate.assign(cosine_learning_rate(self.base_learning_rate, progress))
+
+    def _checkpoint(self):
+        variables = {f"v{i}": v for i, v in enumerate(self.supernet.all_variables())}
+        variables.update({f"m{i}": self.accumulators[id(w)] for i, w in enumerate(self.weights)})
+        return tf.train.Checkpoint(alpha_optimizer=self.alpha_optimizer, **variables)
+
+    def save(self, folder, tag: str):
+        """Write a checkpoint, then point ``latest.json`` at it (a crash leaves the previous one valid)."""
+        os.makedirs(folder, exist_ok=True)
+        prefix = os.path.join(folder, f"ckpt-{tag}")
+        self._checkpoint().write(prefix)
+        pointer = os.path.join(folder, "latest.json")
+        previous = read_json(pointer, what="supernet checkpoint pointer")["prefix"] if os.path.exists(pointer) else None
+        atomic_write_json(pointer, {"prefix": os.path.basename(prefix), "tag": tag})
+        if previous and previous != os.path.basename(prefix):
+            for name in os.listdir(folder):
+                if name.startswith(previous + "."):
+                    os.unlink(os.path.join(folder, name))
+
+    def restore(self, folder) -> str | None:
+        """Load the latest checkpoint in ``folder``; returns its tag, or None when there is none."""
+        pointer = os.path.join(folder, "latest.json")
+        if not os.path.exists(pointer):
+            return None
+        state = read_json(pointer, what="supernet checkpoint pointer")
+        prefix = os.path.join(folder, state["prefix"])
+        try:
+            self._checkpoint().read(prefix).assert_existing_objects_matched()
+        except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as error:
+            raise ValueError(f"supernet checkpoint {prefix} cannot be read ({type(error).__name__}); delete "
+                             f"{folder} to retrain the supernet from scratch, or restore it from a backup") from None
+        return state["tag"]
