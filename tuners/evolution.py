@@ -431,16 +431,9 @@ class Evolution(keras_tuner.Tuner):
         self._asked_in_vain = False
         super().on_trial_begin(trial)
 
-    def on_trial_end(self, trial):
-        super().on_trial_end(trial)
-        tf.keras.backend.clear_session()  # keras-tuner#873: memory grows trial after trial otherwise
-        gc.collect()
-
     def run_trial(self, trial, *fit_args, **fit_kwargs):
         """Train the trial's candidate and report val_accuracy, flops, base_flops and fitness (P3 Eq. 4)."""
         genotype = genotype_from_values(self.backbone, trial.hyperparameters.values)
-        tf.keras.backend.clear_session()
-        gc.collect()
         callbacks = self._deepcopy_callbacks(fit_kwargs.pop("callbacks", []))
         self._configure_tensorboard_dir(callbacks, trial)
         measured = self.evaluate_candidate(genotype, *fit_args, callbacks=callbacks, **fit_kwargs)
@@ -455,12 +448,14 @@ class Evolution(keras_tuner.Tuner):
 
     def evaluate_candidate(self, genotype, *fit_args, **fit_kwargs) -> dict:
         """Train ``genotype``'s network; ``{"val_accuracy": last epoch's, "flops": its FLOPs}``."""
+        tf.keras.backend.clear_session()  # keras-tuner#873: memory grows trial after trial otherwise
+        gc.collect()
         teacher = self._uniform4x_weights(fit_args, fit_kwargs) if self.initial_weights == "uniform4x" else None
         self._seed_weights(genotype)
         model = self.build_candidate(genotype)
         if teacher is not None:
             width_init.inherit_first_channels(model, teacher)
-        history = self._train(model, fit_args, fit_kwargs)
+        history = self._train(model, fit_args, fit_kwargs, label=f"candidate {list(genotype.ratios)}")
         if "val_accuracy" not in history.history:
             raise keras_tuner.errors.FatalValueError(
                 f"training reported {sorted(history.history)}, no 'val_accuracy': keep 'accuracy' in metrics= "
@@ -490,7 +485,7 @@ class Evolution(keras_tuner.Tuner):
         key = json.dumps([self.seed, list(genotype.ratios)]).encode()
         tf.keras.utils.set_random_seed(zlib.crc32(key) % 2**31)
 
-    def _train(self, model, fit_args, fit_kwargs, epochs=None):
+    def _train(self, model, fit_args, fit_kwargs, label, epochs=None):
         kwargs = dict(fit_kwargs)
         epochs = epochs or kwargs.pop("epochs", self.epochs_per_candidate)
         kwargs.pop("epochs", None)
@@ -501,7 +496,7 @@ class Evolution(keras_tuner.Tuner):
         losses = history.history.get("loss", [])
         if monitor.diverged_at is not None or not all(math.isfinite(v) for v in losses):
             where = f"batch {monitor.diverged_at[0]}" if monitor.diverged_at else "an epoch"
-            raise keras_tuner.errors.FailedTrialError(f"{model.name}: the loss became non-finite at {where}")
+            raise keras_tuner.errors.FailedTrialError(f"{label}: the loss became non-finite at {where}")
         return history
 
     def _compile(self, model, total_steps):
@@ -524,7 +519,7 @@ class Evolution(keras_tuner.Tuner):
                 self._seed_weights(genotype)
                 model = self.build_candidate(genotype)
                 kwargs = {k: v for k, v in fit_kwargs.items() if k != "callbacks"}
-                self._train(model, fit_args, kwargs, epochs=self.initial_epochs)
+                self._train(model, fit_args, kwargs, "uniform-4x network", epochs=self.initial_epochs)
                 width_init.save_weights(path, model)
                 del model
             self._uniform4x = width_init.load_weights(path)

@@ -305,7 +305,7 @@ class SamplingOracle(kt.Oracle):
         raise NotImplementedError
 
     def _write_log(self):
-        if getattr(self, "directory", None) and getattr(self, "project_name", None):
+        if getattr(self, "_directory", None):
             atomic_write_json(os.path.join(self._project_dir, "search_log.json"),
                               {"space": self.space.get_config(), "rounds": self.log})
 

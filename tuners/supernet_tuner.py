@@ -67,6 +67,8 @@ class SupernetTuner(base_tuner.BaseTuner):
         if self.num_classes is None:
             labels = np.concatenate([y.numpy().ravel() for _, y in validation_data])
             self.num_classes = max(int(labels.max()) + 1, 2)
+        # Keras initialisers draw from the global generator: seed it so a seeded search builds the same supernet.
+        tf.keras.utils.set_random_seed(int(getattr(self.oracle, "seed", 0) or 0))
         self.child = self._trainer(self.binarization, input_shape, "child")
         self._restore(self.child, "supernet")
         if self.has_parent:

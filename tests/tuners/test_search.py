@@ -1,0 +1,129 @@
+"""Tiny complete searches on digits: each oracle ends with one op per edge, seeded runs agree, resume continues."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bnas_tf import Genotype, data
+from bnas_tf.supernet import CellSpace
+from bnas_tf.tuners import ChildParent, OperationPruning
+
+SPACE = CellSpace(op_set=["conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=2, reduction_cells=[1])
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return data.load("digits", batch_size=32, search_split=True, max_examples=600)
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    tf.config.experimental.enable_op_determinism()
+    yield
+
+
+def _search(tuner, bundle, **kwargs):
+    tuner.search(bundle.search_weights, bundle.search_validation, architecture_data=bundle.search_architecture,
+                 steps_per_epoch=4, verbose=0, **kwargs)
+    return tuner
+
+
+def _pruning(tmp_path, name, **kwargs):
+    settings = dict(repetitions=2, warmup_epochs=2, warmup_weights_only=1, finetune_epochs=1, seed=3)
+    settings.update(kwargs)
+    return OperationPruning(SPACE, directory=str(tmp_path), project_name=name, **settings)
+
+
+def _assert_one_op_per_edge(tuner):
+    genotype = tuner.best_genotype()
+    assert isinstance(genotype, Genotype)
+    assert len(genotype.normal) == len(genotype.reduce) == SPACE.num_edges
+    for kind in ("normal", "reduce"):
+        assert all(len(r) == 1 for r in tuner.oracle.remaining[kind])
+    assert tuner.oracle.phase == "done"
+    return genotype
+
+
+def test_operation_pruning_with_warmup_prunes_to_one_op_per_edge(tmp_path, bundle):
+    tuner = _search(_pruning(tmp_path, "p1"), bundle)
+    genotype = _assert_one_op_per_edge(tuner)
+    log = json.load(open(os.path.join(tuner.project_dir, "search_log.json")))["rounds"]
+    assert len(log) == SPACE.num_ops - 1  # K - 1 rounds
+    first = log[0]["edges"]["normal_e0"]
+    # with a warm-up, round 1 samples O_smaller: ceil(3 / 2) = 2 of the 3 ops
+    assert len(first["candidates"]) == 2 and first["abandoned"] in first["candidates"]
+    phases = [t.hyperparameters.values["phase"] for t in tuner.oracle.trials.values()]
+    # 2 warm-up epochs; round 1 samples ceil(3/2) = 2 ops: 2 repetitions x 2 paths; round 2 samples
+    # ceil(2/2) = 1 op: 2 repetitions x 1 path; 1 fine-tune epoch between the rounds
+    assert phases.count("warmup") == 2 and phases.count("finetune") == 1 and phases.count("sample") == 6
+    best = tuner.get_best_hyperparameters()[0].values
+    assert [best[f"normal_e{e}"] for e in range(SPACE.num_edges)] == [op for op, _ in genotype.normal]
+
+
+def test_seeded_searches_give_the_same_genotype(tmp_path):
+    # a fresh process state and seeded data pipeline each time, as when the same command runs twice
+    runs = []
+    for name in ("a", "b"):
+        tf.keras.utils.set_random_seed(0)
+        bundle = data.load("digits", batch_size=32, search_split=True, max_examples=600)
+        runs.append(_search(_pruning(tmp_path, name, ucb=True), bundle))
+    a, b = (run.best_genotype() for run in runs)
+    assert a.to_dict()["normal"] == b.to_dict()["normal"] and a.to_dict()["reduce"] == b.to_dict()["reduce"]
+
+
+def test_ucb_variant_samples_every_op_and_counts_them(tmp_path, bundle):
+    tuner = _search(_pruning(tmp_path, "ucb", ucb=True), bundle)
+    _assert_one_op_per_edge(tuner)
+    oracle = tuner.oracle
+    assert oracle.warmup_epochs == 0
+    # round 1: 3 ops x 2 repetitions; round 2: 2 ops x 2 repetitions -> each op sampled once per repetition
+    counts = np.array(oracle.times_selected["normal"][0])
+    assert counts.sum() == 3 * 2 + 2 * 2
+    assert len(oracle.log[0]["edges"]["normal_e0"]["candidates"]) == 3
+
+
+def test_child_parent_trains_a_parent_and_scores_with_beta(tmp_path, bundle):
+    tuner = _search(ChildParent(SPACE, repetitions=2, beta=2.0, seed=5, directory=str(tmp_path), project_name="cp"), bundle)
+    _assert_one_op_per_edge(tuner)
+    assert tuner.parent.supernet.binarization.tag == "W32/A32" and tuner.child.supernet.binarization.tag == "W1/A32"
+    trial = next(t for t in tuner.oracle.trials.values() if t.status == "COMPLETED")
+    child, parent = (trial.metrics.get_last_value(m) for m in ("child_accuracy", "parent_accuracy"))
+    assert trial.score == pytest.approx(child + 2.0 * (parent - child))
+    assert os.path.exists(os.path.join(tuner.project_dir, "parent", "latest.json"))
+
+
+def test_stopped_search_resumes_from_saved_state_and_weights(tmp_path, bundle):
+    first = _pruning(tmp_path, "resume", ucb=True)
+    first.oracle.max_trials = 4  # stop after the first repetition of round 1 and one path of the next
+    _search(first, bundle)
+    finished = {tid: t.status for tid, t in first.oracle.trials.items()}
+    assert len(finished) == 4 and first.oracle.phase == "sample"
+    saved = [w.numpy() for w in first.child.supernet.all_weights()[:5]]
+
+    resumed = _pruning(tmp_path, "resume", ucb=True)  # overwrite=False: reloads oracle and supernet
+    resumed._build(bundle.search_weights, bundle.search_validation)
+    for before, after in zip(saved, resumed.child.supernet.all_weights()[:5]):
+        np.testing.assert_array_equal(before, after)
+    _search(resumed, bundle)
+    _assert_one_op_per_edge(resumed)
+    trials = resumed.oracle.trials
+    samples = [t for t in trials.values() if t.hyperparameters.values["phase"] == "sample"]
+    assert len(samples) == 3 * 2 + 2 * 2  # nothing re-run or lost
+    assert len(trials) == len(samples) + 1  # and one fine-tune epoch between the two rounds
+    for tid, status in finished.items():
+        if status == "COMPLETED":
+            assert trials[tid].status == "COMPLETED"
+
+
+def test_bad_search_inputs(tmp_path, bundle):
+    tuner = _pruning(tmp_path, "bad")
+    with pytest.raises(ValueError, match="validation_data is required"):
+        tuner.search(bundle.search_weights)
+    with pytest.raises(TypeError, match="tf.data.Dataset"):
+        tuner.search(np.zeros((4, 16, 16, 1)), bundle.search_validation)
+    with pytest.raises(ValueError, match="at least 2 ops per edge"):
+        OperationPruning(CellSpace(op_set=["conv_3x3"], cells=2, channels=8, nodes=2), directory=str(tmp_path))
+    with pytest.raises(ValueError, match="repetitions must be an integer >= 1"):
+        OperationPruning(SPACE, repetitions=0, directory=str(tmp_path))
