@@ -1,9 +1,10 @@
 """Search algorithms of SPEC P1-P4 as KerasTuner Oracles, with the Tuners that run them."""
 from bnas_tf.tuners import scores
 from bnas_tf.tuners.child_parent import ChildParent, ChildParentOracle
+from bnas_tf.tuners.differentiable import Differentiable, DifferentiableOracle, discretise
 from bnas_tf.tuners.pruning import OperationPruning, OperationPruningOracle
 from bnas_tf.tuners.sampling import SamplingOracle
 from bnas_tf.tuners.supernet_tuner import SupernetTuner
 
-__all__ = ["ChildParent", "ChildParentOracle", "OperationPruning", "OperationPruningOracle", "SamplingOracle",
+__all__ = ["ChildParent", "ChildParentOracle", "Differentiable", "DifferentiableOracle", "discretise", "OperationPruning", "OperationPruningOracle", "SamplingOracle",
            "SupernetTuner", "scores"]

@@ -196,7 +196,8 @@ class SupernetTuner(base_tuner.BaseTuner):
         trainer = self.child
         trainer.supernet.set_mixed(remaining)
         trainer.set_progress(values["progress"])
-        result = trainer.train_mixed(train_data, steps, architecture_data=architecture_data if values["train_alpha"] else None)
+        result = trainer.train_mixed(train_data, steps, architecture_data=architecture_data if values["train_alpha"] else None,
+                                     diversity_weight=values.get("diversity_weight", 0.0))
         accuracy = float(trainer.evaluate_paths(validation_data)[0])
         self._save_weights(trial.trial_id)
         if not np.all(np.isfinite(result["losses"])):

@@ -127,3 +127,32 @@ def test_bad_search_inputs(tmp_path, bundle):
         OperationPruning(CellSpace(op_set=["conv_3x3"], cells=2, channels=8, nodes=2), directory=str(tmp_path))
     with pytest.raises(ValueError, match="repetitions must be an integer >= 1"):
         OperationPruning(SPACE, repetitions=0, directory=str(tmp_path))
+
+
+P2_SPACE = CellSpace(op_set=["zero", "conv_3x3", "max_pool_3x3"], cells=2, channels=8, nodes=2, reduction_cells=[1],
+                     inter_cell_skip=True)
+
+
+def test_differentiable_search_discretises_with_zeroise_and_diversity(tmp_path, bundle):
+    from bnas_tf.tuners import Differentiable
+
+    tuner = _search(Differentiable(P2_SPACE, epochs=3, gamma=3.0, seed=1, directory=str(tmp_path), project_name="p2"),
+                    bundle)
+    genotype = tuner.best_genotype()
+    assert len(genotype.normal) == 2 * P2_SPACE.nodes  # two inputs per node (DARTS discretisation)
+    epochs = [t.hyperparameters.values for t in tuner.oracle.trials.values()]
+    assert [v["epoch"] for v in epochs] == [0, 1, 2]
+    # diversity weight lambda * exp(-t / tau) with lambda = 1, tau = 7.7
+    assert epochs[1]["diversity_weight"] == pytest.approx(np.exp(-1 / 7.7))
+    alpha = np.array(tuner.oracle.alpha["normal"])
+    assert np.abs(alpha).sum() > 0  # alpha was trained and reported
+
+
+def test_zeroise_rule_in_discretisation():
+    from bnas_tf.tuners import discretise
+
+    space = CellSpace(op_set=["zero", "conv_3x3", "max_pool_3x3"], cells=2, channels=8, nodes=1)
+    # one node, edges from inputs 0 and 1; softmax weights of edge 0 ~ [0.5, 0.3, 0.2], edge 1 ~ [0.2, 0.5, 0.3]
+    logits = {kind: [np.log([0.5, 0.3, 0.2]).tolist(), np.log([0.2, 0.5, 0.3]).tolist()] for kind in ("normal", "reduce")}
+    assert discretise(space, logits, gamma=1.0).normal == (("zero", 0), ("conv_3x3", 1))  # 0.5 beats 0.3
+    assert discretise(space, logits, gamma=3.0).normal == (("conv_3x3", 0), ("conv_3x3", 1))  # 0.5/3 < 0.3

@@ -1,0 +1,125 @@
+"""Differentiable binary search (SPEC P2): DARTS bilevel search with diversity and Zeroise.
+
+Each epoch is one trial: the tuner trains the supernet's weights on the
+weights half and α on the architecture half (first-order DARTS), with the
+diversity regulariser L = L_S − λ H(α) e^(−t/τ) (P2 Eq. 5, λ = 1, τ = 7.7),
+and reports α. After the last epoch the oracle discretises: on every edge it
+picks the op by the Zeroise rule max(α_z / γ, α_1, ..., α_n) (P2 Eq. 4, on
+softmax weights as P2's code does), then keeps per node the 2 strongest
+incoming edges by their strongest non-Zeroise weight (DARTS); a kept edge
+whose choice is Zeroise stays Zeroise in the final network.
+"""
+from __future__ import annotations
+
+import json
+
+import keras_tuner as kt
+import numpy as np
+from keras_tuner.engine import trial as trial_module
+
+from bnas_tf.genotype import Genotype
+from bnas_tf.supernet import KINDS, CellSpace
+from bnas_tf.tuners import scores
+from bnas_tf.tuners.supernet_tuner import SupernetTuner
+
+
+def discretise(space: CellSpace, alpha: dict, gamma: float = 3.0, name: str | None = None) -> Genotype:
+    """The P2 genotype from α logits (``alpha[kind][edge][op]``): Zeroise rule per edge, 2 inputs per node."""
+    zero_index = space.op_set.index("zero") if "zero" in space.op_set else None
+    cells = {}
+    for kind in KINDS:
+        weights = [scores.softmax_likelihood(np.asarray(a, dtype=float)) for a in alpha[kind]]
+        edges, index = [], 0
+        for node in range(2, space.nodes + 2):
+            node_edges = []
+            for source in range(node):
+                w = weights[index]
+                strength = max(w[i] for i in range(len(w)) if i != zero_index) if zero_index is not None else w.max()
+                choice = scores.zeroise_select(w, zero_index, gamma)
+                node_edges.append((strength, source, space.op_set[choice]))
+                index += 1
+            kept = sorted(node_edges, key=lambda e: (-e[0], e[1]))[:2]
+            edges += [(op, source) for _, source, op in sorted(kept, key=lambda e: e[1])]
+        cells[kind] = edges
+    return Genotype(normal=cells["normal"], reduce=cells["reduce"], op_set=list(space.op_set), nodes=space.nodes,
+                    name=name)
+
+
+class DifferentiableOracle(kt.Oracle):
+    """P2: ``epochs`` mixed-mode search epochs, one trial each, then discretisation."""
+
+    def __init__(self, space: CellSpace, *, epochs: int = 50, diversity_lambda: float = 1.0, diversity_tau: float = 7.7,
+                 gamma: float = 3.0, seed=None, max_retries_per_trial=0, max_consecutive_failed_trials=3, **kwargs):
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer (got {epochs!r})")
+        if gamma < 1:
+            raise ValueError(f"gamma must be >= 1 (got {gamma}): larger gamma keeps fewer Zeroise edges (P2 Eq. 4)")
+        super().__init__(objective=kt.Objective("val_accuracy", "max"), max_trials=None, seed=seed,
+                         max_retries_per_trial=max_retries_per_trial,
+                         max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
+        self.space, self.epochs, self.gamma = space, epochs, float(gamma)
+        self.diversity_lambda, self.diversity_tau = float(diversity_lambda), float(diversity_tau)
+        self.epoch, self.running, self.alpha, self.log = 0, None, None, []
+
+    def get_state(self):
+        state = super().get_state()
+        state["search"] = {"epoch": self.epoch, "running": self.running, "alpha": self.alpha, "log": self.log}
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        for name, value in state["search"].items():
+            setattr(self, name, value)
+
+    def populate_space(self, trial_id):
+        if self.epoch >= self.epochs:
+            return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+        if self.running is not None:
+            return {"status": trial_module.TrialStatus.IDLE, "values": None}
+        self.running = trial_id
+        all_ops = list(range(self.space.num_ops))
+        remaining = {kind: [all_ops] * self.space.num_edges for kind in KINDS}
+        return {"status": trial_module.TrialStatus.RUNNING, "values": {
+            "phase": "search", "epoch": self.epoch, "train_alpha": True, "progress": self.epoch / self.epochs,
+            "diversity_weight": scores.diversity_weight(self.epoch, self.diversity_lambda, self.diversity_tau),
+            "remaining": json.dumps(remaining)}}
+
+    def end_trial(self, trial):
+        super().end_trial(trial)
+        trial = self.trials[trial.trial_id]
+        if trial.trial_id in self._retry_queue:
+            return
+        self.running = None
+        if trial.status == trial_module.TrialStatus.COMPLETED:
+            self.alpha = {kind: [[float(trial.metrics.get_last_value(f"alpha_{kind}_{e}_{op}"))
+                                  for op in range(self.space.num_ops)] for e in range(self.space.num_edges)]
+                          for kind in KINDS}
+            self.log.append({"epoch": self.epoch, "val_accuracy": trial.score, "alpha": self.alpha})
+        self.epoch += 1
+        self.save()
+
+    def genotype(self, name=None) -> Genotype:
+        alpha = self.alpha or {kind: [[0.0] * self.space.num_ops] * self.space.num_edges for kind in KINDS}
+        return discretise(self.space, alpha, self.gamma, name=name)
+
+
+class Differentiable(SupernetTuner):
+    """KerasTuner tuner for :class:`DifferentiableOracle` (P2; use ``inter_cell_skip=True`` spaces)."""
+
+    def __init__(self, space, *, epochs=50, diversity_lambda=1.0, diversity_tau=7.7, gamma=3.0, seed=None,
+                 max_retries_per_trial=0, max_consecutive_failed_trials=3, **kwargs):
+        oracle = DifferentiableOracle(space, epochs=epochs, diversity_lambda=diversity_lambda,
+                                      diversity_tau=diversity_tau, gamma=gamma, seed=seed,
+                                      max_retries_per_trial=max_retries_per_trial,
+                                      max_consecutive_failed_trials=max_consecutive_failed_trials)
+        kwargs.setdefault("weight_decay", 3e-4)
+        super().__init__(oracle, space, **kwargs)
+
+    def best_genotype(self, name=None):
+        return self.oracle.genotype(name=name or self.project_name)
+
+    def get_best_hyperparameters(self, num_trials=1):
+        return [t.hyperparameters for t in self.oracle.get_best_trials(num_trials)]
+
+    def search_log(self):
+        return list(self.oracle.log)
