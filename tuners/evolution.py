@@ -21,6 +21,13 @@ the paper leaves open, made here:
   is kept), so trials are not spent on known genes.
 - A failed trial (KerasTuner status FAILED: a NaN/inf loss, or an error
   after ``max_retries_per_trial`` retries) gets fitness 0 for selection.
+- When every individual of the generation is handed out, the oracle answers
+  IDLE only while one of them still runs on another worker (KerasTuner
+  re-asks at once, so an IDLE with nothing running would spin forever); an
+  individual whose trial is neither running nor ended is handed out again.
+- With P3's ``lam = 4`` a candidate scores above 0 only below Acc / 4 of
+  the uniform-1x FLOPs; the accuracy tie-break keeps selection informative
+  when many genes clip to 0.
 - The random generator of generation ``g`` is ``default_rng([seed, g])``
   and the seed is saved in the oracle state: a resumed search breeds the
   same genes. The whole state is JSON (``get_state``/``set_state``).
@@ -37,16 +44,18 @@ import zlib
 import keras_tuner
 import numpy as np
 import tensorflow as tf
-from keras_tuner.src.engine.trial import TrialStatus
+from keras_tuner.engine.trial import TrialStatus
 
 from bnas_tf import costs
+from bnas_tf.data import DataBundle
 from bnas_tf.genotype import WIDTH_RATIOS, WidthGenotype
 from bnas_tf.io import atomic_write_json, read_json
 from bnas_tf.networks import BACKBONES, build_width_network, scaled_channels
+from bnas_tf.quantizers import get as get_binarization
 from bnas_tf.tuners import scores, width_init
 
 __all__ = ["EvolutionOracle", "Evolution", "random_gene", "tournament_select", "uniform_crossover",
-           "mutate", "first_generation", "next_generation"]
+           "mutate", "first_generation", "next_generation", "survivors"]
 
 #: Redraws of a child before accepting a gene seen before (then one already in this generation).
 MAX_DRAWS = 50
@@ -256,7 +265,7 @@ class EvolutionOracle(keras_tuner.Oracle):
         if ended.status == TrialStatus.COMPLETED:
             self.fitness[ended.trial_id] = float(ended.score)
         elif ended.status == TrialStatus.FAILED:
-            self.fitness[ended.trial_id] = 0.0  # documented: failed genes rank last in selection
+            self.fitness[ended.trial_id] = 0.0  # failed genes score 0 (module docstring)
         self.save()
         self._write_search_log()
 
@@ -289,7 +298,8 @@ class EvolutionOracle(keras_tuner.Oracle):
                          "fitness": self.fitness.get(tid)}
                 if tid in self.trials:
                     entry["status"] = self.trials[tid].status
-                    entry["val_accuracy"], entry["flops"] = self._metric(tid, "val_accuracy"), self._metric(tid, "flops")
+                    entry["val_accuracy"] = self._metric(tid, "val_accuracy")
+                    entry["flops"] = self._metric(tid, "flops")
                 individuals.append(entry)
             generations.append({"generation": index, "individuals": individuals})
         return {"backbone": self.backbone, "seed": self.seed, "population_size": self.population_size,
@@ -379,8 +389,13 @@ class Evolution(keras_tuner.Tuner):
                  max_retries_per_trial=0, max_consecutive_failed_trials=3, idle_wait_seconds=1.0, **kwargs):
         if initial_weights not in (None, "uniform4x"):
             raise ValueError(f"initial_weights must be None or 'uniform4x', got {initial_weights!r}")
-        if not (isinstance(width_multiplier, (int, float)) and math.isfinite(width_multiplier) and width_multiplier > 0):
+        if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)) \
+                or not math.isfinite(width_multiplier) or width_multiplier <= 0:
             raise ValueError(f"width_multiplier must be a finite number > 0, got {width_multiplier!r}")
+        if isinstance(flops_penalty, bool) or not isinstance(flops_penalty, (int, float)) \
+                or not math.isfinite(flops_penalty) or flops_penalty < 0:
+            raise ValueError(f"flops_penalty (lam, SPEC P3 Eq. 4) must be a finite number >= 0, got {flops_penalty!r}")
+        get_binarization(binarization)  # fail here, not inside the first trial
         self.backbone = backbone
         self.epochs_per_candidate = _positive_int("epochs_per_candidate", epochs_per_candidate)
         self.initial_epochs = None if initial_epochs is None else _positive_int("initial_epochs", initial_epochs)
@@ -406,8 +421,6 @@ class Evolution(keras_tuner.Tuner):
     # --- search loop hooks
 
     def search(self, *fit_args, **fit_kwargs):
-        from bnas_tf.data import DataBundle
-
         if fit_args and isinstance(fit_args[0], DataBundle):
             bundle, fit_args = fit_args[0], fit_args[1:]
             fit_args = (bundle.train,) + fit_args
@@ -420,6 +433,10 @@ class Evolution(keras_tuner.Tuner):
                                  "pass validation_data= (or validation_split=) to search()")
             self._read_data_shapes(fit_args, fit_kwargs)
         return super().search(*fit_args, **fit_kwargs)
+
+    def on_search_begin(self):
+        self._asked_in_vain = False
+        super().on_search_begin()
 
     def pre_create_trial(self):
         # KerasTuner re-asks at once after IDLE; sleep here, outside the oracle's lock.
@@ -561,7 +578,8 @@ class Evolution(keras_tuner.Tuner):
         """``[(val_accuracy, flops, WidthGenotype), ...]`` of the non-dominated completed trials, by flops."""
         trials = [t for t in self.oracle.trials.values() if t.status == TrialStatus.COMPLETED]
         points = [(t.metrics.get_last_value("val_accuracy"), t.metrics.get_last_value("flops")) for t in trials]
-        return [(float(points[i][0]), float(points[i][1]), genotype_from_values(self.backbone, trials[i].hyperparameters.values))
+        return [(float(points[i][0]), float(points[i][1]),
+                 genotype_from_values(self.backbone, trials[i].hyperparameters.values))
                 for i in scores.pareto_front(points)]
 
     def search_log(self) -> dict:
