@@ -13,7 +13,7 @@ from __future__ import annotations
 import larq as lq
 import tensorflow as tf
 
-from bnas_tf.costs import LCE_INPUT_CHANNEL_MULTIPLE, is_binary_quantizer
+from bnas_tf.costs import LCE_INPUT_CHANNEL_MULTIPLE, LCE_INPUT_QUANTIZERS, is_binary_quantizer
 
 # Layer classes from these packages are the ones LCE (and our tests) know.
 # bnas_tf's own layers (ops.Zero) are covered by the conversion tests.
@@ -48,6 +48,46 @@ def has_binary_input(layer) -> bool:
     return is_binary_quantizer(getattr(layer, "input_quantizer", None))
 
 
+def becomes_lce_binary_conv(layer) -> bool:
+    """True for a QuantConv2D LCE turns into LceBconv2d: sign-like input quantizer and a 1-bit kernel."""
+    if not isinstance(layer, lq.layers.QuantConv2D):
+        return False
+    kernel_quantizer = getattr(layer, "kernel_quantizer", None)
+    return (isinstance(getattr(layer, "input_quantizer", None), LCE_INPUT_QUANTIZERS)
+            and is_binary_quantizer(kernel_quantizer) and not isinstance(kernel_quantizer, lq.quantizers.NoOp))
+
+
+def _input_shapes(layer) -> list:
+    try:
+        return [tuple(layer.input_shape)]
+    except (AttributeError, RuntimeError):  # called more than once
+        return [tuple(layer.get_input_shape_at(i)) for i in range(len(layer.inbound_nodes))]
+
+
+def zero_padding_problem(layer) -> str | None:
+    """LCE 0.16's LceBconv2d is wrong with zero "same" padding when the kernel overhangs both borders.
+
+    Measured on our stack (tests/convert/test_checks.py): whenever the
+    effective kernel extent ``dilation * (k - 1) + 1`` exceeds the input
+    height or width, 20-99% of the outputs differ from Keras (by up to the
+    kernel's fan-in); LCE's reference kernel is right, its optimised kernels
+    (the default, also the indirect BGEMM) are not. One-padding
+    (``pad_values=1.0``) is exact, and is LCE's fast path anyway.
+    """
+    if not becomes_lce_binary_conv(layer) or layer.padding != "same" or float(layer.pad_values) != 0.0:
+        return None
+    extent = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation_rate)]
+    for shape in _input_shapes(layer):
+        height, width = shape[1:3]
+        if (height is not None and extent[0] > height) or (width is not None and extent[1] > width):
+            return (f"its {extent[0]}x{extent[1]} effective kernel (kernel {tuple(layer.kernel_size)}, dilation "
+                    f"{tuple(layer.dilation_rate)}) is larger than its {height}x{width} input, and LCE 0.16's binary "
+                    "convolution computes zero 'same' padding wrongly there (up to 99% of outputs differ from Keras); "
+                    "train with pad_values=1.0 (one-padding, exact in LCE), a larger input, or a smaller kernel at "
+                    "this resolution")
+    return None
+
+
 def layer_problem(layer) -> str | None:
     """Why LCE cannot convert ``layer`` faithfully, or None when it can."""
     kind = type(layer).__name__
@@ -76,7 +116,7 @@ def layer_problem(layer) -> str | None:
             if per_group % LCE_INPUT_CHANNEL_MULTIPLE:
                 return (f"it is a grouped binary convolution with {per_group} input channels per group; LCE needs a "
                         f"multiple of {LCE_INPUT_CHANNEL_MULTIPLE} per group")
-    return None
+    return zero_padding_problem(layer)
 
 
 def check_convertible(model) -> None:
@@ -85,8 +125,10 @@ def check_convertible(model) -> None:
     Checks, in order: ``model`` is a built functional or Sequential Keras
     model with fixed-size inputs, and no layer is a Lambda layer, a layer
     revived from a SavedModel without its class, an unknown custom layer, a
-    mixed-precision layer, a QuantDense with binary input, or a grouped
-    binary conv whose group size is not a multiple of 32.
+    mixed-precision layer, a QuantDense with binary input, a grouped
+    binary conv whose group size is not a multiple of 32, or a binary conv
+    with zero "same" padding whose (dilated) kernel is larger than its input
+    (LCE 0.16 computes that wrongly: :func:`zero_padding_problem`).
 
     Raises:
         TypeError: ``model`` is not a ``tf.keras.Model``.

@@ -61,18 +61,21 @@ def _ops_line(ops: dict) -> str:
 
 def run(args) -> int:
     model = load_model(args.model)
+    data = _verification_data(args.verify_on, model, args.data_dir) if args.verify_on else None  # fail before converting
     to_tflite(model, args.output, target=args.target, weights=args.weights)
     info = inspect(args.output, model=model)
     print(f"wrote {args.output}: {_kilobytes(info['size_bytes'])} ({info['size_bytes']} bytes), "
           f"{info['size_over_bound']:.2f}x the bit-level bound of the weights ({_kilobytes(info['bound_bytes'])}: "
           f"{info['binary_params']} binary + {info['float_params']} float parameters)")
     print(f"ops: {_ops_line(info['ops'])}")
-    if info["binary_kernel_ops"] == 0:
-        print("note: no binary kernels (LceBconv2d): only convolutions with binary inputs and weights (W1/A1) "
-              "become binary; W1/A32 nets run as float ops (try --weights int8)")
+    if info["binary_conv_layers"] == 0 and args.weights == "float":
+        print("note: no binary kernels: only convolutions with binary inputs and weights (W1/A1) become LceBconv2d; "
+              "W1/A32 nets run as float ops and keep float size (try --weights int8)")
+    elif info["binary_kernel_ops"] < info["binary_conv_layers"]:
+        print(f"note: {info['binary_conv_layers'] - info['binary_kernel_ops']} of {info['binary_conv_layers']} binary "
+              "convs stayed float CONV_2D (LCE does this for dilated convs sharing an input with an identical one)")
     status = 0
     if args.verify_on:
-        data = _verification_data(args.verify_on, model, args.data_dir)
         result = verify(model, args.output, data, num_threads=args.threads, max_samples=args.max_samples)
         line = (f"verify on {args.verify_on} ({result['num_samples']} samples): top-1 agreement "
                 f"{result['top1_agreement']:.2%}, max |logit diff| {result['max_abs_diff']:.3g}, "

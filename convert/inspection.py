@@ -5,6 +5,7 @@ import math
 
 from bnas_tf import costs
 from bnas_tf.convert import flatbuffer
+from bnas_tf.convert.checks import becomes_lce_binary_conv, leaf_layers
 
 # Operators that do a convolution or matrix product in float.
 FLOAT_KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
@@ -33,7 +34,12 @@ def inspect(tflite, model=None) -> dict:
     DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV). With the Keras
     ``model`` it converted from, also ``binary_params``, ``float_params``
     (from :func:`bnas_tf.costs.profile`), ``bound_bytes``
-    (:func:`weight_bound_bytes`) and ``size_over_bound``.
+    (:func:`weight_bound_bytes`), ``size_over_bound`` and
+    ``binary_conv_layers``: Keras convs with sign input and binary kernel.
+    Fewer ``binary_kernel_ops`` than that means some stayed float: LCE 0.16
+    does so for dilated binary convs that read the same tensor as another
+    conv of the same kernel size and dilation (their SpaceToBatchND is shared
+    and the dilated-conv pattern no longer matches).
 
     The file can be slightly *below* the bound: LCE folds each BatchNorm's
     four per-channel numbers into two (a multiplier and a bias), while the
@@ -57,5 +63,6 @@ def inspect(tflite, model=None) -> dict:
             float_params=profile["float_params"],
             bound_bytes=bound,
             size_over_bound=len(data) / bound if bound else float("inf"),
+            binary_conv_layers=sum(becomes_lce_binary_conv(layer) for _, layer in leaf_layers(model)),
         )
     return report

@@ -1,0 +1,104 @@
+"""Shared fixtures: digits, and small searched networks trained a few steps so BatchNorm leaves its defaults.
+
+Building, training and converting a 14-edge DARTS cell network costs ~30 s
+on two cores, so each network is built, trained and converted once per
+session and shared by the tests that need it.
+"""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import bnas_tf  # noqa: E402
+from bnas_tf import convert  # noqa: E402
+from bnas_tf.convert import checks  # noqa: E402
+from bnas_tf.data import digits_arrays  # noqa: E402
+
+TRAIN_EXAMPLES = 640
+VERIFY_SAMPLES = 256
+TRAIN_STEPS = 10
+# Seeds whose random genotypes use every op of the op set (all 8 DARTS ops; all 7 of P2's).
+GENOTYPE_SEEDS = {"DARTS_BINARY_OPS": 0, "BINARY_OPS": 6}
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """(x_train, y_train, x_verify, y_verify): 16x16x1 digits in [-1, 1]; the verify set is never trained on."""
+    x, y = digits_arrays(16)
+    return x[:TRAIN_EXAMPLES], y[:TRAIN_EXAMPLES], x[-VERIFY_SAMPLES:], y[-VERIFY_SAMPLES:]
+
+
+def train_steps(model, x, y, steps=TRAIN_STEPS, batch_size=64):
+    """A few eager Adam steps: enough to move BatchNorm statistics and betas off their defaults.
+
+    Eager steps cost less than tracing model.fit for these one-shot networks.
+    """
+    optimizer = tf.keras.optimizers.Adam(1e-2)
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    for step in range(steps):
+        start = (step * batch_size) % len(x)
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        with tf.GradientTape() as tape:
+            outputs = model(xb, training=True)
+            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+            loss = sum(loss_fn(yb, out) for out in outputs) + sum(model.losses)
+        grads = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply_gradients([(g, w) for g, w in zip(grads, model.trainable_weights) if g is not None])
+    return model
+
+
+def one_padded(model):
+    """``model`` (untrained) with ones instead of zeros as padding where LCE 0.16 gets zero padding wrong.
+
+    Workaround for LCE's wrong zero-padding correction when a binary conv's
+    kernel is larger than its input (``convert.checks.zero_padding_problem``),
+    which bnas_tf's zero-padded binary convs hit on small inputs. Only those
+    layers change: a one-padded *dilated* conv converts to a float CONV_2D
+    (exact, not binary), so unaffected layers keep zero padding. Returns the
+    model unchanged when no layer needs it.
+    """
+    affected = {id(layer) for _, layer in checks.leaf_layers(model) if checks.zero_padding_problem(layer)}
+    if not affected:
+        return model
+
+    def clone(layer):
+        config = layer.get_config()
+        if id(layer) in affected:
+            config["pad_values"] = 1.0
+        return layer.__class__.from_config(config)
+
+    return tf.keras.models.clone_model(model, clone_function=clone)
+
+
+def small_network(op_set, binarization, seed=0, **kwargs):
+    """A 3-cell, 8-channel network on 16x16x1 for a random genotype using every op of ``op_set``."""
+    tf.keras.utils.set_random_seed(seed)
+    genotype = bnas_tf.Genotype.random(op_set, seed=GENOTYPE_SEEDS[op_set])
+    return bnas_tf.build_network(genotype, cells=3, channels=8, num_classes=10, input_shape=(16, 16, 1),
+                                 binarization=binarization, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def converted(digits):
+    """converted(op_set, binarization, **build_kwargs) -> (trained model, flatbuffer bytes), cached per session."""
+    cache = {}
+    x, y = digits[0], digits[1]
+
+    def get(op_set, binarization, **kwargs):
+        key = (op_set, binarization, tuple(sorted(kwargs.items())))
+        if key not in cache:
+            model = train_steps(one_padded(small_network(op_set, binarization, **kwargs)), x, y)
+            cache[key] = (model, convert.to_tflite(model))
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def helpers():
+    """The helpers above, for tests that build their own networks (no package-relative imports in tests/)."""
+    return type("Helpers", (), {"small_network": staticmethod(small_network), "train_steps": staticmethod(train_steps),
+                                "one_padded": staticmethod(one_padded), "genotype_seeds": GENOTYPE_SEEDS})
