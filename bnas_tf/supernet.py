@@ -103,7 +103,7 @@ class SupernetEdge:
         return tf.reshape(outs, tf.concat([[shape[0]], out_shape[2:]], 0))
 
     def _mixed(self, x, training, candidates):
-        alpha = tf.gather(self.supernet.alpha[self.kind][self.edge], list(candidates))
+        alpha = tf.gather(self.supernet.masked_alpha(self.kind, self.edge), list(candidates))
         weights = tf.nn.softmax(alpha)
         mixed = tf.add_n([weights[i] * self.ops[k](x, training) for i, k in enumerate(candidates)])
         q = self.supernet.partial_channels
@@ -149,6 +149,11 @@ class Supernet:
                                          name=f"route_{kind}_{e}") for e in range(edges)] for kind in KINDS}
         self.alpha = {kind: [tf.Variable(tf.zeros(space.num_ops), name=f"alpha_{kind}_{e}") for e in range(edges)]
                       for kind in KINDS}
+        # 0 for ops still in the space, -1e9 for abandoned ones (mixed mode)
+        self.alpha_mask = {kind: [tf.Variable(tf.zeros(space.num_ops), trainable=False, name=f"alpha_mask_{kind}_{e}")
+                                  for e in range(edges)] for kind in KINDS}
+        # loss weight of each path: 1 for sampled paths, 0 for the filler paths of a larger layout
+        self.path_weight = tf.Variable(tf.ones(1), trainable=False, shape=tf.TensorShape([None]), name="path_weight")
         self.layout = None
         channels_of, c = {}, space.channels
         for index in range(space.cells):
@@ -237,18 +242,35 @@ class Supernet:
     def set_layout(self, layout: Layout):
         self.layout = layout
 
-    def set_paths(self, candidates: dict, routes: dict):
-        """Path mode: ``candidates[kind][edge]`` = op indices (one per path), ``routes[kind][edge][p]`` =
-        position in that tuple of the op path ``p`` takes (a permutation)."""
-        layout = Layout("path", {kind: tuple(tuple(int(k) for k in c) for c in candidates[kind]) for kind in KINDS})
+    def set_paths(self, layout_ops: dict, routes: dict, sampled_paths: int | None = None):
+        """Path mode. ``layout_ops[kind][edge]`` = the op indices in the graph (one per path slot);
+        ``routes[kind][edge][p]`` = position in that tuple of the op path ``p`` takes (a permutation).
+        The first ``sampled_paths`` paths are real samples; the others only fill the layout's slots
+        and carry no loss."""
+        layout = Layout("path", {kind: tuple(tuple(int(k) for k in c) for c in layout_ops[kind]) for kind in KINDS})
         self.set_layout(layout)
         for kind in KINDS:
             for e, route in enumerate(routes[kind]):
                 self.route[kind][e].assign(np.asarray(route, dtype=np.int32))
+        sampled = layout.paths if sampled_paths is None else sampled_paths
+        self.path_weight.assign(np.array([1.0] * sampled + [0.0] * (layout.paths - sampled), dtype=np.float32))
 
-    def set_mixed(self, remaining: dict):
-        """Mixed mode over ``remaining[kind][edge]`` = op indices still in the space."""
-        self.set_layout(Layout("mixed", {kind: tuple(tuple(int(k) for k in r) for r in remaining[kind]) for kind in KINDS}))
+    def set_mixed(self, layout_ops: dict, remaining: dict | None = None):
+        """Mixed mode over ``layout_ops[kind][edge]``; ops not in ``remaining`` get weight 0 in the mixture."""
+        self.set_layout(Layout("mixed", {kind: tuple(tuple(int(k) for k in r) for r in layout_ops[kind]) for kind in KINDS}))
+        remaining = layout_ops if remaining is None else remaining
+        for kind in KINDS:
+            for e, ops in enumerate(remaining[kind]):
+                mask = np.full(self.space.num_ops, -1e9, dtype=np.float32)
+                mask[list(ops)] = 0.0
+                self.alpha_mask[kind][e].assign(mask)
+
+    def masked_alpha(self, kind, edge):
+        return self.alpha[kind][edge] + self.alpha_mask[kind][edge]
+
+    def op_layers(self, kind, edge, op):
+        """The layers of op ``op`` of edge ``edge`` in every cell of ``kind``."""
+        return [layer for cell_edges in self.edges(kind) for layer in cell_edges[edge].ops[op].layers]
 
     def _layout_layers(self):
         layers = list(self.stem.layers) + self.classifier
@@ -272,7 +294,7 @@ class Supernet:
         terms = []
         for kind in KINDS:
             for edge, candidates in enumerate(self.layout.candidates[kind]):
-                p = tf.nn.softmax(tf.gather(self.alpha[kind][edge], list(candidates)))
+                p = tf.nn.softmax(tf.gather(self.masked_alpha(kind, edge), list(candidates)))
                 terms.append(-tf.reduce_sum(p * tf.math.log(p + 1e-12)))
         return tf.add_n(terms) / len(terms)
 

@@ -91,6 +91,7 @@ class SamplingOracle(kt.Oracle):
         self.groups = {}
         self.next_repetition = 0
         self.candidates = None
+        self.layout = None
         self.mixed_trial = None
         self.epochs_done = 0
         self.log = []
@@ -98,7 +99,7 @@ class SamplingOracle(kt.Oracle):
     def _search_state(self) -> dict:
         return {name: getattr(self, name) for name in (
             "phase", "phase_epoch", "round", "remaining", "likelihood", "times_selected", "total_samples", "alpha",
-            "groups", "next_repetition", "candidates", "mixed_trial", "epochs_done", "log")}
+            "groups", "next_repetition", "candidates", "layout", "mixed_trial", "epochs_done", "log")}
 
     def get_state(self):
         state = super().get_state()
@@ -138,9 +139,22 @@ class SamplingOracle(kt.Oracle):
                     out[kind].append(list(remaining))
         return out
 
+    def _update_layout(self, needed: dict) -> dict:
+        """The ops the tuner's graph holds per edge. A graph is kept (not retraced) while it holds every needed
+        op and at least half its path slots are needed; otherwise it becomes the remaining ops. A pure function
+        of the search history, so a resumed search builds the same graphs."""
+        layout = self.layout
+        keep = layout is not None and all(
+            set(ops) <= set(layout[kind][edge]) and 2 * len(ops) >= len(layout[kind][edge])
+            for kind in KINDS for edge, ops in enumerate(needed[kind]))
+        if not keep:
+            self.layout = {kind: [list(r) for r in self.remaining[kind]] for kind in KINDS}
+        return self.layout
+
     def _new_group(self, owner: str) -> str:
         if self.candidates is None:
             self.candidates = self._round_candidates()
+            self._update_layout(self.candidates)
         repetition = self.next_repetition
         self.next_repetition += 1
         rng = np.random.default_rng([self.seed, self.round, repetition])
@@ -154,7 +168,8 @@ class SamplingOracle(kt.Oracle):
     def _path_values(self, group_id: str, path: int) -> dict:
         group = self.groups[group_id]
         values = {"phase": "sample", "round": group["round"], "repetition": group["repetition"], "group": group_id,
-                  "group_size": group["size"], "path": path, "progress": self._progress()}
+                  "group_size": group["size"], "path": path, "progress": self._progress(),
+                  "layout": json.dumps(self.layout)}
         for kind in KINDS:
             for edge, cands in enumerate(self.candidates[kind]):
                 values[edge_name(kind, edge)] = self.space.op_set[cands[group["permutations"][kind][edge][path]]]
@@ -176,7 +191,8 @@ class SamplingOracle(kt.Oracle):
             weights_only = self.phase == "warmup" and self.phase_epoch < self.warmup_weights_only
             return {"status": trial_module.TrialStatus.RUNNING,
                     "values": {"phase": self.phase, "epoch": self.phase_epoch, "train_alpha": not weights_only,
-                               "progress": self._progress(), "remaining": json.dumps(self.remaining)}}
+                               "progress": self._progress(), "remaining": json.dumps(self.remaining),
+                               "layout": json.dumps(self._update_layout(self.remaining))}}
         owner = base_tuner_id(self._requesting or "tuner0")
         group_id = self._open_group(owner)
         if group_id is None:

@@ -9,6 +9,7 @@ reports the trials, so a finished trial always has its weights on disk.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -144,37 +145,44 @@ class SupernetTuner(base_tuner.BaseTuner):
         return group, None
 
     def _routes(self, group):
-        """Candidates per edge (the ops the group's paths use) and each path's position in them."""
-        candidates, routes = {}, {}
+        """The graph's ops per edge (the oracle's layout), each path's position in them, and the sampled ops.
+        Real paths come first; layout slots no sampled path uses are filled by filler paths (no loss, frozen)."""
+        layout = json.loads(group[0].hyperparameters.values["layout"])
+        routes, active = {}, {}
         for kind in KINDS:
-            candidates[kind], routes[kind] = [], []
+            routes[kind], active[kind] = [], []
             for edge in range(self.space.num_edges):
+                slots = layout[kind][edge]
                 ops = [self.space.op_set.index(t.hyperparameters.values[edge_name(kind, edge)]) for t in group]
-                order = sorted(set(ops))
-                if len(order) != len(ops):
-                    raise RuntimeError(f"group {group[0].hyperparameters.values['group']} repeats an op on {edge_name(kind, edge)}")
-                candidates[kind].append(order)
-                routes[kind].append([order.index(op) for op in ops])
-        return candidates, routes
+                if len(set(ops)) != len(ops) or not set(ops) <= set(slots):
+                    raise RuntimeError(f"group {group[0].hyperparameters.values['group']} does not fit layout "
+                                       f"{slots} on {edge_name(kind, edge)}: {ops}")
+                fillers = [position for position, op in enumerate(slots) if op not in ops]
+                routes[kind].append([slots.index(op) for op in ops] + fillers)
+                active[kind].append(set(ops))
+        return layout, routes, active
 
     def _run_group(self, group, train_data, validation_data, steps):
         for trial in group:
             self.on_trial_begin(trial)
-        candidates, routes = self._routes(group)
+        layout, routes, active = self._routes(group)
         accuracies, failed = [], None
         try:
             for trainer in self._trainers():
-                trainer.supernet.set_paths(candidates, routes)
+                trainer.supernet.set_paths(layout, routes, sampled_paths=len(group))
+                frozen = trainer.set_active(active)
                 trainer.set_progress(group[0].hyperparameters.values["progress"])
                 result = trainer.train_paths(train_data, steps)
+                trainer.restore_statistics(frozen)
                 if not np.all(np.isfinite(result["losses"])):
                     failed = f"training loss became {result['loss']} (NaN/inf): the sampled paths diverged"
-                accuracies.append(trainer.evaluate_paths(validation_data))
+                accuracies.append(trainer.evaluate_paths(validation_data)[: len(group)])
         except Exception as error:  # reported through KerasTuner's retry mechanism (INVALID)
             for trial in group:
                 trial.status, trial.message = trial_module.TrialStatus.INVALID, f"{type(error).__name__}: {error}"
                 self.on_trial_end(trial)
             raise
+        gc.freeze()  # traced graphs hold millions of objects: keep the collector from rescanning them
         self._save_weights(group[-1].trial_id)
         metrics = self.path_metrics(*accuracies)
         for trial, trial_metrics in zip(group, metrics):
@@ -194,11 +202,14 @@ class SupernetTuner(base_tuner.BaseTuner):
         values = trial.hyperparameters.values
         remaining = json.loads(values["remaining"])
         trainer = self.child
-        trainer.supernet.set_mixed(remaining)
+        trainer.supernet.set_mixed(json.loads(values.get("layout", values["remaining"])), remaining)
+        frozen = trainer.set_active({kind: [set(r) for r in remaining[kind]] for kind in KINDS})
         trainer.set_progress(values["progress"])
         result = trainer.train_mixed(train_data, steps, architecture_data=architecture_data if values["train_alpha"] else None,
                                      diversity_weight=values.get("diversity_weight", 0.0))
+        trainer.restore_statistics(frozen)
         accuracy = float(trainer.evaluate_paths(validation_data)[0])
+        gc.freeze()
         self._save_weights(trial.trial_id)
         if not np.all(np.isfinite(result["losses"])):
             trial.status, trial.message = trial_module.TrialStatus.FAILED, "mixed-mode loss became NaN/inf"

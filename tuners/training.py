@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -54,9 +55,23 @@ class SupernetTrainer:
         self.diversity = tf.Variable(0.0, trainable=False, name="diversity_weight")
         self.weights = supernet.all_weights()
         self.accumulators = {id(w): tf.Variable(tf.zeros_like(w), trainable=False, name="momentum") for w in self.weights}
+        # 1 for variables the sampled paths use, 0 for the layout's filler ops: those stay exactly as they are
+        self.update_mask = {id(w): tf.Variable(1.0, trainable=False, name="update_mask") for w in self.weights}
         self.alpha_optimizer = tf.keras.optimizers.Adam(alpha_learning_rate, beta_1=0.5, beta_2=0.999)
         self.alpha_optimizer.build(supernet.alpha_variables)
         self._shared = supernet.shared_weights()
+        # (seconds, traced) of every training step: what benchmarks/search_overhead.py reads
+        self.step_times = []
+        self._traced = set()
+
+    def _timed(self, key, function, *args):
+        start = time.perf_counter()
+        out = function(*args)
+        loss = float(out[0] if isinstance(out, tuple) else out)  # waits for the step to finish
+        first = key not in self._traced
+        self._traced.add(key)
+        self.step_times.append((time.perf_counter() - start, first))
+        return loss, out
 
     # --- variables of a layout ------------------------------------------------
     def layout_weights(self):
@@ -70,18 +85,47 @@ class SupernetTrainer:
         return out
 
     def _apply(self, grads, variables):
+        """SGD with momentum and coupled weight decay (PyTorch's form, as the papers' code), masked per variable:
+        with mask 0 neither the weight nor its momentum buffer changes."""
         grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
         for var, grad in zip(variables, grads):
             if grad is None:
                 continue
-            tf.raw_ops.ResourceApplyKerasMomentum(
-                var=var.handle, accum=self.accumulators[id(var)].handle, lr=self.learning_rate,
-                grad=grad + self.weight_decay * var, momentum=self.momentum)
+            mask = self.update_mask[id(var)]
+            tf.raw_ops.ResourceApplyMomentum(
+                var=var.handle, accum=self.accumulators[id(var)].handle, lr=self.learning_rate * mask,
+                grad=mask * (grad + self.weight_decay * var), momentum=mask * self.momentum + (1.0 - mask))
             if var.constraint is not None:
                 var.assign(var.constraint(var))
 
+    def set_active(self, active: dict | None):
+        """Only ops in ``active[kind][edge]`` (and the shared layers) are updated; None: every layout op.
+        Returns the BatchNorm statistics of the inactive layout ops, for :meth:`restore_statistics`."""
+        layout = self.supernet.layout
+        frozen = []
+        for kind in KINDS:
+            for edge, ops in enumerate(layout.candidates[kind]):
+                for op in ops:
+                    on = active is None or op in active[kind][edge]
+                    for w in self.supernet.op_weights(kind, edge, op):
+                        self.update_mask[id(w)].assign(1.0 if on else 0.0)
+                    if not on:
+                        frozen += [v for layer in self.supernet.op_layers(kind, edge, op) for v in layer.non_trainable_weights]
+        return [(v, v.numpy()) for v in frozen]
+
+    @staticmethod
+    def restore_statistics(saved):
+        for variable, value in saved:
+            variable.assign(value)
+
     def _losses(self, logits, y):
-        loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+        per_sample = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        weights = self.supernet.path_weight
+        if self.supernet.layout.mode == "path" and self.supernet.layout.paths > 1:
+            per_path = tf.reduce_mean(tf.reshape(per_sample, [self.supernet.layout.paths, -1]), axis=1)
+            loss = tf.reduce_sum(per_path * weights) / tf.reduce_sum(weights)
+        else:
+            loss = tf.reduce_mean(per_sample)
         extra = self.supernet.extra_losses()
         return loss + tf.add_n(extra) if extra else loss
 
@@ -101,7 +145,12 @@ class SupernetTrainer:
             self._apply(tape.gradient(loss, variables), variables)
             return loss, self._path_correct(logits, y, paths)
 
-        return tf.function(step, autograph=False, reduce_retracing=True)
+        return tf.function(step, autograph=False, input_signature=self._signature())
+
+    def _signature(self):
+        """One trace per layout whatever the batch size (the last validation batch is smaller)."""
+        shape = (None,) + tuple(self.supernet.input_shape)
+        return [tf.TensorSpec(shape, tf.float32), tf.TensorSpec((None,), tf.int32)]
 
     def _eval_fn(self):
         paths = self.supernet.layout.paths
@@ -110,7 +159,7 @@ class SupernetTrainer:
             logits = self.supernet.forward(x, training=False)
             return self._path_correct(logits, y, paths)
 
-        return tf.function(evaluate, autograph=False, reduce_retracing=True)
+        return tf.function(evaluate, autograph=False, input_signature=self._signature())
 
     def train_paths(self, dataset, steps: int) -> dict:
         """Train the current paths for ``steps`` steps; each path gets its own batch every step."""
@@ -120,8 +169,8 @@ class SupernetTrainer:
         for x, y in _paths_batches(dataset, paths).take(steps):
             x = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
             y = tf.reshape(y, [-1])
-            loss, hits = step(x, y)
-            losses.append(float(loss))
+            loss, (_, hits) = self._timed(("train",) + self.supernet.layout.key, step, x, tf.cast(y, tf.int32))
+            losses.append(loss)
             correct += hits.numpy()
             seen += int(y.shape[0]) // paths
         return {"loss": float(np.mean(losses)) if losses else float("nan"), "losses": losses,
@@ -134,7 +183,7 @@ class SupernetTrainer:
         correct, seen = np.zeros(paths), 0
         for x, y in dataset:
             tiled = tf.tile(x, tf.concat([[paths], tf.ones(tf.rank(x) - 1, tf.int32)], 0))
-            correct += evaluate(tiled, tf.tile(y, [paths])).numpy()
+            correct += evaluate(tiled, tf.cast(tf.tile(y, [paths]), tf.int32)).numpy()
             seen += int(y.shape[0])
         if not seen:
             raise ValueError("validation data is empty: pass a validation dataset with at least one batch")
@@ -160,8 +209,9 @@ class SupernetTrainer:
             self._apply(tape.gradient(loss, variables), variables)
             return loss, self._path_correct(logits, y, 1)
 
-        return (tf.function(weight_step, autograph=False, reduce_retracing=True),
-                tf.function(alpha_step, autograph=False, reduce_retracing=True) if train_alpha else None)
+        signature = self._signature()
+        return (tf.function(weight_step, autograph=False, input_signature=signature),
+                tf.function(alpha_step, autograph=False, input_signature=signature) if train_alpha else None)
 
     def train_mixed(self, weights_data, steps: int, *, architecture_data=None, diversity_weight: float = 0.0) -> dict:
         """One mixed-mode pass: weight steps, interleaved with α steps when ``architecture_data`` is given."""
@@ -173,9 +223,9 @@ class SupernetTrainer:
         for x, y in weights_data.repeat().take(steps):
             if train_alpha:
                 xa, ya = next(arch_iter)
-                alpha_step(xa, ya)
-            loss, hits = weight_step(x, y)
-            losses.append(float(loss))
+                self._timed(("alpha",) + self.supernet.layout.key, alpha_step, xa, tf.cast(ya, tf.int32))
+            loss, (_, hits) = self._timed(("mixed",) + self.supernet.layout.key, weight_step, x, tf.cast(y, tf.int32))
+            losses.append(loss)
             correct += float(hits.numpy()[0])
             seen += int(y.shape[0])
         return {"loss": float(np.mean(losses)) if losses else float("nan"), "losses": losses,
