@@ -156,3 +156,24 @@ def check_convertible(model) -> None:
         problem = layer_problem(layer)
         if problem:
             raise ValueError(f"cannot convert layer {name!r} ({type(layer).__name__}) with Larq Compute Engine: {problem}")
+
+
+def with_one_padding(model: tf.keras.Model) -> tf.keras.Model:
+    """An *untrained* clone of ``model`` whose binary convs hit by :func:`zero_padding_problem` pad with ones.
+
+    For networks built before bnas_tf's binary convs pad with ones: apply it
+    before training. Only those layers change, because a one-padded
+    *dilated* binary conv converts to a float CONV_2D in LCE 0.16 (exact,
+    not binary). Returns ``model`` itself when no layer needs it.
+    """
+    affected = {id(layer) for _, layer in leaf_layers(model) if zero_padding_problem(layer)}
+    if not affected:
+        return model
+
+    def clone(layer):
+        config = layer.get_config()
+        if id(layer) in affected:
+            config["pad_values"] = 1.0
+        return layer.__class__.from_config(config)
+
+    return tf.keras.models.clone_model(model, clone_function=clone)

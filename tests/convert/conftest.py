@@ -51,26 +51,8 @@ def train_steps(model, x, y, steps=TRAIN_STEPS, batch_size=64):
 
 
 def one_padded(model):
-    """``model`` (untrained) with ones instead of zeros as padding where LCE 0.16 gets zero padding wrong.
-
-    Workaround for LCE's wrong zero-padding correction when a binary conv's
-    kernel is larger than its input (``convert.checks.zero_padding_problem``),
-    which bnas_tf's zero-padded binary convs hit on small inputs. Only those
-    layers change: a one-padded *dilated* conv converts to a float CONV_2D
-    (exact, not binary), so unaffected layers keep zero padding. Returns the
-    model unchanged when no layer needs it.
-    """
-    affected = {id(layer) for _, layer in checks.leaf_layers(model) if checks.zero_padding_problem(layer)}
-    if not affected:
-        return model
-
-    def clone(layer):
-        config = layer.get_config()
-        if id(layer) in affected:
-            config["pad_values"] = 1.0
-        return layer.__class__.from_config(config)
-
-    return tf.keras.models.clone_model(model, clone_function=clone)
+    """Workaround until bnas_tf.ops pads binary convs with ones (LCE 0.16 zero-padding bug, see checks)."""
+    return checks.with_one_padding(model)
 
 
 def small_network(op_set, binarization, seed=0, **kwargs):
