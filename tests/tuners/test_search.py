@@ -156,3 +156,24 @@ def test_zeroise_rule_in_discretisation():
     logits = {kind: [np.log([0.5, 0.3, 0.2]).tolist(), np.log([0.2, 0.5, 0.3]).tolist()] for kind in ("normal", "reduce")}
     assert discretise(space, logits, gamma=1.0).normal == (("zero", 0), ("conv_3x3", 1))  # 0.5 beats 0.3
     assert discretise(space, logits, gamma=3.0).normal == (("conv_3x3", 0), ("conv_3x3", 1))  # 0.5/3 < 0.3
+
+
+def test_oracle_idles_while_a_round_waits_and_never_prunes_half_a_round(tmp_path):
+    from bnas_tf.tuners import OperationPruningOracle
+
+    oracle = OperationPruningOracle(SPACE, repetitions=2, ucb=True, seed=0)
+    oracle._set_project_dir(str(tmp_path), "idle")
+    a = [oracle.create_trial(f"a/slot{i}") for i in range(3)]  # worker a: repetition 1, 3 paths
+    b = [oracle.create_trial(f"b/slot{i}") for i in range(3)]  # worker b: repetition 2
+    assert {t.hyperparameters.values["group"] for t in a} == {"r0t0"}
+    assert {t.hyperparameters.values["group"] for t in b} == {"r0t1"}
+    assert oracle.create_trial("c/slot0").status == "IDLE"  # the round is handed out and still running
+    for trial in a + b[:2]:
+        oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert oracle.round == 0 and all(len(r) == 3 for r in oracle.remaining["normal"])  # not pruned yet
+    oracle.update_trial(b[2].trial_id, {"val_accuracy": 0.9})
+    b[2].status = "COMPLETED"
+    oracle.end_trial(b[2])
+    assert oracle.round == 1 and all(len(r) == 2 for r in oracle.remaining["normal"])
