@@ -85,7 +85,7 @@ def run(args) -> int:
         print(line)
         if result["top1_agreement"] < args.min_agreement:
             print(f"agreement below {args.min_agreement:.2%}: the .tflite does not match Keras closely enough "
-                  "(an untrained network's sign ties at 0 can cause this; train it first)")
+                  "(on an untrained network, near-equal logits and binary outputs at exactly 0 flip easily: verify a trained one)")
             status = 1
     if args.benchmark:
         timing = benchmark(args.output, num_threads=args.threads, runs=args.runs, model=model)

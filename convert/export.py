@@ -36,12 +36,13 @@ def to_tflite(model, path=None, *, inference_input_type=tf.float32, inference_ou
     blocks of bnas_tf) become ``LceBconv2d`` kernels with 1-bit packed
     weights and BatchNorm folded in; everything else stays a TFLite float op.
     W1/A32 networks have no binary activations, so LCE emits float ``CONV_2D``
-    ops and a float-sized file (STACK_NOTES); ``weights="int8"`` stores their
-    ±scale kernels as int8 instead (TFLite's dynamic-range weight
-    quantization: exact for ±scale weights, 4x smaller; activations are
-    quantized on the fly, so logits move by ~1e-3). It is refused for
-    networks with binary activations, whose binary weights LCE already packs
-    to 1 bit.
+    ops and a float-sized file (STACK_NOTES). ``weights="int8"`` stores
+    their weights as int8 instead, through TFLite's dynamic-range (weight-only)
+    quantization. That is 4x smaller, and per output channel the ±scale
+    binary kernels are represented exactly. Activations are quantized on the
+    fly, so logits move a little: on a digits W1/A32 net, top-1 agreement
+    was 99.6% and max |diff| 0.05. It is refused for networks with binary
+    activations, whose binary weights LCE already packs to 1 bit.
 
     The model is checked first (:func:`bnas_tf.convert.check_convertible`):
     a layer LCE cannot convert faithfully raises a ValueError naming it.

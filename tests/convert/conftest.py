@@ -22,6 +22,10 @@ VERIFY_SAMPLES = 256
 TRAIN_STEPS = 10
 # Seeds whose random genotypes use every op of the op set (all 8 DARTS ops; all 7 of P2's).
 GENOTYPE_SEEDS = {"DARTS_BINARY_OPS": 0, "BINARY_OPS": 6}
+# Build options of the shared networks: inter-cell skips everywhere; P2's W1/A1 net also has the
+# auxiliary head, so one network covers multi-output verification, the CLI and inspect.
+NETWORK_OPTIONS = {("BINARY_OPS", "W1/A1"): {"inter_cell_skip": True, "auxiliary": True}}
+DEFAULT_OPTIONS = {"inter_cell_skip": True}
 
 
 @pytest.fixture(scope="session")
@@ -65,14 +69,15 @@ def small_network(op_set, binarization, seed=0, **kwargs):
 
 @pytest.fixture(scope="session")
 def converted(digits):
-    """converted(op_set, binarization, **build_kwargs) -> (trained model, flatbuffer bytes), cached per session."""
+    """converted(op_set, binarization) -> (trained model, flatbuffer bytes), cached per session."""
     cache = {}
     x, y = digits[0], digits[1]
 
-    def get(op_set, binarization, **kwargs):
-        key = (op_set, binarization, tuple(sorted(kwargs.items())))
+    def get(op_set, binarization):
+        key = (op_set, binarization)
         if key not in cache:
-            model = train_steps(one_padded(small_network(op_set, binarization, **kwargs)), x, y)
+            options = NETWORK_OPTIONS.get(key, DEFAULT_OPTIONS)
+            model = train_steps(one_padded(small_network(op_set, binarization, **options)), x, y)
             cache[key] = (model, convert.to_tflite(model))
         return cache[key]
 
@@ -80,7 +85,5 @@ def converted(digits):
 
 
 @pytest.fixture(scope="session")
-def helpers():
-    """The helpers above, for tests that build their own networks (no package-relative imports in tests/)."""
-    return type("Helpers", (), {"small_network": staticmethod(small_network), "train_steps": staticmethod(train_steps),
-                                "one_padded": staticmethod(one_padded), "genotype_seeds": GENOTYPE_SEEDS})
+def genotype_seeds():
+    return dict(GENOTYPE_SEEDS)

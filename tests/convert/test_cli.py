@@ -19,7 +19,7 @@ def digits_sized_model():
 
 def test_round_trip_in_a_fresh_process(converted, tmp_path):
     """Save a trained W1/A1 network, convert it with the console command in a new process, check the report."""
-    model, _ = converted("BINARY_OPS", "W1/A1", inter_cell_skip=True)
+    model, _ = converted("BINARY_OPS", "W1/A1")
     saved = tmp_path / "model.keras"
     model.save(saved)
     output = tmp_path / "deploy" / "model.tflite"

@@ -14,7 +14,7 @@ MAX_LOGIT_DIFF = 1e-3  # LCE's own end-to-end tolerance
 
 @pytest.mark.parametrize("op_set,binarization", CASES)
 def test_searched_network_matches_keras(converted, digits, op_set, binarization, record_property):
-    model, flatbuffer = converted(op_set, binarization, inter_cell_skip=True)
+    model, flatbuffer = converted(op_set, binarization)
     result = convert.verify(model, flatbuffer, (digits[2], digits[3]), max_samples=256)
     record_property("verify", result)
     print(f"{op_set} {binarization}: {result}")
@@ -25,16 +25,16 @@ def test_searched_network_matches_keras(converted, digits, op_set, binarization,
 
 
 @pytest.mark.parametrize("op_set", ["DARTS_BINARY_OPS", "BINARY_OPS"])
-def test_genotype_seed_covers_op_set(helpers, op_set):
+def test_genotype_seed_covers_op_set(genotype_seeds, op_set):
     """The converted networks exercise every op of their op set."""
     from bnas_tf import Genotype
 
-    genotype = Genotype.random(op_set, seed=helpers.genotype_seeds[op_set])
+    genotype = Genotype.random(op_set, seed=genotype_seeds[op_set])
     assert {op for op, _ in genotype.normal + genotype.reduce} == set(OP_SETS[op_set])
 
 
 def test_binary_ops_w1a1_become_binary_kernels(converted):
-    model, flatbuffer = converted("BINARY_OPS", "W1/A1", inter_cell_skip=True)
+    model, flatbuffer = converted("BINARY_OPS", "W1/A1")
     info = convert.inspect(flatbuffer, model=model)
     print("inspect BINARY_OPS W1/A1:", info)
     binary_convs = [layer for _, layer in checks.leaf_layers(model) if checks.becomes_lce_binary_conv(layer)]
@@ -50,7 +50,7 @@ def test_binary_ops_w1a1_become_binary_kernels(converted):
 
 def test_w1a32_gets_no_binary_kernels(converted):
     """STACK_NOTES: without binary activations LCE emits float convolutions (no 32x claim for W1/A32)."""
-    model, flatbuffer = converted("BINARY_OPS", "W1/A32", inter_cell_skip=True)
+    model, flatbuffer = converted("BINARY_OPS", "W1/A32")
     info = convert.inspect(flatbuffer, model=model)
     assert info["binary_kernel_ops"] == 0 and "LceQuantize" not in info["ops"]
     assert info["ops"]["CONV_2D"] > 1
@@ -58,25 +58,23 @@ def test_w1a32_gets_no_binary_kernels(converted):
 
 def test_darts_ops_are_half_binary(converted):
     """Depthwise convs stay float; the pointwise 1x1 convs of sep/dil convs become binary."""
-    model, flatbuffer = converted("DARTS_BINARY_OPS", "W1/A1", inter_cell_skip=True)
+    model, flatbuffer = converted("DARTS_BINARY_OPS", "W1/A1")
     ops = convert.inspect(flatbuffer)["ops"]
     assert ops["LceBconv2d"] > 0 and ops["DEPTHWISE_CONV_2D"] > 0
 
 
-def test_auxiliary_head_compares_main_logits(digits, helpers):
+def test_auxiliary_head_compares_main_logits(converted, digits):
     """With [logits, aux_logits] outputs, verify compares 'logits', whatever order the converter chose."""
-    network = helpers.one_padded(helpers.small_network("BINARY_OPS", "W1/A1", auxiliary=True))
-    model = helpers.train_steps(network, digits[0], digits[1])
+    model, flatbuffer = converted("BINARY_OPS", "W1/A1")
     assert model.output_names == ["logits", "aux_logits"]
-    flatbuffer = convert.to_tflite(model)
-    result = convert.verify(model, flatbuffer, digits[2])
-    print("auxiliary:", result)
-    assert result["output"] == "logits"
-    assert result["top1_agreement"] >= 0.99 and result["max_abs_diff"] < MAX_LOGIT_DIFF
-    # Comparing against the auxiliary head instead would show a large difference.
-    aux_model_logits = np.asarray(model(digits[2][:32], training=False)[1])
-    main_tflite = convert.verification.tflite_outputs(flatbuffer, digits[2][:32], output_name="logits")
-    assert np.abs(aux_model_logits - main_tflite).max() > 10 * MAX_LOGIT_DIFF
+    assert convert.verify(model, flatbuffer, digits[2])["output"] == "logits"
+    x = digits[2][:32]
+    main, aux = (np.asarray(out) for out in model(x, training=False))
+    for name, keras in (("logits", main), ("aux_logits", aux)):
+        tflite = convert.verification.tflite_outputs(flatbuffer, x, output_name=name)
+        assert np.abs(keras - tflite).max() < MAX_LOGIT_DIFF
+    # The heads differ, so comparing against the wrong one would have shown.
+    assert np.abs(main - aux).max() > 10 * MAX_LOGIT_DIFF
 
 
 def test_to_tflite_writes_atomically(tmp_path):
@@ -92,7 +90,7 @@ def test_to_tflite_writes_atomically(tmp_path):
 
 def test_int8_weights_for_w1a32(converted, digits):
     """weights='int8' stores W1/A32's ±scale kernels in 8 bits: ~4x smaller than float, same predictions."""
-    model, flatbuffer = converted("BINARY_OPS", "W1/A32", inter_cell_skip=True)
+    model, flatbuffer = converted("BINARY_OPS", "W1/A32")
     int8 = convert.to_tflite(model, weights="int8")
     result = convert.verify(model, int8, (digits[2], digits[3]))
     print("W1/A32 int8 weights:", len(int8), "bytes vs", len(flatbuffer), result)
@@ -101,7 +99,7 @@ def test_int8_weights_for_w1a32(converted, digits):
 
 
 def test_int8_weights_refused_for_binary_activations(converted):
-    model, _ = converted("BINARY_OPS", "W1/A1", inter_cell_skip=True)
+    model, _ = converted("BINARY_OPS", "W1/A1")
     with pytest.raises(ValueError, match="1 bit"):
         convert.to_tflite(model, weights="int8")
 
