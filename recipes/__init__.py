@@ -1,0 +1,66 @@
+"""The papers' experiments as recipes: ``get("cpnas", "quick", ["train_epochs=3"])`` returns settings (data).
+
+One module per experiment (SPEC P1-P4), each a frozen dataclass whose field
+defaults are the paper's numbers (the ``paper`` profile) plus a ``QUICK``
+dict of overrides for a CPU-sized run on the embedded digits (the ``quick``
+profile). ``bnas-tf run --recipe NAME --profile quick|paper --set key=value``
+runs one; ``bnas-tf recipes`` lists them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+from bnas_tf.recipes.base import (ChildParentRecipe, CellRecipe, DifferentiableRecipe, EvolutionRecipe,
+                                  PruningRecipe, Recipe, apply_overrides, parse_assignment)
+
+#: recipe name -> module (each defines RECIPE, the dataclass, and QUICK, the quick profile's overrides)
+RECIPES = {
+    "cpnas": "bnas_tf.recipes.cpnas",
+    "bnas_1bit_ucb": "bnas_tf.recipes.bnas_1bit_ucb",
+    "bnas_xnor": "bnas_tf.recipes.bnas_xnor",
+    "bnas_pcnn": "bnas_tf.recipes.bnas_pcnn",
+    "binary_darts": "bnas_tf.recipes.binary_darts",
+    "evolution_vgg_small": "bnas_tf.recipes.evolution_vgg_small",
+}
+PROFILES = ("quick", "paper")
+#: What `bnas-tf run` runs with no arguments: the fastest end to end on 2 CPU cores.
+DEFAULT_RECIPE = "cpnas"
+DEFAULT_PROFILE = "quick"
+
+__all__ = ["CellRecipe", "ChildParentRecipe", "DEFAULT_PROFILE", "DEFAULT_RECIPE", "DifferentiableRecipe",
+           "EvolutionRecipe", "PROFILES", "PruningRecipe", "RECIPES", "Recipe", "apply_overrides", "describe",
+           "get", "names", "parse_assignment"]
+
+
+def names() -> list:
+    """Every recipe name, the default first."""
+    return list(RECIPES)
+
+
+def _module(name):
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; known recipes: {', '.join(RECIPES)} (`bnas-tf recipes` lists them)")
+    return importlib.import_module(RECIPES[name])
+
+
+def get(name: str = DEFAULT_RECIPE, profile: str = DEFAULT_PROFILE, overrides=None) -> Recipe:
+    """The settings of recipe ``name`` in ``profile``, with ``overrides`` (``["key=value"]`` or a dict) applied."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    module = _module(name)
+    recipe = module.RECIPE()
+    if profile == "quick":
+        recipe = dataclasses.replace(recipe, **module.QUICK)
+    return apply_overrides(recipe, overrides or [])
+
+
+def describe(name: str) -> str:
+    """First line of the recipe module's docstring."""
+    return (_module(name).__doc__ or "").strip().splitlines()[0]
+
+
+def differences(name: str) -> dict:
+    """``{field: (paper value, quick value)}`` for every field the quick profile changes."""
+    paper, quick = get(name, "paper").settings(), get(name, "quick").settings()
+    return {key: (paper[key], quick[key]) for key in paper if paper[key] != quick[key]}

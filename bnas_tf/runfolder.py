@@ -1,0 +1,105 @@
+"""What a run folder holds, and the command-line options every recipe-driven subcommand shares.
+
+A run folder (default ``runs/<timestamp>-<recipe>/``) is the whole record of
+one ``bnas-tf run``: the searched genotype, the trained and converted model,
+``metrics.json``, the search log and training history the plots are drawn
+from, TensorBoard logs, ``report.md`` and its PNGs. ``bnas-tf report`` needs
+nothing but this folder.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+
+from bnas_tf.io import atomic_write_json, read_json
+
+GENOTYPE = "genotype.json"
+MODEL = "model.keras"
+TFLITE = "model.tflite"
+METRICS = "metrics.json"
+SEARCH_LOG = "search_log.json"
+HISTORY = "history.json"
+REPORT = "report.md"
+LOGS = "logs"  # TensorBoard: logs/search, logs/train
+SEARCH_DIR = "search"  # the tuner's project directory (oracle state, supernet checkpoints)
+DEFAULT_ROOT = "runs"
+
+
+def new_run_dir(recipe_name: str, root: str = DEFAULT_ROOT) -> str:
+    """``root/<YYYYmmdd-HHMMSS>-<recipe>``, made unique with a counter if that folder exists."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = os.path.join(root, f"{stamp}-{recipe_name}")
+    candidate, count = path, 1
+    while os.path.exists(candidate):
+        count += 1
+        candidate = f"{path}-{count}"
+    os.makedirs(candidate)
+    return candidate
+
+
+def prepare_output(output: str | None, recipe_name: str) -> str:
+    """The folder to write into: ``output`` (created) or a new ``runs/<timestamp>-<recipe>``."""
+    if output is None:
+        return new_run_dir(recipe_name)
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ValueError(f"--output {output} is a file; give a folder for the run")
+    os.makedirs(output, exist_ok=True)
+    return output
+
+
+def read_metrics(run_dir: str) -> dict:
+    path = os.path.join(run_dir, METRICS)
+    return read_json(path, what="metrics file") if os.path.exists(path) else {}
+
+
+def update_metrics(run_dir: str, **sections) -> dict:
+    """Merge ``sections`` into ``run_dir/metrics.json`` (each step adds its own part) and return the whole."""
+    metrics = read_metrics(run_dir)
+    metrics.update(json.loads(json.dumps(sections, default=_jsonable)))
+    atomic_write_json(os.path.join(run_dir, METRICS), metrics)
+    return metrics
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# --- shared command-line options ----------------------------------------------
+def add_recipe_arguments(parser: argparse.ArgumentParser, *, default_recipe: str | None = None) -> None:
+    """``--recipe --profile --dataset --set --output --seed --quiet`` (run, search and train take these)."""
+    from bnas_tf import recipes
+
+    default_recipe = default_recipe or recipes.DEFAULT_RECIPE
+    parser.add_argument("--recipe", default=default_recipe, choices=recipes.names(), metavar="NAME",
+                        help=f"experiment to run: {', '.join(recipes.names())} (default: %(default)s)")
+    parser.add_argument("--profile", default=recipes.DEFAULT_PROFILE, choices=recipes.PROFILES,
+                        help="'quick' is CPU-sized on the embedded digits, 'paper' has the paper's settings "
+                             "(default: %(default)s)")
+    parser.add_argument("--dataset", metavar="NAME",
+                        help="'digits' (built in), a TFDS name already on this machine, or an image folder "
+                             "(default: the recipe's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override one recipe setting, e.g. --set train_epochs=3 (repeatable; "
+                             "`bnas-tf recipes --show NAME` lists the settings)")
+    parser.add_argument("--seed", type=int, metavar="N", help="random seed (default: the recipe's)")
+    parser.add_argument("--output", "-o", metavar="DIR",
+                        help="run folder to write (default: runs/<timestamp>-<recipe>)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or per-trial lines")
+
+
+def recipe_from_args(args):
+    """The recipe ``args`` select, with ``--set``, ``--dataset`` and ``--seed`` applied."""
+    from bnas_tf import recipes
+
+    overrides = list(args.overrides)
+    if args.dataset:
+        overrides.append(f"dataset={args.dataset}")
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    return recipes.get(args.recipe, args.profile, overrides)

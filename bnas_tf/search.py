@@ -1,0 +1,218 @@
+"""Running a recipe's search (``bnas-tf search``): the strategy table, per-trial lines and TensorBoard logs.
+
+``STRATEGIES`` maps a recipe's ``strategy`` to the function that builds its
+tuner from the recipe's fields (SPEC P1: ``OperationPruning``, P4:
+``ChildParent``, P2: ``Differentiable``, P3: ``Evolution``). Each tuner is
+wrapped with :class:`TrialLines`, which prints one line per finished trial
+and writes its metrics as TensorBoard scalars (``<run>/logs/search``).
+The search writes ``genotype.json``, ``search_log.json`` and the ``search``
+part of ``metrics.json`` into the run folder.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+
+import tensorflow as tf
+
+from bnas_tf import data as data_lib
+from bnas_tf import runfolder
+from bnas_tf.io import atomic_write_json
+from bnas_tf.supernet import CellSpace
+
+_HIDDEN_VALUES = ("phase", "round", "repetition", "epoch", "generation")
+
+
+class TrialLines:
+    """Tuner mixin: one printed line and one TensorBoard step per finished trial."""
+
+    def configure_logging(self, log_dir: str | None, verbose: int):
+        self._line_verbose, self._line_start, self._line_count = verbose, time.perf_counter(), 0
+        self._line_writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        trial = self.oracle.trials.get(trial.trial_id, trial)
+        metrics = {name: float(trial.metrics.get_last_value(name)) for name in trial.metrics.metrics
+                   if not name.startswith("alpha_") and trial.metrics.get_last_value(name) is not None}
+        step = getattr(self, "_line_count", 0)
+        self._line_count = step + 1
+        writer = getattr(self, "_line_writer", None)
+        if writer is not None:
+            with writer.as_default(step=step):
+                for name, value in metrics.items():
+                    tf.summary.scalar(f"trial/{name}", value)
+            writer.flush()
+        if getattr(self, "_line_verbose", 1):
+            print(trial_line(trial, metrics, time.perf_counter() - getattr(self, "_line_start", time.perf_counter())),
+                  flush=True)
+
+
+def trial_line(trial, metrics: dict, elapsed: float) -> str:
+    """``[  12.3 s] trial 0004  sample round 0  val_accuracy 0.2611  score 0.5388``"""
+    values = trial.hyperparameters.values
+    where = " ".join(f"{key} {values[key]}" for key in _HIDDEN_VALUES if key in values and key != "phase")
+    phase = values.get("phase", "")
+    if "width_ratio_0" in values:
+        where = "ratios " + ",".join(f"{values[k]:g}" for k in sorted(values) if k.startswith("width_ratio_"))
+    shown = "  ".join(f"{name} {value:.4g}" for name, value in metrics.items())
+    status = "" if trial.status == "COMPLETED" else f"  {trial.status}: {trial.message or ''}".rstrip()
+    return f"[{elapsed:7.1f} s] trial {trial.trial_id}  {phase} {where}  {shown}{status}".replace("   ", "  ")
+
+
+# --- one builder per strategy ------------------------------------------------------
+def cell_space(recipe) -> CellSpace:
+    """The search space a cell recipe names."""
+    return CellSpace(op_set=recipe.op_set, cells=recipe.search_cells, channels=recipe.search_channels,
+                     nodes=recipe.nodes, reduction_cells=recipe.search_reduction_cells,
+                     inter_cell_skip=recipe.inter_cell_skip)
+
+
+def _supernet_settings(recipe, bundle) -> dict:
+    return dict(binarization=recipe.binarization_config(), num_classes=bundle.num_classes,
+                learning_rate=recipe.search_learning_rate, momentum=recipe.search_momentum,
+                weight_decay=recipe.search_weight_decay, alpha_learning_rate=recipe.alpha_learning_rate,
+                partial_channels=recipe.partial_channels, seed=recipe.seed)
+
+
+def _operation_pruning(recipe, bundle, common):
+    from bnas_tf.tuners import OperationPruning
+
+    return _logged(OperationPruning)(cell_space(recipe), repetitions=recipe.repetitions,
+                                     warmup_epochs=recipe.warmup_epochs,
+                                     warmup_weights_only=recipe.warmup_weights_only,
+                                     finetune_epochs=recipe.finetune_epochs, ucb=recipe.ucb, delta=recipe.delta,
+                                     **_supernet_settings(recipe, bundle), **common)
+
+
+def _child_parent(recipe, bundle, common):
+    from bnas_tf.tuners import ChildParent
+
+    return _logged(ChildParent)(cell_space(recipe), repetitions=recipe.repetitions, beta=recipe.beta,
+                                **_supernet_settings(recipe, bundle), **common)
+
+
+def _differentiable(recipe, bundle, common):
+    from bnas_tf.tuners import Differentiable
+
+    return _logged(Differentiable)(cell_space(recipe), epochs=recipe.search_epochs,
+                                   diversity_lambda=recipe.diversity_lambda, diversity_tau=recipe.diversity_tau,
+                                   gamma=recipe.gamma, **_supernet_settings(recipe, bundle), **common)
+
+
+def _evolution(recipe, bundle, common):
+    from bnas_tf.tuners.evolution import Evolution
+
+    return _logged(Evolution)(recipe.backbone, population_size=recipe.population_size,
+                              generations=recipe.generations, seed=recipe.seed,
+                              epochs_per_candidate=recipe.epochs_per_candidate,
+                              binarization=recipe.binarization_config(), num_classes=bundle.num_classes,
+                              input_shape=tuple(bundle.input_shape), width_multiplier=recipe.width_multiplier,
+                              lce_friendly=recipe.lce_friendly, learning_rate=recipe.search_learning_rate,
+                              momentum=recipe.search_momentum, flops_penalty=recipe.flops_penalty,
+                              initial_weights=recipe.initial_weights, **common)
+
+
+STRATEGIES = {
+    "operation_pruning": _operation_pruning,
+    "child_parent": _child_parent,
+    "differentiable": _differentiable,
+    "evolution": _evolution,
+}
+_LOGGED = {}
+
+
+def _logged(tuner_class):
+    """``tuner_class`` with :class:`TrialLines` mixed in (one subclass per tuner class)."""
+    if tuner_class not in _LOGGED:
+        _LOGGED[tuner_class] = type(tuner_class.__name__, (TrialLines, tuner_class), {"__module__": __name__})
+    return _LOGGED[tuner_class]
+
+
+# --- running it ----------------------------------------------------------------------
+@dataclasses.dataclass
+class SearchResult:
+    genotype: object  # Genotype or WidthGenotype
+    log: dict  # what search_log.json holds
+    seconds: float
+    tuner: object
+
+
+def load_search_data(recipe) -> data_lib.DataBundle:
+    """The recipe's dataset at its search batch size, cut into the search split (SPEC P1 "Search data")."""
+    return data_lib.load(recipe.dataset, batch_size=recipe.search_batch_size, image_size=recipe.image_size,
+                         search_split=True, seed=recipe.seed, max_examples=recipe.max_examples)
+
+
+def build_tuner(recipe, bundle, directory: str, *, overwrite: bool = True):
+    if recipe.strategy not in STRATEGIES:
+        raise ValueError(f"recipe {recipe.name!r} names strategy {recipe.strategy!r}; known: {', '.join(STRATEGIES)}")
+    return STRATEGIES[recipe.strategy](recipe, bundle, dict(directory=directory, project_name=recipe.name,
+                                                            overwrite=overwrite))
+
+
+def _run_tuner(tuner, recipe, bundle, log_dir, verbose):
+    tuner.configure_logging(log_dir, verbose)
+    steps = recipe.search_steps_per_epoch
+    if recipe.strategy == "evolution":
+        train_data = bundle.train.repeat() if steps else bundle.train
+        tuner.search(train_data, validation_data=bundle.validation, steps_per_epoch=steps, verbose=0,
+                     callbacks=[tf.keras.callbacks.TensorBoard(log_dir, write_graph=False, profile_batch=0)])
+        return
+    tuner.search(bundle.search_weights, bundle.search_validation, architecture_data=bundle.search_architecture,
+                 steps_per_epoch=steps, verbose=0)
+
+
+def _trials(tuner) -> list:
+    """Every trial as data for the plots: id, status, the search position and the scalar metrics."""
+    out = []
+    for trial_id, trial in sorted(tuner.oracle.trials.items()):
+        values = trial.hyperparameters.values
+        out.append({"trial_id": trial_id, "status": trial.status,
+                    "values": {k: v for k, v in values.items() if k in _HIDDEN_VALUES or k.startswith("width_ratio")},
+                    "metrics": {name: float(trial.metrics.get_last_value(name)) for name in trial.metrics.metrics
+                                if not name.startswith("alpha_") and trial.metrics.get_last_value(name) is not None}})
+    return out
+
+
+def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResult:
+    """Search with ``recipe`` and write genotype.json, search_log.json and metrics.json's ``search`` part."""
+    bundle = bundle or load_search_data(recipe)
+    tuner = build_tuner(recipe, bundle, os.path.join(run_dir, runfolder.SEARCH_DIR))
+    if verbose:
+        print(f"search: {recipe.strategy} ({recipe.paper}) on {bundle.describe()}", flush=True)
+    start = time.perf_counter()
+    _run_tuner(tuner, recipe, bundle, os.path.join(run_dir, runfolder.LOGS, "search"), verbose)
+    seconds = time.perf_counter() - start
+    genotype = tuner.best_genotype()
+    log = {"strategy": recipe.strategy, "trials": _trials(tuner)}
+    if recipe.strategy == "evolution":
+        log.update(evolution=tuner.search_log(),
+                   pareto=[{"val_accuracy": a, "flops": f, "ratios": list(g.ratios)} for a, f, g in tuner.pareto()])
+    else:
+        log.update(space=cell_space(recipe).get_config(), rounds=tuner.search_log())
+    genotype.save(os.path.join(run_dir, runfolder.GENOTYPE))
+    atomic_write_json(os.path.join(run_dir, runfolder.SEARCH_LOG), log)
+    completed = sum(t["status"] == "COMPLETED" for t in log["trials"])
+    runfolder.update_metrics(run_dir, search={"strategy": recipe.strategy, "seconds": seconds,
+                                              "trials": len(log["trials"]), "completed_trials": completed,
+                                              "dataset": bundle.describe()})
+    return SearchResult(genotype=genotype, log=log, seconds=seconds, tuner=tuner)
+
+
+# --- bnas-tf search -----------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    runfolder.add_recipe_arguments(parser)
+
+
+def run(args) -> int:
+    recipe = runfolder.recipe_from_args(args)
+    run_dir = runfolder.prepare_output(args.output, f"search-{recipe.name}")
+    runfolder.update_metrics(run_dir, recipe=recipe.name, profile=args.profile, settings=recipe.settings())
+    result = search(recipe, run_dir, verbose=0 if args.quiet else 1)
+    path = os.path.join(run_dir, runfolder.GENOTYPE)
+    print(f"searched in {result.seconds:.0f} s: {path}")
+    print(f"retrain it with `bnas-tf train {path} --recipe {recipe.name} --profile {args.profile}`")
+    return 0

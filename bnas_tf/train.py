@@ -1,0 +1,206 @@
+"""Retraining a searched architecture from scratch with a recipe's schedule (``bnas-tf train``).
+
+Keras ``model.fit`` with SGD + momentum, a cosine (or step) learning-rate
+schedule over all steps, global gradient-norm clipping, weight decay,
+cutout through :func:`bnas_tf.data.load`'s augmentation, optional label
+smoothing and, for cell networks, the DARTS auxiliary head (its loss weighted
+by ``auxiliary_weight``; the head is dropped from the returned model, so it
+never reaches the .tflite). Keras progress bars, and a TensorBoard callback
+writing ``<run>/logs/train``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from bnas_tf import data as data_lib
+from bnas_tf import runfolder
+from bnas_tf.genotype import Genotype, WidthGenotype, load_any
+from bnas_tf.io import atomic_write_json
+from bnas_tf.networks import build_network, build_width_network
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model: tf.keras.Model  # inference model: logits only
+    history: dict  # per-epoch lists: loss, accuracy, val_loss, val_accuracy, lr
+    seconds: float
+    epochs: int
+
+
+def load_training_data(recipe, *, cache=True) -> data_lib.DataBundle:
+    """The recipe's dataset at its training batch size, train part augmented (crop, flip where sensible, cutout)."""
+    return data_lib.load(recipe.dataset, batch_size=recipe.train_batch_size, image_size=recipe.image_size,
+                         augment=recipe.augment, cutout=recipe.cutout if recipe.augment else 0, seed=recipe.seed,
+                         max_examples=recipe.max_examples, cache=cache)
+
+
+def build_model(genotype, recipe, *, num_classes: int, input_shape) -> tf.keras.Model:
+    """The evaluation network of ``genotype`` as the recipe sizes it (cells/channels, or width multiplier)."""
+    binarization = recipe.binarization_config()
+    if isinstance(genotype, WidthGenotype):
+        multiplier = getattr(recipe, "width_multiplier", 1.0)
+        if multiplier != 1.0:
+            # the search trained candidates at these scaled widths; the winner is retrained the same size
+            from bnas_tf.tuners.evolution import _ScaledWidthGenotype
+
+            genotype = _ScaledWidthGenotype(genotype, multiplier)
+        return build_width_network(genotype, num_classes=num_classes, input_shape=tuple(input_shape),
+                                   binarization=binarization, lce_friendly=getattr(recipe, "lce_friendly", False))
+    if not isinstance(genotype, Genotype):
+        raise TypeError(f"genotype must be a Genotype or WidthGenotype, got {type(genotype).__name__}")
+    if not hasattr(recipe, "cells"):
+        raise ValueError(f"recipe {recipe.name!r} trains width genotypes; pass a cell recipe (e.g. --recipe cpnas) "
+                         "to train a cell genotype")
+    return build_network(genotype, cells=recipe.cells, channels=recipe.channels, num_classes=num_classes,
+                         input_shape=tuple(input_shape), binarization=binarization,
+                         inter_cell_skip=recipe.inter_cell_skip, auxiliary=recipe.auxiliary,
+                         reduction_cells=recipe.reduction_cells)
+
+
+def inference_model(model: tf.keras.Model) -> tf.keras.Model:
+    """``model`` without its auxiliary head (same layers and weights)."""
+    if len(model.outputs) == 1:
+        return model
+    return tf.keras.Model(model.inputs, model.outputs[0], name=model.name)
+
+
+def learning_rate_schedule(recipe, steps_per_epoch: int, epochs: int):
+    """Cosine from ``train_learning_rate`` to 0 over every step, or x``lr_decay`` at each of ``lr_milestones``."""
+    total = max(1, steps_per_epoch * epochs)
+    if recipe.lr_schedule == "cosine":
+        return tf.keras.optimizers.schedules.CosineDecay(recipe.train_learning_rate, decay_steps=total)
+    boundaries = [int(m) * steps_per_epoch for m in sorted(recipe.lr_milestones)]
+    values = [recipe.train_learning_rate * recipe.lr_decay ** i for i in range(len(boundaries) + 1)]
+    return tf.keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
+def compile_model(model, recipe, steps_per_epoch: int, epochs: int):
+    optimizer = tf.keras.optimizers.SGD(
+        learning_rate_schedule(recipe, steps_per_epoch, epochs), momentum=recipe.train_momentum,
+        weight_decay=recipe.train_weight_decay or None, global_clipnorm=recipe.gradient_clip or None)
+    loss = tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe.label_smoothing)
+    names = model.output_names
+    if len(names) == 1:
+        model.compile(optimizer, loss=loss, metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
+    else:
+        weights = {names[0]: 1.0, names[1]: getattr(recipe, "auxiliary_weight", 0.4)}
+        model.compile(optimizer, loss={n: loss for n in names}, loss_weights=weights,
+                      metrics={names[0]: [tf.keras.metrics.CategoricalAccuracy(name="accuracy")]})
+
+
+def _targets(dataset, num_classes: int, output_names):
+    """(image, label) -> (image, one-hot) for every output (label smoothing needs one-hot targets)."""
+    def to_targets(x, y):
+        onehot = tf.one_hot(tf.cast(y, tf.int32), num_classes)
+        if len(output_names) == 1:
+            return x, onehot
+        return x, {name: onehot for name in output_names}
+
+    return dataset.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _history(keras_history, output_names) -> dict:
+    """Keras history with the main output's keys renamed to loss/accuracy/val_accuracy."""
+    rename = {}
+    if len(output_names) > 1:
+        main = output_names[0]
+        rename = {f"{main}_accuracy": "accuracy", f"val_{main}_accuracy": "val_accuracy",
+                  f"{main}_loss": "main_loss", f"val_{main}_loss": "val_main_loss"}
+    return {rename.get(key, key): [float(v) for v in values] for key, values in keras_history.history.items()}
+
+
+class _LearningRateLogger(tf.keras.callbacks.Callback):
+    """Records the learning rate at each epoch's end into the logs (history and TensorBoard)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            optimizer = self.model.optimizer
+            logs["lr"] = float(tf.keras.backend.get_value(optimizer.learning_rate(optimizer.iterations)
+                                                          if callable(optimizer.learning_rate)
+                                                          else optimizer.learning_rate))
+
+
+def train(genotype, recipe, bundle=None, *, epochs: int | None = None, log_dir: str | None = None,
+          verbose: int = 1) -> TrainResult:
+    """Train ``genotype``'s network from scratch with ``recipe``'s schedule on ``bundle`` (default: the recipe's data).
+
+    Returns the inference model (no auxiliary head), the per-epoch history and the wall time.
+    """
+    epochs = recipe.train_epochs if epochs is None else int(epochs)
+    if epochs <= 0:
+        raise ValueError(f"epochs must be positive (got {epochs})")
+    bundle = bundle or load_training_data(recipe)
+    tf.keras.utils.set_random_seed(recipe.seed)
+    model = build_model(genotype, recipe, num_classes=bundle.num_classes, input_shape=bundle.input_shape)
+    steps = recipe.train_steps_per_epoch or int(bundle.train.cardinality())
+    if steps <= 0:
+        raise ValueError("cannot tell the number of training batches; set train_steps_per_epoch")
+    compile_model(model, recipe, steps, epochs)
+    train_data = _targets(bundle.train, bundle.num_classes, model.output_names)
+    if recipe.train_steps_per_epoch:
+        train_data = train_data.repeat()  # fixed-length epochs shorter or longer than one pass
+    callbacks = [_LearningRateLogger()]
+    if log_dir:
+        callbacks.append(tf.keras.callbacks.TensorBoard(log_dir, write_graph=False, profile_batch=0))
+    start = time.perf_counter()
+    history = model.fit(train_data, validation_data=_targets(bundle.validation, bundle.num_classes, model.output_names),
+                        epochs=epochs, steps_per_epoch=steps if recipe.train_steps_per_epoch else None,
+                        callbacks=callbacks, verbose=verbose)
+    seconds = time.perf_counter() - start
+    return TrainResult(model=inference_model(model), history=_history(history, model.output_names),
+                       seconds=seconds, epochs=epochs)
+
+
+def accuracy(model, dataset) -> float:
+    """Top-1 accuracy of ``model``'s logits (inference mode) on a dataset of (image, label) batches."""
+    correct = seen = 0
+    for x, y in dataset:
+        logits = model(x, training=False)
+        correct += int(np.sum(np.argmax(logits, axis=-1) == np.asarray(y).reshape(-1)))
+        seen += int(x.shape[0])
+    if not seen:
+        raise ValueError("the dataset is empty: cannot measure accuracy")
+    return correct / seen
+
+
+def train_and_save(genotype, recipe, run_dir: str, *, bundle=None, epochs=None, verbose=1) -> TrainResult:
+    """:func:`train`, then write model.keras, history.json and the ``train``/``keras`` parts of metrics.json."""
+    bundle = bundle or load_training_data(recipe)
+    result = train(genotype, recipe, bundle, epochs=epochs, log_dir=os.path.join(run_dir, runfolder.LOGS, "train"),
+                   verbose=verbose)
+    result.model.save(os.path.join(run_dir, runfolder.MODEL))
+    atomic_write_json(os.path.join(run_dir, runfolder.HISTORY), result.history)
+    runfolder.update_metrics(
+        run_dir,
+        train={"seconds": result.seconds, "epochs": result.epochs, "dataset": bundle.describe(),
+               "final": {key: values[-1] for key, values in result.history.items() if values}},
+        keras={"val_accuracy": accuracy(result.model, bundle.validation),
+               "test_accuracy": accuracy(result.model, bundle.test)})
+    return result
+
+
+# --- bnas-tf train ----------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("genotype", metavar="GENOTYPE.json", help="genotype file (cell or width), e.g. a run's genotype.json")
+    parser.add_argument("--epochs", type=int, metavar="N", help="training epochs (default: the recipe's train_epochs)")
+    runfolder.add_recipe_arguments(parser)
+
+
+def run(args) -> int:
+    recipe = runfolder.recipe_from_args(args)
+    genotype = load_any(args.genotype)
+    run_dir = runfolder.prepare_output(args.output, f"train-{recipe.name}")
+    genotype.save(os.path.join(run_dir, runfolder.GENOTYPE))
+    runfolder.update_metrics(run_dir, recipe=recipe.name, profile=args.profile, settings=recipe.settings())
+    result = train_and_save(genotype, recipe, run_dir, epochs=args.epochs, verbose=0 if args.quiet else 1)
+    keras = runfolder.read_metrics(run_dir)["keras"]
+    print(f"trained {result.epochs} epochs in {result.seconds:.0f} s: val accuracy {keras['val_accuracy']:.2%}, "
+          f"test accuracy {keras['test_accuracy']:.2%}")
+    print(f"model: {os.path.join(run_dir, runfolder.MODEL)} (convert it with `bnas-tf convert {run_dir} -o model.tflite`)")
+    return 0

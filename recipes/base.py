@@ -1,0 +1,268 @@
+"""What a recipe is: an experiment's settings as a frozen dataclass (larq-zoo style, STYLE "larq-zoo").
+
+A recipe names everything a run needs: the data, the binarization, the
+search space and strategy settings, the retraining schedule and the export
+check. Each paper module (``recipes/cpnas.py``, ...) subclasses one of the
+strategy recipes below with that paper's numbers (SPEC) as field defaults:
+that is its ``paper`` profile. Its ``QUICK`` dict overrides some fields for a
+CPU-sized ``quick`` profile. Users override single fields with
+:func:`apply_overrides` (``bnas-tf run --set key=value``); settings never
+turn into code paths, the search strategy is a class attribute that
+:mod:`bnas_tf.search` looks up in its table.
+
+Retraining schedules the papers leave out follow DARTS' evaluation protocol
+(SGD momentum 0.9, lr 0.025 cosine to 0, weight decay 3e-4, gradient norm
+clipped at 5, cutout 16, auxiliary head weight 0.4, batch 96, 600 epochs);
+each module says which fields come from SPEC and which from this default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from typing import ClassVar
+
+from bnas_tf.quantizers import SCHEMES, Binarization
+
+BINARIZATION_TAGS = {"W1/A32": (1, 32), "W1/A1": (1, 1), "W32/A32": (32, 32)}
+LR_SCHEDULES = ("cosine", "step")
+TFLITE_WEIGHTS = ("float", "int8")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+_NONE = ("none", "null", "")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Settings every experiment has: data, binarization, retraining and export."""
+
+    name: ClassVar[str] = ""
+    paper: ClassVar[str] = ""  # citation: SPEC section and experiment
+    strategy: ClassVar[str] = ""  # key of bnas_tf.search.STRATEGIES
+
+    # --- data (bnas_tf.data.load)
+    dataset: str = "cifar10"
+    image_size: int | None = None
+    max_examples: int | None = None
+    seed: int = 0
+    # --- binarization (bnas_tf.quantizers.Binarization)
+    binarization: str = "W1/A32"
+    binarization_scheme: str = "xnor"
+    # --- search data
+    search_batch_size: int = 64
+    search_steps_per_epoch: int | None = None
+    # --- retraining the winner (bnas_tf.train)
+    train_epochs: int = 600
+    train_batch_size: int = 96
+    train_steps_per_epoch: int | None = None
+    train_learning_rate: float = 0.025
+    train_momentum: float = 0.9
+    train_weight_decay: float = 3e-4
+    lr_schedule: str = "cosine"
+    lr_milestones: tuple[int, ...] = ()  # epochs where a "step" schedule multiplies lr by lr_decay
+    lr_decay: float = 0.1
+    gradient_clip: float = 5.0  # global gradient norm; 0 = no clipping
+    augment: bool = True
+    cutout: int = 16
+    label_smoothing: float = 0.0
+    # --- export (bnas_tf.convert.to_tflite / verify)
+    tflite_weights: str = "float"  # "int8": W1/A32 nets' ±scale kernels stored in 8 bits (LCE packs only W1/A1)
+    verify_samples: int = 10000
+
+    def __post_init__(self):
+        if self.binarization not in BINARIZATION_TAGS:
+            raise ValueError(f"binarization must be one of {', '.join(BINARIZATION_TAGS)} (got {self.binarization!r})")
+        if self.binarization_scheme not in SCHEMES:
+            raise ValueError(f"binarization_scheme must be one of {', '.join(SCHEMES)} "
+                             f"(got {self.binarization_scheme!r})")
+        if self.tflite_weights not in TFLITE_WEIGHTS:
+            raise ValueError(f"tflite_weights must be one of {', '.join(TFLITE_WEIGHTS)} (got {self.tflite_weights!r})")
+        if self.tflite_weights == "int8" and self.binarization == "W1/A1":
+            raise ValueError("tflite_weights='int8' is for W1/A32 networks; LCE already stores W1/A1 weights in 1 bit")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})")
+        if self.lr_schedule == "step" and not self.lr_milestones:
+            raise ValueError("lr_schedule='step' needs lr_milestones, e.g. --set lr_milestones=60,120,180")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1) (got {self.label_smoothing})")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{field.name} must be a finite number (got {value})")
+            if field.name in _POSITIVE and value is not None and value <= 0:
+                raise ValueError(f"{field.name} must be positive (got {value!r})")
+            if field.name in _NON_NEGATIVE and value < 0:
+                raise ValueError(f"{field.name} must be >= 0 (got {value!r})")
+
+    def binarization_config(self) -> Binarization:
+        """The :class:`~bnas_tf.quantizers.Binarization` these settings name."""
+        weight_bits, activation_bits = BINARIZATION_TAGS[self.binarization]
+        return Binarization(self.binarization_scheme, weight_bits=weight_bits, activation_bits=activation_bits)
+
+    def settings(self) -> dict:
+        """Every field as JSON-able data (what metrics.json records)."""
+        return {name: list(v) if isinstance(v, tuple) else v for name, v in dataclasses.asdict(self).items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class CellRecipe(Recipe):
+    """A cell search (SPEC "Common"): the search space and the evaluation network."""
+
+    # --- search space (bnas_tf.supernet.CellSpace)
+    op_set: str | tuple[str, ...] = "DARTS_BINARY_OPS"
+    search_cells: int = 6
+    search_channels: int = 16
+    nodes: int = 4
+    search_reduction_cells: tuple[int, ...] | None = None  # None: DARTS rule (cells // 3, 2 * cells // 3)
+    inter_cell_skip: bool = False
+    # --- supernet training during the search
+    search_learning_rate: float = 0.025
+    search_momentum: float = 0.9
+    search_weight_decay: float = 5e-4
+    alpha_learning_rate: float = 3e-4
+    partial_channels: int = 1
+    # --- evaluation network (bnas_tf.build_network)
+    cells: int = 20
+    channels: int = 36
+    reduction_cells: tuple[int, ...] | None = None
+    auxiliary: bool = True
+    auxiliary_weight: float = 0.4
+
+
+@dataclasses.dataclass(frozen=True)
+class PruningRecipe(CellRecipe):
+    """SPEC P1 Algorithm 1 (bnas_tf.tuners.OperationPruning)."""
+
+    strategy: ClassVar[str] = "operation_pruning"
+    repetitions: int = 3
+    warmup_epochs: int = 5
+    warmup_weights_only: int = 3
+    finetune_epochs: int = 1
+    ucb: bool = False
+    delta: float = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildParentRecipe(CellRecipe):
+    """SPEC P4 Algorithm 1 (bnas_tf.tuners.ChildParent)."""
+
+    strategy: ClassVar[str] = "child_parent"
+    repetitions: int = 3
+    beta: float = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DifferentiableRecipe(CellRecipe):
+    """SPEC P2 (bnas_tf.tuners.Differentiable)."""
+
+    strategy: ClassVar[str] = "differentiable"
+    search_epochs: int = 50
+    diversity_lambda: float = 1.0
+    diversity_tau: float = 7.7
+    gamma: float = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
+class EvolutionRecipe(Recipe):
+    """SPEC P3 (bnas_tf.tuners.evolution.Evolution): width genes over a fixed backbone."""
+
+    strategy: ClassVar[str] = "evolution"
+    backbone: str = "vgg_small"
+    population_size: int = 32
+    generations: int = 50
+    epochs_per_candidate: int = 10
+    width_multiplier: float = 1.0
+    flops_penalty: float = 4.0
+    initial_weights: str | None = "uniform4x"
+    search_learning_rate: float = 0.1
+    search_momentum: float = 0.9
+    lce_friendly: bool = False
+
+
+_POSITIVE = {"image_size", "max_examples", "search_batch_size", "search_steps_per_epoch", "train_epochs",
+             "train_batch_size", "train_steps_per_epoch", "train_learning_rate", "verify_samples", "search_cells",
+             "search_channels", "nodes", "cells", "channels", "partial_channels", "repetitions", "search_epochs",
+             "population_size", "generations", "epochs_per_candidate", "width_multiplier", "gamma",
+             "search_learning_rate"}
+_NON_NEGATIVE = {"seed", "train_momentum", "train_weight_decay", "lr_decay", "gradient_clip", "cutout",
+                 "search_momentum", "search_weight_decay", "alpha_learning_rate", "auxiliary_weight",
+                 "warmup_epochs", "warmup_weights_only", "finetune_epochs", "delta", "beta", "diversity_lambda",
+                 "diversity_tau", "flops_penalty"}
+
+
+# --- --set key=value --------------------------------------------------------------
+def parse_assignment(text: str) -> tuple[str, str]:
+    """``"key=value"`` -> ``("key", "value")``."""
+    key, sep, value = str(text).partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--set takes key=value, got {text!r} (e.g. --set train_epochs=5)")
+    return key.strip(), value.strip()
+
+
+def apply_overrides(recipe: Recipe, assignments) -> Recipe:
+    """A copy of ``recipe`` with ``assignments`` (``["key=value", ...]`` or a dict) applied, values type-checked.
+
+    Example: ``apply_overrides(recipe, ["train_epochs=5", "op_set=conv_3x3,identity"])``.
+    """
+    items = assignments.items() if isinstance(assignments, dict) else [parse_assignment(a) for a in assignments]
+    hints = typing.get_type_hints(type(recipe))
+    fields = {f.name for f in dataclasses.fields(recipe)}
+    changes = {}
+    for key, value in items:
+        if key not in fields:
+            close = difflib.get_close_matches(key, sorted(fields), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"unknown setting {key!r} for recipe {recipe.name!r}{hint} "
+                             f"(`bnas-tf recipes --show {recipe.name}` lists all {len(fields)} settings)")
+        changes[key] = _coerce(key, value, hints[key]) if isinstance(value, str) else value
+    return dataclasses.replace(recipe, **changes)
+
+
+def _coerce(key, text, hint):
+    """Parse ``text`` as the field's annotated type; a ValueError says what was expected."""
+    args = set(typing.get_args(hint))
+    if type(None) in args:
+        if text.lower() in _NONE:
+            return None
+        args.discard(type(None))
+        hint = args.pop() if len(args) == 1 else typing.Union[tuple(args)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        # str | tuple[str, ...]: a comma makes a tuple, a single word stays a name (e.g. an op set)
+        tuple_hint = next(a for a in typing.get_args(hint) if typing.get_origin(a) is tuple)
+        return _coerce(key, text, tuple_hint) if "," in text else text
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return tuple(_scalar(key, p, item, f"a comma-separated list of {item.__name__}") for p in parts)
+    return _scalar(key, text, hint, hint.__name__)
+
+
+def _scalar(key, text, kind, expected):
+    if kind is bool:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError(f"setting {key!r} takes true or false, got {text!r}")
+    if kind is str:
+        return text
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"setting {key!r} takes {expected}, got {text!r}") from None
+
+
+# --- what every quick profile shares: the embedded digits at CPU size -----------
+#: Data and retraining of every ``quick`` profile: 16x16 digits, small batches, a few epochs
+#: (measured on a 3-cell W1/A1 net: lr 0.2 and cutout 2 reach ~85% test accuracy in 15 epochs, ~45 s;
+#: lr 0.05 with cutout 4 stays near 36% after 6.)
+QUICK_DATA = dict(dataset="digits", search_batch_size=32, search_steps_per_epoch=20, train_batch_size=32,
+                  train_epochs=15, train_learning_rate=0.2, cutout=2, verify_samples=1000)
+#: Cell search space and evaluation network of the quick cell profiles: 3 ops (so 2 pruning rounds,
+#: one supernet trace each), 2 nodes (5 edges), 3 cells with one reduction, 8 / 16 channels; supernet lr 0.1
+#: (at 0.025 the paths stay at chance after a 20-step epoch and the scores are noise).
+QUICK_CELLS = dict(QUICK_DATA, search_learning_rate=0.1, op_set=("conv_3x3", "max_pool_3x3", "identity"),
+                   search_cells=3, search_channels=8, nodes=2, search_reduction_cells=(1,), cells=3, channels=16,
+                   reduction_cells=(1,), auxiliary=False)
