@@ -56,7 +56,16 @@ class SupernetTrainer:
         self.weights = supernet.all_weights()
         self.accumulators = {id(w): tf.Variable(tf.zeros_like(w), trainable=False, name="momentum") for w in self.weights}
         # 1 for variables the sampled paths use, 0 for the layout's filler ops: those stay exactly as they are
-        self.update_mask = {id(w): tf.Variable(1.0, trainable=False, name="update_mask") for w in self.weights}
+        # (one per op, shared by its variables; shared layers have none)
+        self.op_masks = {}
+        self.update_mask = {}
+        for kind in KINDS:
+            for edge in range(supernet.space.num_edges):
+                for op in range(supernet.space.num_ops):
+                    mask = tf.Variable(1.0, trainable=False, name="update_mask")
+                    self.op_masks[(kind, edge, op)] = mask
+                    for w in supernet.op_weights(kind, edge, op):
+                        self.update_mask[id(w)] = mask
         self.alpha_optimizer = tf.keras.optimizers.Adam(alpha_learning_rate, beta_1=0.5, beta_2=0.999)
         self.alpha_optimizer.build(supernet.alpha_variables)
         self._shared = supernet.shared_weights()
@@ -88,13 +97,24 @@ class SupernetTrainer:
         """SGD with momentum and coupled weight decay (PyTorch's form, as the papers' code), masked per variable:
         with mask 0 neither the weight nor its momentum buffer changes."""
         grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+        unmasked = (None, self.learning_rate, self.weight_decay, self.momentum)
+        per_mask = {}  # lr, weight decay and momentum of a masked op, built once per op in the graph
         for var, grad in zip(variables, grads):
             if grad is None:
                 continue
-            mask = self.update_mask[id(var)]
-            tf.raw_ops.ResourceApplyMomentum(
-                var=var.handle, accum=self.accumulators[id(var)].handle, lr=self.learning_rate * mask,
-                grad=mask * (grad + self.weight_decay * var), momentum=mask * self.momentum + (1.0 - mask))
+            mask = self.update_mask.get(id(var))
+            if mask is None:
+                m, lr, decay, momentum = unmasked
+            else:
+                if id(mask) not in per_mask:
+                    m = mask.read_value()
+                    per_mask[id(mask)] = (m, self.learning_rate * m, self.weight_decay * m, self.momentum * m + (1.0 - m))
+                m, lr, decay, momentum = per_mask[id(mask)]
+                # filler chunks share BatchNorm batch statistics with the sampled ones, so their ops do get
+                # (small) gradients: zero them; with decay 0 and momentum 1 neither weight nor buffer moves
+                grad = grad * m
+            tf.raw_ops.ResourceApplyMomentum(var=var.handle, accum=self.accumulators[id(var)].handle, lr=lr,
+                                             grad=grad + decay * var, momentum=momentum)
             if var.constraint is not None:
                 var.assign(var.constraint(var))
 
@@ -107,8 +127,7 @@ class SupernetTrainer:
             for edge, ops in enumerate(layout.candidates[kind]):
                 for op in ops:
                     on = active is None or op in active[kind][edge]
-                    for w in self.supernet.op_weights(kind, edge, op):
-                        self.update_mask[id(w)].assign(1.0 if on else 0.0)
+                    self.op_masks[(kind, edge, op)].assign(1.0 if on else 0.0)
                     if not on:
                         frozen += [v for layer in self.supernet.op_layers(kind, edge, op) for v in layer.non_trainable_weights]
         return [(v, v.numpy()) for v in frozen]
