@@ -171,8 +171,12 @@ def classifier(x, num_classes: int, name: str = "logits"):
 
 def build_network(genotype: Genotype, *, cells: int = 8, channels: int = 16, num_classes: int = 10,
                   input_shape=(32, 32, 3), binarization="W1/A32", inter_cell_skip: bool = False,
-                  auxiliary: bool = False, reduction_cells=None, stem: str = "cifar", name: str | None = None):
+                  auxiliary: bool = False, reduction_cells=None, stem: str = "cifar", lce_friendly: bool = False,
+                  name: str | None = None):
     """The evaluation network of a genotype, as a functional Keras model returning logits.
+
+    ``lce_friendly=True`` (W1/A1 only) rounds the cell channels up to a multiple of 32 (LCE packs binary
+    inputs in 32-channel words) and refuses ops LCE would not run as binary kernels.
 
     With ``auxiliary=True`` the model returns ``[logits, aux_logits]`` (head after
     the second reduction, DARTS style). Zeroise edges are kept as "no edge":
@@ -181,6 +185,9 @@ def build_network(genotype: Genotype, *, cells: int = 8, channels: int = 16, num
     if not isinstance(genotype, Genotype):
         raise TypeError(f"build_network needs a Genotype (got {type(genotype).__name__}); for width genes use build_width_network")
     binarization = get_binarization(binarization)
+    if lce_friendly:
+        ops_module.check_lce_friendly([op for op, _ in genotype.normal + genotype.reduce], binarization, "the genotype")
+        channels = ops_module.lce_channels(channels) if isinstance(channels, int) and channels > 0 else channels
     reduction_cells = _check_network_args(cells, channels, num_classes, tuple(input_shape), reduction_cells, stem)
 
     def make_edge_for(kind, cell_index):

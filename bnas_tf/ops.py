@@ -242,7 +242,28 @@ BINARY_OPS = (
     "zero", "max_pool_3x3", "avg_pool_3x3",
     "conv_3x3", "conv_5x5", "dilated_conv_3x3", "dilated_conv_5x5",
 )
-OP_SETS = {"DARTS_BINARY_OPS": DARTS_BINARY_OPS, "BINARY_OPS": BINARY_OPS}
+# Ops LCE runs as binary kernels or that are cheap float ops (issue 8, "lce_friendly"): no depthwise-separable
+# convs (depthwise stays float in LCE) and no dilated convs (Keras' stride-2 dilated conv needs a subsample
+# between conv and BatchNorm, and two dilated convs reading one tensor share a SPACE_TO_BATCH_ND that LCE
+# leaves float).
+LCE_FRIENDLY_OPS = ("zero", "identity", "max_pool_3x3", "avg_pool_3x3", "conv_3x3", "conv_5x5")
+OP_SETS = {"DARTS_BINARY_OPS": DARTS_BINARY_OPS, "BINARY_OPS": BINARY_OPS, "LCE_FRIENDLY_OPS": LCE_FRIENDLY_OPS}
+LCE_CHANNEL_MULTIPLE = 32
+
+
+def lce_channels(channels: int) -> int:
+    """Round a binary-input channel count up to LCE's 32-channel packing."""
+    return -(-int(channels) // LCE_CHANNEL_MULTIPLE) * LCE_CHANNEL_MULTIPLE
+
+
+def check_lce_friendly(op_names, binarization, what: str) -> None:
+    """Raise unless ``op_names`` are all LCE-friendly and activations are 1-bit."""
+    if not binarization.binary_activations:
+        raise ValueError(f"lce_friendly needs 1-bit activations (W1/A1): LCE runs {binarization.tag} convs as float")
+    bad = sorted(set(op_names) - set(LCE_FRIENDLY_OPS))
+    if bad:
+        raise ValueError(f"{what} uses ops LCE does not run binary: {', '.join(bad)}; with lce_friendly=True use "
+                         f"only {', '.join(LCE_FRIENDLY_OPS)} (op set 'LCE_FRIENDLY_OPS')")
 
 # Op names of P2's published code (../shared/genotypes) mapped to ours.
 P2_OP_NAMES = {

@@ -46,9 +46,17 @@ class CellSpace:
     reduction_cells: tuple | None = None
     inter_cell_skip: bool = False
     stem: str = "cifar"
+    lce_friendly: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "op_set", tuple(ops_module.get_op_set(self.op_set)))
+        if self.lce_friendly:
+            bad = sorted(set(self.op_set) - set(ops_module.LCE_FRIENDLY_OPS))
+            if bad:
+                raise ValueError(f"lce_friendly space has ops LCE does not run binary: {', '.join(bad)}; use "
+                                 f"op_set='LCE_FRIENDLY_OPS' ({', '.join(ops_module.LCE_FRIENDLY_OPS)})")
+            if isinstance(self.channels, int) and self.channels > 0:
+                object.__setattr__(self, "channels", ops_module.lce_channels(self.channels))
         if self.reduction_cells is not None:
             object.__setattr__(self, "reduction_cells", tuple(int(r) for r in self.reduction_cells))
         if isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or self.nodes < 1:
