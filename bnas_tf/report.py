@@ -41,25 +41,28 @@ def _objective(trial) -> float | None:
 
 
 # --- genotype -------------------------------------------------------------------------
-def plot_widths(genotype: WidthGenotype, path):
-    """Bars of the width ratio of every searchable layer of a width genotype."""
+def plot_widths(genotype: WidthGenotype, path, width_multiplier: float = 1.0):
+    """Bars of the width ratio of every searchable layer of a width genotype, labelled with its channels."""
+    from bnas_tf.networks import BACKBONES, scaled_channels
+
     fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(genotype.ratios) + 2), 3.2))
     layers = np.arange(len(genotype.ratios))
     ax.bar(layers, genotype.ratios, color="C0")
-    for x, ratio, channels in zip(layers, genotype.ratios, genotype.channels()):
-        ax.text(x, ratio, f"{channels}", ha="center", va="bottom", fontsize=7)
+    bases = [max(1, int(round(base * width_multiplier))) for base in BACKBONES[genotype.backbone]]
+    for x, ratio, base in zip(layers, genotype.ratios, bases):
+        ax.text(x, ratio, f"{scaled_channels(base, ratio)}", ha="center", va="bottom", fontsize=7)
     ax.axhline(1.0, color="0.5", linestyle="--", linewidth=1, label="uniform 1x")
-    ax.set(xlabel="searchable layer", ylabel="width ratio", title=f"{genotype.backbone}: widths (labels: channels at 1x base)")
+    ax.set(xlabel="searchable layer", ylabel="width ratio", title=f"{genotype.backbone}: width ratios (labels: channels)")
     ax.set_xticks(layers)
     ax.legend(fontsize=8)
     _save(fig, path)
 
 
-def plot_genotype(genotype, path):
+def plot_genotype(genotype, path, width_multiplier: float = 1.0):
     if isinstance(genotype, Genotype):
         genotype.plot(path)
     else:
-        plot_widths(genotype, path)
+        plot_widths(genotype, path, width_multiplier)
 
 
 # --- search progress ------------------------------------------------------------------
@@ -347,7 +350,7 @@ def write_report(run_dir: str) -> str:
         raise ValueError(f"{run_dir} has neither {runfolder.GENOTYPE} nor {runfolder.METRICS}: not a run folder")
     files = set()
     if genotype is not None:
-        plot_genotype(genotype, path_of(GENOTYPE_PNG))
+        plot_genotype(genotype, path_of(GENOTYPE_PNG), metrics.get("settings", {}).get("width_multiplier", 1.0))
         files.add(GENOTYPE_PNG)
     if log is not None:
         plot_search_progress(log, path_of(SEARCH_PNG))

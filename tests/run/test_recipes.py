@@ -1,0 +1,82 @@
+"""Recipes are data: the registry, both profiles of every recipe, the paper numbers, and --set parsing."""
+import dataclasses
+
+import pytest
+
+from bnas_tf import recipes
+from bnas_tf.recipes import base
+
+
+def test_registry_lists_the_six_paper_experiments_with_the_default_first():
+    assert set(recipes.names()) == {"bnas_xnor", "bnas_pcnn", "bnas_1bit_ucb", "cpnas", "binary_darts",
+                                    "evolution_vgg_small"}
+    assert recipes.names()[0] == recipes.DEFAULT_RECIPE
+
+
+@pytest.mark.parametrize("name", recipes.names())
+def test_every_recipe_has_a_paper_and_a_smaller_quick_profile(name):
+    paper, quick = recipes.get(name, "paper"), recipes.get(name, "quick")
+    assert dataclasses.is_dataclass(paper) and type(paper) is type(quick)
+    assert quick.dataset == "digits" and paper.dataset == "cifar10"
+    assert quick.train_epochs < paper.train_epochs
+    assert quick.name == name and quick.strategy in ("operation_pruning", "child_parent", "differentiable",
+                                                     "evolution")
+    assert recipes.differences(name)  # the quick profile is data: overrides of the paper's fields
+    if isinstance(quick, base.CellRecipe):
+        assert len(quick.op_set) <= 4 and quick.search_cells <= 3 and quick.nodes == 2
+        assert quick.search_channels <= 16 and quick.channels <= 16
+
+
+def test_paper_profiles_carry_the_spec_numbers():
+    cpnas = recipes.get("cpnas", "paper")
+    assert (cpnas.beta, cpnas.repetitions, cpnas.binarization, cpnas.search_batch_size) == (2.0, 3, "W1/A1", 512)
+    assert (cpnas.search_cells, cpnas.search_channels, cpnas.cells, cpnas.channels) == (6, 16, 10, 56)
+    ucb = recipes.get("bnas_1bit_ucb", "paper")
+    assert ucb.ucb and ucb.delta == 2.0 and ucb.binarization == "W1/A1"
+    xnor, pcnn = recipes.get("bnas_xnor", "paper"), recipes.get("bnas_pcnn", "paper")
+    assert (xnor.warmup_epochs, xnor.warmup_weights_only, xnor.finetune_epochs, xnor.partial_channels) == (5, 3, 1, 2)
+    assert xnor.binarization_config().scheme == "xnor" and pcnn.binarization_config().scheme == "pcnn"
+    assert (xnor.search_weight_decay, xnor.alpha_learning_rate, xnor.cells, xnor.channels) == (5e-4, 0.01, 20, 36)
+    darts = recipes.get("binary_darts", "paper")
+    assert (darts.diversity_lambda, darts.diversity_tau, darts.gamma, darts.search_epochs) == (1.0, 7.7, 3.0, 50)
+    assert darts.op_set == "BINARY_OPS" and darts.inter_cell_skip and darts.search_cells == 8
+    evolution = recipes.get("evolution_vgg_small", "paper")
+    assert (evolution.population_size, evolution.generations, evolution.epochs_per_candidate) == (32, 50, 10)
+    assert evolution.flops_penalty == 4.0 and evolution.lr_milestones == (60, 120, 180)
+    assert evolution.initial_weights == "uniform4x" and evolution.train_epochs == 200
+
+
+def test_overrides_are_parsed_by_the_field_types():
+    recipe = recipes.get("cpnas", "quick", ["train_epochs=3", "beta=0.5", "auxiliary=yes", "op_set=conv_3x3,identity",
+                                            "search_reduction_cells=none", "reduction_cells=1", "image_size=none",
+                                            "lr_milestones=2,4"])
+    assert recipe.train_epochs == 3 and recipe.beta == 0.5 and recipe.auxiliary is True
+    assert recipe.op_set == ("conv_3x3", "identity") and recipe.search_reduction_cells is None
+    assert recipe.reduction_cells == (1,) and recipe.image_size is None and recipe.lr_milestones == (2, 4)
+    assert recipes.get("cpnas", "quick", ["op_set=BINARY_OPS"]).op_set == "BINARY_OPS"  # a named op set
+    assert recipes.get("cpnas", "quick", {"train_epochs": 2}).train_epochs == 2  # Python dicts too
+
+
+@pytest.mark.parametrize("assignment,message", [
+    ("train_epoch=3", r"unknown setting 'train_epoch' for recipe 'cpnas'; did you mean train_epochs"),
+    ("colour=blue", r"unknown setting 'colour'"),
+    ("train_epochs=three", r"setting 'train_epochs' takes int, got 'three'"),
+    ("beta=high", r"setting 'beta' takes float"),
+    ("auxiliary=maybe", r"setting 'auxiliary' takes true or false"),
+    ("lr_milestones=1,x", r"comma-separated list of int"),
+    ("train_epochs", r"--set takes key=value"),
+    ("train_epochs=0", r"train_epochs must be positive"),
+    ("binarization=W2/A2", r"binarization must be one of"),
+    ("lr_schedule=step", r"needs lr_milestones"),
+    ("tflite_weights=int8", r"for W1/A32 networks"),
+])
+def test_bad_overrides_say_what_is_wrong(assignment, message):
+    with pytest.raises(ValueError, match=message):
+        recipes.get("cpnas", "quick", [assignment])
+
+
+def test_unknown_recipe_and_profile():
+    with pytest.raises(ValueError, match="unknown recipe 'darts'; known recipes: bnas_1bit_ucb"):
+        recipes.get("darts")
+    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+        recipes.get("cpnas", "fast")
