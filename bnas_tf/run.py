@@ -46,14 +46,14 @@ def convert_and_verify(model, recipe, run_dir: str, bundle, *, verbose: int = 1)
     return runfolder.update_metrics(run_dir, tflite=tflite, costs=costs.profile(model), size=size)
 
 
-def run_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: int = 1) -> dict:
+def run_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: int = 1, search_bundle=None) -> dict:
     """The whole job for ``recipe`` into ``run_dir``; returns metrics.json's content."""
     from bnas_tf import report, search, train
 
     start = time.perf_counter()
     runfolder.update_metrics(run_dir, recipe=recipe.name, paper=recipe.paper, profile=profile,
                              settings=recipe.settings(), started=time.strftime("%Y-%m-%d %H:%M:%S"))
-    found = search.search(recipe, run_dir, verbose=verbose)
+    found = search.search(recipe, run_dir, bundle=search_bundle, verbose=verbose)
     if verbose:
         print(f"searched in {found.seconds:.0f} s; retraining the winner ({recipe.train_epochs} epochs)", flush=True)
     bundle = train.load_training_data(recipe)
@@ -77,11 +77,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from bnas_tf import search
+
     recipe = runfolder.recipe_from_args(args)
+    search_bundle = search.load_search_data(recipe)  # a missing dataset fails before the run folder gets any file
     run_dir = runfolder.prepare_output(args.output, recipe.name)
     verbose = 0 if args.quiet else 1
     print(f"bnas-tf run: recipe {recipe.name} ({args.profile} profile) -> {run_dir}", flush=True)
-    metrics = run_recipe(recipe, run_dir, profile=args.profile, verbose=verbose)
+    metrics = run_recipe(recipe, run_dir, profile=args.profile, verbose=verbose, search_bundle=search_bundle)
     keras, tflite = metrics["keras"], metrics["tflite"]
     print(f"done in {metrics['total_seconds']:.0f} s: test accuracy Keras {keras['test_accuracy']:.2%}, "
           f".tflite {tflite['test_accuracy']:.2%} (verified in the LCE interpreter)")

@@ -12,6 +12,7 @@ import argparse
 import datetime
 import json
 import os
+import tempfile
 
 from bnas_tf.io import atomic_write_json, read_json
 
@@ -45,7 +46,13 @@ def prepare_output(output: str | None, recipe_name: str) -> str:
         return new_run_dir(recipe_name)
     if os.path.exists(output) and not os.path.isdir(output):
         raise ValueError(f"--output {output} is a file; give a folder for the run")
-    os.makedirs(output, exist_ok=True)
+    try:
+        os.makedirs(output, exist_ok=True)
+        probe, probe_path = tempfile.mkstemp(prefix=".tmp-", dir=output)
+        os.close(probe)
+        os.unlink(probe_path)
+    except OSError as error:
+        raise OSError(f"cannot write the run folder {output}: {error.strerror}; choose a writable --output folder") from None
     return output
 
 

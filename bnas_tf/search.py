@@ -67,7 +67,7 @@ def cell_space(recipe) -> CellSpace:
     """The search space a cell recipe names."""
     return CellSpace(op_set=recipe.op_set, cells=recipe.search_cells, channels=recipe.search_channels,
                      nodes=recipe.nodes, reduction_cells=recipe.search_reduction_cells,
-                     inter_cell_skip=recipe.inter_cell_skip)
+                     inter_cell_skip=recipe.inter_cell_skip, lce_friendly=recipe.lce_friendly)
 
 
 def _supernet_settings(recipe, bundle) -> dict:
@@ -209,9 +209,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     recipe = runfolder.recipe_from_args(args)
+    bundle = load_search_data(recipe)  # a missing dataset fails before the run folder gets any file
     run_dir = runfolder.prepare_output(args.output, f"search-{recipe.name}")
     runfolder.update_metrics(run_dir, recipe=recipe.name, profile=args.profile, settings=recipe.settings())
-    result = search(recipe, run_dir, verbose=0 if args.quiet else 1)
+    result = search(recipe, run_dir, bundle=bundle, verbose=0 if args.quiet else 1)
     path = os.path.join(run_dir, runfolder.GENOTYPE)
     print(f"searched in {result.seconds:.0f} s: {path}")
     print(f"retrain it with `bnas-tf train {path} --recipe {recipe.name} --profile {args.profile}`")

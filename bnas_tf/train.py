@@ -51,7 +51,7 @@ def build_model(genotype, recipe, *, num_classes: int, input_shape) -> tf.keras.
 
             genotype = _ScaledWidthGenotype(genotype, multiplier)
         return build_width_network(genotype, num_classes=num_classes, input_shape=tuple(input_shape),
-                                   binarization=binarization, lce_friendly=getattr(recipe, "lce_friendly", False))
+                                   binarization=binarization, lce_friendly=recipe.lce_friendly)
     if not isinstance(genotype, Genotype):
         raise TypeError(f"genotype must be a Genotype or WidthGenotype, got {type(genotype).__name__}")
     if not hasattr(recipe, "cells"):
@@ -60,7 +60,7 @@ def build_model(genotype, recipe, *, num_classes: int, input_shape) -> tf.keras.
     return build_network(genotype, cells=recipe.cells, channels=recipe.channels, num_classes=num_classes,
                          input_shape=tuple(input_shape), binarization=binarization,
                          inter_cell_skip=recipe.inter_cell_skip, auxiliary=recipe.auxiliary,
-                         reduction_cells=recipe.reduction_cells)
+                         reduction_cells=recipe.reduction_cells, lce_friendly=recipe.lce_friendly)
 
 
 def inference_model(model: tf.keras.Model) -> tf.keras.Model:
@@ -195,10 +195,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     recipe = runfolder.recipe_from_args(args)
     genotype = load_any(args.genotype)
+    bundle = load_training_data(recipe)  # a missing dataset fails before the run folder exists
     run_dir = runfolder.prepare_output(args.output, f"train-{recipe.name}")
+    # genotype.json and metrics.json only once training worked: a genotype the recipe cannot build leaves no run
+    result = train_and_save(genotype, recipe, run_dir, bundle=bundle, epochs=args.epochs, verbose=0 if args.quiet else 1)
     genotype.save(os.path.join(run_dir, runfolder.GENOTYPE))
     runfolder.update_metrics(run_dir, recipe=recipe.name, profile=args.profile, settings=recipe.settings())
-    result = train_and_save(genotype, recipe, run_dir, epochs=args.epochs, verbose=0 if args.quiet else 1)
     keras = runfolder.read_metrics(run_dir)["keras"]
     print(f"trained {result.epochs} epochs in {result.seconds:.0f} s: val accuracy {keras['val_accuracy']:.2%}, "
           f"test accuracy {keras['test_accuracy']:.2%}")

@@ -50,6 +50,7 @@ class Recipe:
     # --- binarization (bnas_tf.quantizers.Binarization)
     binarization: str = "W1/A32"
     binarization_scheme: str = "xnor"
+    lce_friendly: bool = False  # W1/A1: only ops LCE runs as binary kernels, channels rounded up to 32
     # --- search data
     search_batch_size: int = 64
     search_steps_per_epoch: int | None = None
@@ -178,7 +179,6 @@ class EvolutionRecipe(Recipe):
     initial_weights: str | None = "uniform4x"
     search_learning_rate: float = 0.1
     search_momentum: float = 0.9
-    lce_friendly: bool = False
 
 
 _POSITIVE = {"image_size", "max_examples", "search_batch_size", "search_steps_per_epoch", "train_epochs",

@@ -80,3 +80,12 @@ def test_unknown_recipe_and_profile():
         recipes.get("darts")
     with pytest.raises(ValueError, match="unknown profile 'fast'"):
         recipes.get("cpnas", "fast")
+
+
+def test_lce_friendly_reaches_the_search_space():
+    from bnas_tf import search
+
+    space = search.cell_space(recipes.get("cpnas", "quick", ["lce_friendly=true"]))
+    assert space.lce_friendly and space.channels == 32  # rounded up to LCE's 32-channel words
+    with pytest.raises(ValueError, match="ops LCE does not run binary"):
+        search.cell_space(recipes.get("cpnas", "quick", ["lce_friendly=true", "op_set=sep_conv_3x3,identity"]))
