@@ -216,8 +216,23 @@ def apply_overrides(recipe: Recipe, assignments) -> Recipe:
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ValueError(f"unknown setting {key!r} for recipe {recipe.name!r}{hint} "
                              f"(`bnas-tf recipes --show {recipe.name}` lists all {len(fields)} settings)")
-        changes[key] = _coerce(key, value, hints[key]) if isinstance(value, str) else value
+        changes[key] = _coerce(key, value, hints[key]) if isinstance(value, str) else _check(key, value, hints[key])
     return dataclasses.replace(recipe, **changes)
+
+
+def _check(key, value, hint):
+    """A Python value for a field: of the annotated type (ints pass as floats, lists as tuples), else TypeError."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    for option in options:
+        if option is type(None) and value is None:
+            return None
+        if typing.get_origin(option) is tuple and isinstance(value, (list, tuple)):
+            return tuple(value)
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option in (int, str, bool) and isinstance(value, option) and (option is bool or not isinstance(value, bool)):
+            return value
+    raise TypeError(f"setting {key!r} takes {hint}, got {type(value).__name__} {value!r}")
 
 
 def _coerce(key, text, hint):

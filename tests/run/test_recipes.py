@@ -54,7 +54,11 @@ def test_overrides_are_parsed_by_the_field_types():
     assert recipe.op_set == ("conv_3x3", "identity") and recipe.search_reduction_cells is None
     assert recipe.reduction_cells == (1,) and recipe.image_size is None and recipe.lr_milestones == (2, 4)
     assert recipes.get("cpnas", "quick", ["op_set=BINARY_OPS"]).op_set == "BINARY_OPS"  # a named op set
-    assert recipes.get("cpnas", "quick", {"train_epochs": 2}).train_epochs == 2  # Python dicts too
+    python = recipes.get("cpnas", "quick", {"train_epochs": 2, "beta": 1, "op_set": ["conv_3x3", "identity"]})
+    assert python.train_epochs == 2 and python.beta == 1.0 and python.op_set == ("conv_3x3", "identity")
+    for bad in ({"train_epochs": 2.5}, {"auxiliary": 1}, {"image_size": True}, {"op_set": 3}):
+        with pytest.raises(TypeError, match=f"setting '{next(iter(bad))}' takes"):
+            recipes.get("cpnas", "quick", bad)
 
 
 @pytest.mark.parametrize("assignment,message", [
