@@ -298,7 +298,8 @@ def load_any(path_or_text):
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"genotype {path_or_text!r} is not valid JSON ({error})") from None
+        raise ValueError(f"genotype {path_or_text!r} is not valid JSON ({error}); is the file complete? "
+                         "genotypes are written by Genotype.save / WidthGenotype.save") from None
     if isinstance(data, dict) and "backbone" in data:
         return WidthGenotype.from_dict(data)
     return Genotype.from_dict(data)

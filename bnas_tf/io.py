@@ -35,13 +35,12 @@ def atomic_write_json(path, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))
 
 
-def read_json(path, *, what: str = "state file"):
-    """Read JSON, turning a corrupt file into an error that names it and the way out."""
+def read_json(path, *, what: str = "state file", recovery: str = "delete it to start that part again or restore it "
+              "from a backup"):
+    """Read JSON, turning a corrupt file into an error that names it and the way out (``recovery``)."""
     try:
         with open(path) as f:
             return json.load(f)
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{what} {path} is corrupt ({error.msg} at line {error.lineno}); delete it to start that part "
-            f"again or restore it from a backup"
-        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        where = f"{error.msg} at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else "not text"
+        raise ValueError(f"{what} {path} is corrupt ({where}); {recovery}") from None

@@ -61,6 +61,10 @@ class CellSpace:
             object.__setattr__(self, "reduction_cells", tuple(int(r) for r in self.reduction_cells))
         if isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or self.nodes < 1:
             raise ValueError(f"nodes must be a positive integer (got {self.nodes!r})")
+        # fail here, not when a search builds its first supernet; the image size is checked then
+        reductions = len(self.reduction_cells) if self.reduction_cells is not None else 2
+        large_enough = 2 ** (reductions + 3)
+        _check_network_args(self.cells, self.channels, 2, (large_enough, large_enough, 1), self.reduction_cells, self.stem)
 
     @property
     def num_edges(self) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import larq_compute_engine as lce
 import tensorflow as tf
@@ -23,8 +24,13 @@ def check_output_path(path) -> str:
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
         raise OSError(f"cannot write {path}: {existing} is a file, not a folder; choose another output path")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OSError(f"cannot write {path}: folder {existing} is not writable; choose a writable output folder")
+    try:  # os.access says yes to root even on a read-only mount: try it
+        probe, probe_path = tempfile.mkstemp(prefix=".tmp-", dir=existing)
+        os.close(probe)
+        os.unlink(probe_path)
+    except OSError as error:
+        raise OSError(f"cannot write {path}: folder {existing} is not writable ({error.strerror}); "
+                      "choose a writable output folder") from None
     return path
 
 

@@ -42,7 +42,7 @@ def resolve_model_path(path) -> str:
             raise ValueError(f"{path} is not a saved Keras model; expected a .keras file, a SavedModel folder or a run "
                              f"folder containing {RUN_FOLDER_MODEL}")
         return path
-    raise FileNotFoundError(f"no saved model at {path}")
+    raise FileNotFoundError(f"no saved model at {path}; pass a .keras file, a SavedModel folder or a run folder")
 
 
 def _safe_scope():
@@ -66,7 +66,7 @@ def load_model(path, custom_objects=None) -> tf.keras.Model:
         with _safe_scope():
             model = tf.keras.models.load_model(resolved, custom_objects=custom_objects, compile=False, safe_mode=True)
     except (OSError, ValueError, TypeError) as error:
-        hint = ""
+        hint = "; is the file complete? save the model again with model.save(...)"
         if "Lambda" in str(error):
             hint = " (bnas_tf.convert never runs Lambda code from a file: rebuild the model without Lambda layers)"
         raise ValueError(f"cannot load model {resolved}: {error}{hint}") from error

@@ -20,6 +20,7 @@ from keras_tuner.engine import trial as trial_module
 from bnas_tf.genotype import Genotype
 from bnas_tf.supernet import KINDS, CellSpace
 from bnas_tf.tuners import scores
+from bnas_tf.tuners.state import AtomicOracleState
 from bnas_tf.tuners.supernet_tuner import SupernetTuner
 
 
@@ -45,7 +46,7 @@ def discretise(space: CellSpace, alpha: dict, gamma: float = 3.0, name: str | No
                     name=name)
 
 
-class DifferentiableOracle(kt.Oracle):
+class DifferentiableOracle(AtomicOracleState, kt.Oracle):
     """P2: ``epochs`` mixed-mode search epochs, one trial each, then discretisation."""
 
     def __init__(self, space: CellSpace, *, epochs: int = 50, diversity_lambda: float = 1.0, diversity_tau: float = 7.7,
@@ -88,7 +89,7 @@ class DifferentiableOracle(kt.Oracle):
         super().end_trial(trial)
         trial = self.trials[trial.trial_id]
         if trial.trial_id in self._retry_queue:
-            return
+            return self.save()
         self.running = None
         if trial.status == trial_module.TrialStatus.COMPLETED:
             self.alpha = {kind: [[float(trial.metrics.get_last_value(f"alpha_{kind}_{e}_{op}"))
@@ -116,10 +117,10 @@ class Differentiable(SupernetTuner):
         super().__init__(oracle, space, **kwargs)
 
     def best_genotype(self, name=None):
-        return self.oracle.genotype(name=name or self.project_name)
+        return self.search_oracle().genotype(name=name or self.project_name)
 
     def get_best_hyperparameters(self, num_trials=1):
         return [t.hyperparameters for t in self.oracle.get_best_trials(num_trials)]
 
     def search_log(self):
-        return list(self.oracle.log)
+        return list(self.search_oracle().log)

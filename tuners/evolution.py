@@ -53,6 +53,7 @@ from bnas_tf.io import atomic_write_json, read_json
 from bnas_tf.networks import BACKBONES, build_width_network, scaled_channels
 from bnas_tf.quantizers import get as get_binarization
 from bnas_tf.tuners import scores, width_init
+from bnas_tf.tuners.state import AtomicOracleState, AtomicTunerState
 
 __all__ = ["EvolutionOracle", "Evolution", "random_gene", "tournament_select", "uniform_crossover",
            "mutate", "first_generation", "next_generation", "survivors"]
@@ -158,7 +159,7 @@ def _positive_int(label, value):
     return value
 
 
-class EvolutionOracle(keras_tuner.Oracle):
+class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
     """Evolutionary width search over a backbone, SPEC P3 (choices in the module docstring).
 
     Args:
@@ -340,7 +341,7 @@ class _ScaledWidthGenotype(WidthGenotype):
         return [scaled_channels(base, r, lce_friendly) for base, r in zip(bases, self.ratios)]
 
 
-class Evolution(keras_tuner.Tuner):
+class Evolution(AtomicTunerState, keras_tuner.Tuner):
     """Evolutionary width search, SPEC P3: one trial trains one width candidate.
 
     Each trial builds ``build_width_network`` for the trial's gene, trains it
@@ -546,6 +547,17 @@ class Evolution(keras_tuner.Tuner):
 
     def _read_data_shapes(self, fit_args, fit_kwargs):
         x = fit_args[0] if fit_args else fit_kwargs["x"]
+        if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            if not isinstance(spec, tuple) or len(spec) < 2 or len(spec[0].shape) != 4:
+                raise ValueError(f"training data must yield (images, labels) batches with images of rank 4 "
+                                 f"(batch, H, W, C); got element_spec {spec}")
+        else:
+            if np.ndim(x) != 4 or not np.issubdtype(np.asarray(x).dtype, np.number):
+                raise TypeError(f"training data must be a tf.data.Dataset or an image array (N, H, W, C), got "
+                                f"{type(x).__name__} of shape {np.shape(x)}; bnas_tf.data.load(...) makes a dataset")
+            if len(fit_args) < 2 and fit_kwargs.get("y") is None:
+                raise ValueError("image arrays need their labels: search(x, y, validation_data=...)")
         if self.input_shape is None:
             spec = x.element_spec[0] if isinstance(x, tf.data.Dataset) else None
             self.input_shape = tuple(spec.shape[1:]) if spec is not None else tuple(np.shape(x)[1:])

@@ -33,6 +33,7 @@ from keras_tuner.src.engine.oracle import synchronized
 
 from bnas_tf.io import atomic_write_json
 from bnas_tf.supernet import KINDS, CellSpace
+from bnas_tf.tuners.state import AtomicOracleState
 
 SLOT = "/slot"
 
@@ -45,7 +46,7 @@ def edge_name(kind: str, edge: int) -> str:
     return f"{kind}_e{edge}"
 
 
-class SamplingOracle(kt.Oracle):
+class SamplingOracle(AtomicOracleState, kt.Oracle):
     """Sample without replacement, score, abandon the worst op per edge (SPEC P1, P4)."""
 
     objective_name = "val_accuracy"
@@ -179,7 +180,13 @@ class SamplingOracle(kt.Oracle):
     @synchronized
     def create_trial(self, tuner_id):
         self._requesting = tuner_id
-        return super().create_trial(tuner_id)
+        trial = super().create_trial(tuner_id)
+        if trial.status == trial_module.TrialStatus.STOPPED:
+            # a tuner asks with sub-ids <tuner>/slot<i> but is told to stop on slot0 only; KerasTuner's chief
+            # serves until every id it has seen was told to stop
+            base = base_tuner_id(tuner_id)
+            self.tuner_ids = {t for t in self.tuner_ids if base_tuner_id(t) != base}
+        return trial
 
     def populate_space(self, trial_id):
         if self.phase == "done":
@@ -227,13 +234,29 @@ class SamplingOracle(kt.Oracle):
         super().end_trial(trial)
         trial = self.trials[trial.trial_id]
         if trial.trial_id in self._retry_queue:
-            return  # INVALID with retries left: it will run again
+            return self.save()  # INVALID with retries left: it will run again
         values = trial.hyperparameters.values
         if values.get("phase") in ("warmup", "finetune"):
             self._end_mixed(trial)
         elif values.get("phase") == "sample":
             self._end_sample(trial)
         self.save()
+
+    def _check_consecutive_failures(self):
+        """KerasTuner's limit, counted in groups: a group's paths train together and fail together, so a
+        failed group (or mixed-mode epoch) is one failure, however many paths it has."""
+        failures, last = 0, None
+        for trial_id in self.end_order:
+            trial = self.trials[trial_id]
+            if trial.status != trial_module.TrialStatus.FAILED:
+                failures, last = 0, None
+                continue
+            unit = trial.hyperparameters.values.get("group", trial_id)
+            if unit != last:
+                failures, last = failures + 1, unit
+            if self.max_consecutive_failed_trials and failures >= self.max_consecutive_failed_trials:
+                raise RuntimeError(f"{failures} consecutive groups of sampled paths failed (max_consecutive_failed_trials="
+                                   f"{self.max_consecutive_failed_trials}); the last: {trial.message}")
 
     def _end_mixed(self, trial):
         if trial.status == trial_module.TrialStatus.COMPLETED:

@@ -14,6 +14,7 @@ import json
 import os
 import time
 
+import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 from keras_tuner.engine import base_tuner
@@ -23,6 +24,7 @@ from keras_tuner.src.distribute import utils as dist_utils
 from bnas_tf.quantizers import get as get_binarization
 from bnas_tf.supernet import KINDS, CellSpace, Supernet
 from bnas_tf.tuners.sampling import SLOT, edge_name
+from bnas_tf.tuners.state import AtomicTunerState
 from bnas_tf.tuners.training import SupernetTrainer
 
 IDLE_SLEEP_SECONDS = 0.2
@@ -44,10 +46,21 @@ def _check_dataset(data, what: str):
     if not isinstance(spec, tuple) or len(spec) != 2 or len(spec[0].shape) != 4:
         raise ValueError(f"{what} must yield (images, labels) batches with images of rank 4 (batch, H, W, C); "
                          f"got element_spec {spec}")
+    if not spec[0].dtype.is_floating or not (spec[1].dtype.is_integer and len(spec[1].shape) == 1):
+        raise ValueError(f"{what} must yield float images and 1-D integer class ids, got images {spec[0].dtype.name} "
+                         f"and labels {spec[1].dtype.name} of shape {spec[1].shape}; bnas_tf.data.from_arrays(x, y) "
+                         "scales images and checks labels")
     return data
 
 
-class SupernetTuner(base_tuner.BaseTuner):
+def _check_same_images(data, reference, what: str):
+    shape, expected = data.element_spec[0].shape[1:], reference.element_spec[0].shape[1:]
+    if shape != expected:
+        raise ValueError(f"{what} has images of shape {tuple(shape)} but train_data has {tuple(expected)}; "
+                         "load every part of the search at the same image_size")
+
+
+class SupernetTuner(AtomicTunerState, base_tuner.BaseTuner):
     """Runs a :class:`SamplingOracle` search over a :class:`Supernet` of ``space``."""
 
     has_parent = False
@@ -73,31 +86,66 @@ class SupernetTuner(base_tuner.BaseTuner):
         if self.child is not None:
             return
         input_shape = tuple(int(d) for d in train_data.element_spec[0].shape[1:])
+        if int(train_data.cardinality()) == 0:  # not iterated here: that would move a reshuffling dataset's order
+            raise ValueError("train_data is empty: pass a dataset with at least one batch")
+        labels = [y.numpy().ravel() for _, y in validation_data]
+        if not labels:
+            raise ValueError("validation_data is empty: every sampled path is scored on it; pass at least one batch")
+        labels = np.concatenate(labels)
         if self.num_classes is None:
-            labels = np.concatenate([y.numpy().ravel() for _, y in validation_data])
             self.num_classes = max(int(labels.max()) + 1, 2)
+        if labels.min() < 0 or labels.max() >= self.num_classes:
+            bad = labels.max() if labels.max() >= self.num_classes else labels.min()
+            raise ValueError(f"validation_data has label {int(bad)} "
+                             f"outside 0..{self.num_classes - 1}; pass num_classes= the number of classes, or "
+                             "labels 0..num_classes-1")
         # Keras initialisers draw from the global generator: seed it so a seeded search builds the same supernet.
-        tf.keras.utils.set_random_seed(int(getattr(self.oracle, "seed", 0) or 0))
+        # (A distributed worker's oracle is an OracleClient; its own copy of the oracle has the seed.)
+        tf.keras.utils.set_random_seed(int(getattr(getattr(self.oracle, "_oracle", self.oracle), "seed", 0) or 0))
         self.child = self._trainer(self.binarization, input_shape, "child")
-        self._restore(self.child, "supernet")
         if self.has_parent:
             self.parent = self._trainer(self.binarization.full_precision(), input_shape, "parent")
-            self._restore(self.parent, "parent")
+        tag = self._restore()
+        if tag is None:
+            self._save_weights("init", {})  # what a failed first group rolls back to
+        else:
+            print(f"Restored the supernet weights of trial {tag}")
 
     def _trainer(self, binarization, input_shape, name):
         supernet = Supernet(self.space, num_classes=self.num_classes, input_shape=input_shape,
                             binarization=binarization, partial_channels=self.partial_channels, name=name)
         return SupernetTrainer(supernet, **self.training_settings)
 
-    def _restore(self, trainer, folder):
-        tag = trainer.restore(os.path.join(self.project_dir, folder))
-        if tag is not None:
-            print(f"Restored {folder} weights from trial {tag}")
+    def _folder(self, name):
+        """Checkpoint folder of the ``name`` supernet. Distributed workers each train their own copy."""
+        if dist_utils.has_chief_oracle():
+            name = f"{name}-{self.tuner_id}"
+        return os.path.join(self.project_dir, name)
 
-    def _save_weights(self, tag):
-        self.child.save(os.path.join(self.project_dir, "supernet"), tag)
+    def _restore(self):
+        """Load the last committed weights (the child's pointer is the commit; the parent follows it)."""
+        tag = self.child.restore(self._folder("supernet"))
         if self.parent is not None:
-            self.parent.save(os.path.join(self.project_dir, "parent"), tag)
+            self.parent.restore(self._folder("parent"), tag)
+        return tag
+
+    def _save_weights(self, tag, record):
+        """Checkpoint, then commit: the parent first, the child's pointer last with ``record`` (the metrics of
+        the trials these weights finished), so a crash at any point leaves weights and results that agree."""
+        if self.parent is not None:
+            self.parent.save(self._folder("parent"), tag)
+        self.child.save(self._folder("supernet"), tag, record)
+
+    def _report_committed(self):
+        """Report trials whose weights were committed but whose results a crash kept from the oracle."""
+        state = self.child.pointer(self._folder("supernet")) or {}
+        for trial_id, metrics in sorted((state.get("record") or {}).items()):
+            trial = self.oracle.get_trial(trial_id)
+            if trial.status in (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED):
+                continue
+            self.oracle.update_trial(trial_id, metrics)
+            trial.status = trial_module.TrialStatus.COMPLETED
+            self.on_trial_end(trial)
 
     def _trainers(self):
         return [t for t in (self.child, self.parent) if t is not None]
@@ -114,12 +162,18 @@ class SupernetTuner(base_tuner.BaseTuner):
                              "(bnas_tf.data.load(..., search_split=True).search_validation)")
         _check_dataset(validation_data, "validation_data")
         architecture_data = _check_dataset(architecture_data, "architecture_data") if architecture_data is not None else train_data
+        for data, what in ((validation_data, "validation_data"), (architecture_data, "architecture_data")):
+            _check_same_images(data, train_data, what)
+        for name, value in (("steps_per_epoch", steps_per_epoch), ("the tuner's steps_per_epoch", self.steps_per_epoch)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None (got {value!r})")
         steps = steps_per_epoch or self.steps_per_epoch or int(train_data.cardinality())
         if steps <= 0:
             raise ValueError("cannot tell how many steps make an epoch of train_data; pass steps_per_epoch=")
         self.oracle.verbose = verbose
         self._build(train_data, validation_data)
         self.on_search_begin()
+        self._report_committed()
         collecting = gc.isenabled()
         gc.disable()  # see _collect
         try:
@@ -158,9 +212,15 @@ class SupernetTuner(base_tuner.BaseTuner):
             if trial.status != trial_module.TrialStatus.RUNNING:
                 break
             if trial.hyperparameters.values.get("group") != group_id:
-                return group, trial
+                return self._by_path(group), trial
             group.append(trial)
-        return group, None
+        return self._by_path(group), None
+
+    @staticmethod
+    def _by_path(group):
+        """Paths in their oracle order: retried trials come back last-in first-out, and each path's place
+        decides which chunk of every batch it trains on."""
+        return sorted(group, key=lambda trial: trial.hyperparameters.values["path"])
 
     def _routes(self, group):
         """The graph's ops per edge (the oracle's layout), each path's position in them, and the sampled ops.
@@ -184,7 +244,7 @@ class SupernetTuner(base_tuner.BaseTuner):
         for trial in group:
             self.on_trial_begin(trial)
         layout, routes, active = self._routes(group)
-        accuracies, failed = [], None
+        accuracies = []
         try:
             for trainer in self._trainers():
                 trainer.supernet.set_paths(layout, routes, sampled_paths=len(group))
@@ -193,22 +253,26 @@ class SupernetTuner(base_tuner.BaseTuner):
                 result = trainer.train_paths(train_data, steps)
                 trainer.restore_statistics(frozen)
                 if not np.all(np.isfinite(result["losses"])):
-                    failed = f"training loss became {result['loss']} (NaN/inf): the sampled paths diverged"
+                    return self._fail(group, trial_module.TrialStatus.FAILED,
+                                      f"training loss became {result['loss']} (NaN/inf): the sampled paths diverged")
                 accuracies.append(trainer.evaluate_paths(validation_data)[: len(group)])
-        except Exception as error:  # reported through KerasTuner's retry mechanism (INVALID)
-            for trial in group:
-                trial.status, trial.message = trial_module.TrialStatus.INVALID, f"{type(error).__name__}: {error}"
-                self.on_trial_end(trial)
-            raise
+        except Exception as error:  # KerasTuner's retry mechanism (INVALID: retried up to max_retries_per_trial)
+            return self._fail(group, trial_module.TrialStatus.INVALID, f"{type(error).__name__}: {error}")
         _collect()
-        self._save_weights(group[-1].trial_id)
         metrics = self.path_metrics(*accuracies)
+        self._save_weights(max(t.trial_id for t in group), {t.trial_id: m for t, m in zip(group, metrics)})
         for trial, trial_metrics in zip(group, metrics):
-            if failed:
-                trial.status, trial.message = trial_module.TrialStatus.FAILED, failed
-            else:
-                self.oracle.update_trial(trial.trial_id, trial_metrics)
-                trial.status = trial_module.TrialStatus.COMPLETED
+            self.oracle.update_trial(trial.trial_id, trial_metrics)
+            trial.status = trial_module.TrialStatus.COMPLETED
+            self.on_trial_end(trial)
+
+    def _fail(self, trials, status, message):
+        """End ``trials`` as failed after putting back the last committed weights (a diverged group leaves
+        NaN weights behind, and a retried or later group must start from what the finished trials left)."""
+        _collect()
+        self._restore()
+        for trial in trials:
+            trial.status, trial.message = status, message
             self.on_trial_end(trial)
 
     def path_metrics(self, child_accuracy, parent_accuracy=None):
@@ -220,38 +284,47 @@ class SupernetTuner(base_tuner.BaseTuner):
         values = trial.hyperparameters.values
         remaining = json.loads(values["remaining"])
         trainer = self.child
-        trainer.supernet.set_mixed(json.loads(values.get("layout", values["remaining"])), remaining)
-        frozen = trainer.set_active({kind: [set(r) for r in remaining[kind]] for kind in KINDS})
-        trainer.set_progress(values["progress"])
-        result = trainer.train_mixed(train_data, steps, architecture_data=architecture_data if values["train_alpha"] else None,
-                                     diversity_weight=values.get("diversity_weight", 0.0))
-        trainer.restore_statistics(frozen)
-        accuracy = float(trainer.evaluate_paths(validation_data)[0])
-        _collect()
-        self._save_weights(trial.trial_id)
+        try:
+            trainer.supernet.set_mixed(json.loads(values.get("layout", values["remaining"])), remaining)
+            frozen = trainer.set_active({kind: [set(r) for r in remaining[kind]] for kind in KINDS})
+            trainer.set_progress(values["progress"])
+            result = trainer.train_mixed(train_data, steps, diversity_weight=values.get("diversity_weight", 0.0),
+                                         architecture_data=architecture_data if values["train_alpha"] else None)
+            trainer.restore_statistics(frozen)
+            accuracy = float(trainer.evaluate_paths(validation_data)[0])
+        except Exception as error:
+            return self._fail([trial], trial_module.TrialStatus.INVALID, f"{type(error).__name__}: {error}")
         if not np.all(np.isfinite(result["losses"])):
-            trial.status, trial.message = trial_module.TrialStatus.FAILED, "mixed-mode loss became NaN/inf"
-        else:
-            metrics = {self.oracle.objective.name: accuracy, "loss": result["loss"]}
-            for kind in KINDS:
-                for edge, alpha in enumerate(trainer.supernet.alpha_values()[kind]):
-                    metrics.update({f"alpha_{kind}_{edge}_{op}": float(a) for op, a in enumerate(alpha)})
-            self.oracle.update_trial(trial.trial_id, metrics)
-            trial.status = trial_module.TrialStatus.COMPLETED
+            return self._fail([trial], trial_module.TrialStatus.FAILED, "mixed-mode loss became NaN/inf")
+        _collect()
+        metrics = {self.oracle.objective.name: accuracy, "loss": result["loss"]}
+        for kind in KINDS:
+            for edge, alpha in enumerate(trainer.supernet.alpha_values()[kind]):
+                metrics.update({f"alpha_{kind}_{edge}_{op}": float(a) for op, a in enumerate(alpha)})
+        self._save_weights(trial.trial_id, {trial.trial_id: metrics})
+        self.oracle.update_trial(trial.trial_id, metrics)
+        trial.status = trial_module.TrialStatus.COMPLETED
         self.on_trial_end(trial)
 
     # --- results ----------------------------------------------------------------
+    def search_oracle(self):
+        """The oracle holding the search state; a distributed worker has only a client of the chief's."""
+        if not isinstance(self.oracle, kt.Oracle):
+            raise ValueError("this tuner is a distributed worker: the search state lives on the chief "
+                             "(KERASTUNER_TUNER_ID=chief); read the results there once its search() returns")
+        return self.oracle
+
     def best_genotype(self, name: str | None = None):
         """The searched architecture: the op left on every edge (while searching: the best-scored one)."""
-        return self.space.genotype(self.oracle.best_choice(), name=name or self.project_name)
+        return self.space.genotype(self.search_oracle().best_choice(), name=name or self.project_name)
 
     def get_best_hyperparameters(self, num_trials=1):
         """The searched architecture first (one Choice per edge), then the best sampled paths."""
         best = self.oracle.get_space()
-        choice = self.oracle.best_choice()
+        choice = self.search_oracle().best_choice()
         best.values = {edge_name(kind, edge): self.space.op_set[op] for kind in KINDS for edge, op in enumerate(choice[kind])}
         return ([best] + super().get_best_hyperparameters(num_trials))[:num_trials]
 
     def search_log(self) -> list:
         """Per round: candidates, mean measurements, scores, the abandoned and the remaining ops per edge."""
-        return list(self.oracle.log)
+        return list(self.search_oracle().log)

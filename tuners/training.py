@@ -22,6 +22,8 @@ import tensorflow as tf
 from bnas_tf.io import atomic_write_json, read_json
 from bnas_tf.supernet import KINDS, Supernet
 
+POINTER = "latest.json"
+
 
 def cosine_learning_rate(base: float, progress: float, minimum: float = 0.0) -> float:
     """lr at ``progress`` in [0, 1] of a cosine schedule from ``base`` to ``minimum``."""
@@ -259,29 +261,56 @@ class SupernetTrainer:
         variables.update({f"m{i}": self.accumulators[id(w)] for i, w in enumerate(self.weights)})
         return tf.train.Checkpoint(alpha_optimizer=self.alpha_optimizer, **variables)
 
-    def save(self, folder, tag: str):
-        """Write a checkpoint, then point ``latest.json`` at it (a crash leaves the previous one valid)."""
+    def save(self, folder, tag: str, record=None):
+        """Write a checkpoint, then point ``latest.json`` at it: the pointer is the commit, so a crash before it
+        leaves the previous checkpoint in force. ``record`` (JSON) is kept in the pointer (the tuner stores the
+        results of the trials these weights finished). The previous checkpoint is kept too (see :meth:`restore`)."""
         os.makedirs(folder, exist_ok=True)
-        prefix = os.path.join(folder, f"ckpt-{tag}")
-        self._checkpoint().write(prefix)
-        pointer = os.path.join(folder, "latest.json")
-        previous = read_json(pointer, what="supernet checkpoint pointer")["prefix"] if os.path.exists(pointer) else None
-        atomic_write_json(pointer, {"prefix": os.path.basename(prefix), "tag": tag})
-        if previous and previous != os.path.basename(prefix):
-            for name in os.listdir(folder):
-                if name.startswith(previous + "."):
-                    os.unlink(os.path.join(folder, name))
+        name = f"ckpt-{tag}"
+        self._checkpoint().write(os.path.join(folder, name))
+        current = self.pointer(folder)
+        previous = current if current and current["prefix"] != name else (current or {}).get("previous")
+        previous = {"prefix": previous["prefix"], "tag": previous["tag"]} if previous else None
+        atomic_write_json(os.path.join(folder, POINTER), {"prefix": name, "tag": tag, "record": record,
+                                                          "previous": previous})
+        keep = {name} | ({previous["prefix"]} if previous else set())
+        for file in os.listdir(folder):  # older checkpoints, and any a crash left before its pointer was written
+            if file.startswith("ckpt-") and file.split(".")[0] not in keep:
+                os.unlink(os.path.join(folder, file))
 
-    def restore(self, folder) -> str | None:
-        """Load the latest checkpoint in ``folder``; returns its tag, or None when there is none."""
-        pointer = os.path.join(folder, "latest.json")
-        if not os.path.exists(pointer):
+    @staticmethod
+    def pointer(folder) -> dict | None:
+        """The content of ``folder/latest.json`` (prefix, tag, record, previous), or None without one."""
+        path = os.path.join(folder, POINTER)
+        if not os.path.exists(path):
             return None
-        state = read_json(pointer, what="supernet checkpoint pointer")
+        state = read_json(path, what="supernet checkpoint pointer", recovery=(
+            f"restore it from a backup, or start the search again with overwrite=True; deleting only {folder} "
+            "would resume the search with untrained weights"))
+        if not isinstance(state, dict) or not isinstance(state.get("prefix"), str) or "tag" not in state:
+            raise ValueError(f"supernet checkpoint pointer {path} is not one bnas-tf wrote (no prefix/tag); restore it "
+                             "from a backup, or start the search again with overwrite=True")
+        return state
+
+    def restore(self, folder, tag: str | None = None) -> str | None:
+        """Load the latest checkpoint in ``folder`` (or the one tagged ``tag``: the latest or the one before);
+        returns its tag, or None when there is none."""
+        state = self.pointer(folder)
+        if state is None:
+            if tag is not None:
+                raise ValueError(f"no supernet checkpoint in {folder}, but the search's other supernet is at {tag}; "
+                                 "restore the folder from a backup, or start again with overwrite=True")
+            return None
+        if tag is not None and state["tag"] != tag:
+            previous = state.get("previous")
+            if not previous or previous["tag"] != tag:
+                raise ValueError(f"the supernet checkpoint in {folder} is at {state['tag']}, the search's other "
+                                 f"supernet at {tag}; restore the project from a backup, or start again with overwrite=True")
+            state = previous
         prefix = os.path.join(folder, state["prefix"])
         try:
             self._checkpoint().read(prefix).assert_existing_objects_matched()
-        except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as error:
-            raise ValueError(f"supernet checkpoint {prefix} cannot be read ({type(error).__name__}); delete "
-                             f"{folder} to retrain the supernet from scratch, or restore it from a backup") from None
+        except (tf.errors.OpError, ValueError) as error:  # NotFoundError, DataLossError, a missing .data file
+            raise ValueError(f"supernet checkpoint {prefix} cannot be read ({type(error).__name__}); restore it from "
+                             "a backup, or start the search again with overwrite=True") from None
         return state["tag"]

@@ -1,0 +1,91 @@
+"""Crash-safe KerasTuner state: atomic writes of oracle.json, trial.json and the tuner file, clear errors on reload.
+
+KerasTuner writes its JSON state in place (``open(path, "w")``): a process
+killed mid-write leaves a truncated file, and the next run fails inside
+``json.loads``. Our oracles and tuners mix these classes in first, so every
+state file is written to a temporary file and renamed (:mod:`bnas_tf.io`),
+and a corrupt file found on reload raises a ``ValueError`` naming the file
+and the ways out.
+"""
+from __future__ import annotations
+
+import glob
+import os
+
+from keras_tuner.engine import trial as trial_module
+from keras_tuner.src.engine.oracle import synchronized
+
+from bnas_tf.io import atomic_write_json, read_json
+
+_TERMINAL = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
+
+
+def _recovery(project_dir: str) -> str:
+    return (f"restore it from a backup, or start the search again with overwrite=True (or delete {project_dir}); "
+            "the supernet checkpoints alone cannot resume a search")
+
+
+class AtomicOracleState:
+    """Mixin for ``keras_tuner.Oracle`` subclasses: atomic state files and a checked reload."""
+
+    def save(self):
+        if getattr(self, "_saves_deferred", False):
+            return
+        atomic_write_json(self._get_oracle_fname(), self.get_state())
+
+    @synchronized
+    def end_trial(self, trial):
+        """KerasTuner's end_trial without its oracle.json write in the middle: that write records the trial as
+        ended before the subclass's own state knows it, and a crash right then would count it twice. The
+        subclass saves once its state is updated. A trial found in the retry queue (after a crash, its results
+        committed with the supernet weights) leaves it when it ends."""
+        if trial.status in _TERMINAL and trial.trial_id in self._retry_queue:
+            self._retry_queue.remove(trial.trial_id)
+        self._saves_deferred = True
+        try:
+            super().end_trial(trial)
+        finally:
+            self._saves_deferred = False
+
+    def _save_trial(self, trial):
+        atomic_write_json(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), trial.get_state())
+
+    def reload(self):
+        """KerasTuner's reload, with corrupt files named, then reconciled with oracle.json.
+
+        oracle.json is written after a trial's own file, so after a crash a
+        trial file can be one step ahead: a trial oracle.json never started is
+        dropped (its id is handed out again), and one it never ended runs
+        again (KerasTuner puts it in the retry queue) instead of counting as
+        finished.
+        """
+        if not os.path.exists(self._get_oracle_fname()):
+            raise ValueError(f"search state file {self._get_oracle_fname()} is missing from a saved search; "
+                             f"{_recovery(self._project_dir)}")
+        for path in (*sorted(glob.glob(os.path.join(self._project_dir, "trial_*", "trial.json"))),
+                     self._get_oracle_fname()):
+            read_json(path, what="search state file", recovery=_recovery(self._project_dir))
+        super().reload()
+        started, ended = set(self.start_order), set(self.end_order)
+        for trial_id in [t for t in self.trials if t not in started]:
+            del self.trials[trial_id]
+        for trial_id in started - ended:
+            trial = self.trials.get(trial_id)
+            if trial is None:
+                raise ValueError(f"search state file {self._get_oracle_fname()} lists trial {trial_id}, whose "
+                                 f"trial.json is missing; {_recovery(self._project_dir)}")
+            if trial.status in _TERMINAL:
+                trial.status = trial_module.TrialStatus.RUNNING
+
+
+class AtomicTunerState:
+    """Mixin for ``keras_tuner`` tuners: the tuner's own ``<tuner_id>.json`` written atomically, checked on reload."""
+
+    def save(self):
+        if not self._is_worker():
+            self.oracle.save()
+        atomic_write_json(self._get_tuner_fname(), self.get_state())
+
+    def reload(self):
+        read_json(self._get_tuner_fname(), what="search state file", recovery=_recovery(self.project_dir))
+        super().reload()
