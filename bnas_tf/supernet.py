@@ -221,17 +221,18 @@ class Supernet:
                     for op in edge.ops for w in op.weights}
         return [w for w in self.all_weights() if id(w) not in edge_ids]
 
-    def _all_layers(self):
+    def _shared_layers(self):
+        """Layers every path goes through: stem, preprocessing, inter-cell skips, classifier."""
         layers = list(self.stem.layers) + self.classifier
         for cell in self.cells:
             for op in (cell.preprocess0, cell.preprocess1, cell.shortcut):
                 if op is not None:
                     layers += op.layers
-            for _, node_edges in cell.nodes:
-                for _, edge in node_edges:
-                    for op in edge.ops:
-                        layers += op.layers
         return layers
+
+    def _all_layers(self):
+        return self._shared_layers() + [layer for kind in KINDS for cell_edges in self.edges(kind)
+                                        for edge in cell_edges for op in edge.ops for layer in op.layers]
 
     def _unique(self, attribute):
         seen, out = set(), []
@@ -285,11 +286,7 @@ class Supernet:
         return [layer for cell_edges in self.edges(kind) for layer in cell_edges[edge].ops[op].layers]
 
     def _layout_layers(self):
-        layers = list(self.stem.layers) + self.classifier
-        for cell in self.cells:
-            for op in (cell.preprocess0, cell.preprocess1, cell.shortcut):
-                if op is not None:
-                    layers += op.layers
+        layers = self._shared_layers()
         for kind in KINDS:
             for cell_edges in self.edges(kind):
                 for edge, candidates in zip(cell_edges, self.layout.candidates[kind]):
