@@ -15,7 +15,9 @@ so that the tuner trains its paths together in one graph. While the round
 waits for running trials the oracle answers IDLE; it never scores a partial
 round. Failed samples (NaN loss, exceptions: KerasTuner's FAILED status) are
 left out of the means; an op with no valid measurement in a round gets the
-lowest mean of its edge (it is the first to be abandoned).
+lowest mean of its edge (it is the first to be abandoned). A raising group is
+INVALID first and retried up to ``max_retries_per_trial`` times;
+``max_consecutive_failed_trials`` counts failed groups, not paths.
 
 All decisions are JSON state (``get_state``/``set_state``); the random draws
 derive from (seed, round, repetition), so a resumed search samples the same.
@@ -245,16 +247,19 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
     def _check_consecutive_failures(self):
         """KerasTuner's limit, counted in groups: a group's paths train together and fail together, so a
         failed group (or mixed-mode epoch) is one failure, however many paths it has."""
-        failures, last = 0, None
+        failures, last, members = 0, None, 0
         for trial_id in self.end_order:
             trial = self.trials[trial_id]
             if trial.status != trial_module.TrialStatus.FAILED:
                 failures, last = 0, None
                 continue
-            unit = trial.hyperparameters.values.get("group", trial_id)
+            values = trial.hyperparameters.values
+            unit = values.get("group", trial_id)
             if unit != last:
-                failures, last = failures + 1, unit
-            if self.max_consecutive_failed_trials and failures >= self.max_consecutive_failed_trials:
+                failures, last, members = failures + 1, unit, 0
+            members += 1
+            whole = members >= values.get("group_size", 1)  # stop once the whole group is marked failed
+            if self.max_consecutive_failed_trials and failures >= self.max_consecutive_failed_trials and whole:
                 raise RuntimeError(f"{failures} consecutive groups of sampled paths failed (max_consecutive_failed_trials="
                                    f"{self.max_consecutive_failed_trials}); the last: {trial.message}")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+from datetime import datetime
 
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src.engine.oracle import synchronized
@@ -41,6 +42,12 @@ class AtomicOracleState:
         committed with the supernet weights) leaves it when it ends."""
         if trial.status in _TERMINAL and trial.trial_id in self._retry_queue:
             self._retry_queue.remove(trial.trial_id)
+        display = self._display
+        if trial.trial_id not in display.trial_start:  # begun in a process that crashed before saving its start
+            display.search_start = display.search_start or datetime.now()
+            display.trial_start[trial.trial_id] = datetime.now()
+            display.trial_number[trial.trial_id] = (self.start_order.index(trial.trial_id) + 1
+                                                    if trial.trial_id in self.start_order else len(self.trials))
         self._saves_deferred = True
         try:
             super().end_trial(trial)

@@ -143,7 +143,8 @@ class SupernetTuner(AtomicTunerState, base_tuner.BaseTuner):
             trial = self.oracle.get_trial(trial_id)
             if trial.status in (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED):
                 continue
-            self.oracle.update_trial(trial_id, metrics)
+            if not trial.metrics.exists(self.oracle.objective.name):  # else the trial file has them already
+                self.oracle.update_trial(trial_id, metrics)
             trial.status = trial_module.TrialStatus.COMPLETED
             self.on_trial_end(trial)
 

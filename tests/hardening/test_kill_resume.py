@@ -1,0 +1,221 @@
+"""Crash safety: a search SIGKILLed at several points and rerun loses nothing and ends where an unbroken run ends.
+
+A subprocess runs a tiny OperationPruning (UCB) search: 3 ops, 2 repetitions,
+so round 1 has two groups of 3 paths (trials 0000-0005), then one mixed-mode
+fine-tuning epoch (0006), and round 2 two groups of 2 (0007-0010). The data
+has a fixed order (no reshuffling) and ops are deterministic, so a resumed
+search can be compared with an unbroken one number for number. One project is
+killed six times (``KILLS``), each rerun of the same command continuing it:
+from outside when a file appears (a trial COMPLETED, the search log of a
+pruned round, a new trial), or by the script itself at an exact point
+(``CRASH_AT``): right after a group's checkpoint is committed and before its
+trials are reported, after one of them is reported, and after a trial file
+says COMPLETED while oracle.json does not know it yet.
+
+After each kill: every trial COMPLETED before it is COMPLETED after with the
+same metrics, and the supernet checkpoint is at or past the last finished
+trial. At the end: the same trials, metrics, search log and genotype as the
+unbroken run.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+SCRIPT = textwrap.dedent('''
+    import os, signal, sys, json
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    tf.config.experimental.enable_op_determinism()
+    from bnas_tf import data
+    from bnas_tf.supernet import CellSpace
+    from bnas_tf.tuners import OperationPruning
+    from bnas_tf.tuners import state, supernet_tuner
+
+    crash = os.environ.get("CRASH_AT", "")
+    def die():
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    if crash.startswith("commit:"):
+        save = supernet_tuner.SupernetTuner._save_weights
+        def save_then_die(self, tag, record):
+            save(self, tag, record)
+            if tag == crash.split(":")[1]:
+                die()
+        supernet_tuner.SupernetTuner._save_weights = save_then_die
+    if crash.startswith("reported:"):
+        end = supernet_tuner.SupernetTuner.on_trial_end
+        def end_then_die(self, trial):
+            end(self, trial)
+            if trial.trial_id == crash.split(":")[1]:
+                die()
+        supernet_tuner.SupernetTuner.on_trial_end = end_then_die
+    if crash.startswith("trial-file:"):
+        save_trial = state.AtomicOracleState._save_trial
+        def save_trial_then_die(self, trial):
+            save_trial(self, trial)
+            if trial.trial_id == crash.split(":")[1] and trial.status == "COMPLETED":
+                die()
+        state.AtomicOracleState._save_trial = save_trial_then_die
+
+    x, y = data.digits_arrays(16)
+    train = tf.data.Dataset.from_tensor_slices((x[:320], y[:320])).batch(32)  # fixed order: no reshuffling
+    validation = tf.data.Dataset.from_tensor_slices((x[1500:], y[1500:])).batch(100)
+    space = CellSpace(op_set=["conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=1,
+                      reduction_cells=[1])
+    tuner = OperationPruning(space, repetitions=2, ucb=True, seed=3, num_classes=10, directory=sys.argv[1],
+                             project_name="search")
+    tuner.search(train, validation, steps_per_epoch=3, verbose=1)
+    with open(os.path.join(sys.argv[1], "genotype.json"), "w") as f:
+        json.dump(tuner.best_genotype().to_dict(), f)
+''')
+TRIALS = 11
+TIMEOUT = 300
+
+
+def _trials(project):
+    """{trial_id: (status, score, metrics)} from the trial files."""
+    out = {}
+    if not os.path.isdir(project):
+        return out
+    for name in sorted(os.listdir(project)):
+        path = os.path.join(project, name, "trial.json")
+        if name.startswith("trial_") and os.path.exists(path):
+            with open(path) as f:
+                state = json.load(f)
+            metrics = {m: [o["value"] for o in h["observations"]] for m, h in state["metrics"]["metrics"].items()}
+            out[state["trial_id"]] = (state["status"], state["score"], metrics)
+    return out
+
+
+def _completed(project):
+    return {tid: t for tid, t in _trials(project).items() if t[0] == "COMPLETED"}
+
+
+def _checkpoint_tag(project):
+    path = os.path.join(project, "supernet", "latest.json")
+    if not os.path.exists(path):
+        return -1
+    with open(path) as f:
+        tag = json.load(f)["tag"]
+    return -1 if tag == "init" else int(tag)
+
+
+def _start(script, folder, crash=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("CRASH_AT", None)
+    if crash:
+        env["CRASH_AT"] = crash
+    log = open(os.path.join(folder, "log.txt"), "a")
+    log.write(f"\n--- run (CRASH_AT={crash}) ---\n")
+    log.flush()
+    return subprocess.Popen([sys.executable, str(script), folder], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _kill_when(process, condition):
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert process.poll() is None, "the search ended before the kill point"
+        assert time.monotonic() < deadline, "kill point never reached"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def _wait(process, killed=False):
+    code = process.wait(timeout=TIMEOUT)
+    assert code == (-signal.SIGKILL if killed else 0), f"exit code {code}"
+
+
+def _exists(project, *parts):
+    return lambda: os.path.exists(os.path.join(project, *parts))
+
+
+# (name, the file whose appearance triggers the kill from outside, or the script's own CRASH_AT)
+KILLS = [
+    ("first trial file COMPLETED", lambda project: lambda: len(_completed(project)) >= 1, None),
+    ("group r0t1 committed, trial 0003 reported", None, "reported:0003"),
+    ("right after round 1's pruning", lambda project: _exists(project, "search_log.json"), None),
+    ("trial 0007 file ahead of oracle.json", None, "trial-file:0007"),
+    ("during the last group", lambda project: _exists(project, "trial_0009", "trial.json"), None),
+    ("last group committed, not reported", None, "commit:0010"),
+]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("kill_resume")
+    script = base / "search.py"
+    script.write_text(SCRIPT)
+    reference, broken = str(base / "reference"), str(base / "broken")
+    os.makedirs(reference)
+    os.makedirs(broken)
+    _wait(_start(script, reference))
+
+    project = os.path.join(broken, "search")
+    snapshots = []
+    for name, trigger, crash in KILLS:
+        process = _start(script, broken, crash)
+        if trigger:
+            _kill_when(process, trigger(project))
+        else:
+            _wait(process, killed=True)
+        snapshots.append((name, _completed(project), _checkpoint_tag(project)))
+    _wait(_start(script, broken))
+    return {"reference": reference, "broken": broken, "snapshots": snapshots}
+
+
+def test_kills_lose_no_finished_trial_and_keep_its_weights(runs):
+    final = _trials(os.path.join(runs["broken"], "search"))
+    assert [point for point, _, _ in runs["snapshots"]] == [name for name, _, _ in KILLS]
+    for point, completed, tag in runs["snapshots"]:
+        assert completed, point
+        for trial_id, (status, score, metrics) in completed.items():
+            assert final[trial_id] == ("COMPLETED", score, metrics), (point, trial_id)
+        assert tag >= max(int(t) for t in completed), (point, tag)  # weights at or past the last finished trial
+
+
+def test_resumed_search_ends_like_an_unbroken_one(runs):
+    reference = _trials(os.path.join(runs["reference"], "search"))
+    broken = _trials(os.path.join(runs["broken"], "search"))
+    assert len(reference) == TRIALS and all(t[0] == "COMPLETED" for t in reference.values())
+    assert broken == reference  # same trials, statuses and metrics, nothing run twice or skipped
+    with open(os.path.join(runs["broken"], "search", "oracle.json")) as f:
+        oracle = json.load(f)
+    assert sorted(oracle["end_order"]) == sorted(reference) and not oracle["retry_queue"]
+    genotypes = []
+    for run in (runs["reference"], runs["broken"]):
+        with open(os.path.join(run, "genotype.json")) as f:
+            genotypes.append(json.load(f))
+    assert genotypes[0] == genotypes[1]
+    logs = []
+    for run in (runs["reference"], runs["broken"]):
+        with open(os.path.join(run, "search", "search_log.json")) as f:
+            logs.append(json.load(f))
+    assert logs[0] == logs[1]  # the same means, scores and abandoned ops, round by round
+
+
+@pytest.mark.parametrize("relative_path,expected", [
+    ("oracle.json", "search state file"), (os.path.join("supernet", "latest.json"), "supernet checkpoint pointer")])
+def test_half_written_state_file_stops_the_rerun_with_its_name(runs, tmp_path, relative_path, expected):
+    import shutil
+
+    folder = str(tmp_path / "copy")
+    shutil.copytree(runs["broken"], folder)
+    path = os.path.join(folder, "search", relative_path)
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text[: len(text) // 2])
+    script = os.path.join(os.path.dirname(runs["broken"]), "search.py")
+    done = subprocess.run([sys.executable, script, folder], capture_output=True, text=True, timeout=TIMEOUT,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ValueError: {expected} {path} is corrupt"), last
+    assert "restore it from a backup" in last and "overwrite=True" in last
