@@ -1,0 +1,70 @@
+"""lce_profile against real LCE conversions (issue 8, "Must show"): kernel op counts exact, size within 10%.
+
+Random untrained W1/A1 networks of both cell op sets and of the width
+space (VGG-small / ResNet-18 width genes, alternating), 16x16x1 inputs,
+2-3 cells and 8-16 channels. Seeds 0-3 of each kind run in the default
+suite; ``-m slow`` adds seeds 4-19, 20 per kind in all (about 8 minutes on
+two cores).
+"""
+import pytest
+import tensorflow as tf
+
+import bnas_tf
+from bnas_tf import convert, genotypes
+from bnas_tf.convert import flatbuffer
+from bnas_tf.lce import KERNEL_OPS, lce_profile
+
+KINDS = ("BINARY_OPS", "DARTS_BINARY_OPS", "width")
+DEFAULT_SEEDS = range(4)
+SLOW_SEEDS = range(4, 20)
+SIZE_TOLERANCE = 0.10
+INPUT_SHAPE = (16, 16, 1)
+
+
+def random_network(kind, seed):
+    tf.keras.utils.set_random_seed(seed)
+    if kind == "width":
+        backbone = ("vgg_small", "resnet18")[seed % 2]
+        return bnas_tf.build_width_network(bnas_tf.WidthGenotype.random(backbone, seed=seed),
+                                           input_shape=INPUT_SHAPE, binarization="W1/A1")
+    cells, channels = 2 + seed % 2, (8, 16)[(seed // 2) % 2]
+    return bnas_tf.build_network(bnas_tf.Genotype.random(kind, seed=seed), cells=cells, channels=channels,
+                                 input_shape=INPUT_SHAPE, binarization="W1/A1")
+
+
+def assert_agrees(model):
+    report = lce_profile(model)
+    data = convert.to_tflite(model)
+    histogram = flatbuffer.op_histogram(data)
+    assert report["ops"] == {op: histogram.get(op, 0) for op in KERNEL_OPS}, histogram
+    error = report["size_bytes"] / len(data) - 1
+    print(f"{model.name}: {report['ops']}, size {len(data)} bytes, estimate {report['size_bytes']} ({error:+.2%})")
+    assert abs(error) <= SIZE_TOLERANCE
+    return report, histogram
+
+
+CASES = [(kind, seed) for kind in KINDS for seed in DEFAULT_SEEDS]
+CASES += [pytest.param(kind, seed, marks=pytest.mark.slow) for kind in KINDS for seed in SLOW_SEEDS]
+
+
+@pytest.mark.parametrize("kind,seed", CASES)
+def test_random_network_agrees_with_its_flatbuffer(kind, seed):
+    assert_agrees(random_network(kind, seed))
+
+
+def test_w1a32_convs_are_float_and_counted_as_fallback():
+    tf.keras.utils.set_random_seed(0)
+    model = bnas_tf.build_network(bnas_tf.Genotype.random("BINARY_OPS", seed=0), cells=2, channels=8,
+                                  input_shape=INPUT_SHAPE, binarization="W1/A32")
+    report, histogram = assert_agrees(model)
+    assert histogram.get("LceBconv2d", 0) == 0
+    assert report["binary_macs"] == 0 and report["fallback_macs"] > 0
+
+
+def test_published_imagenet_cell_leaves_shared_dilated_convs_float():
+    """P2's ImageNet cell reads node 1 with two dilated 3x3 convs: LCE runs both as float CONV_2D."""
+    model = bnas_tf.build_network(genotypes.P2_BNAS_IMAGENET, cells=3, channels=8, input_shape=INPUT_SHAPE,
+                                  binarization="W1/A1")
+    report, histogram = assert_agrees(model)
+    shared = [r for r in report["layers"] if "SPACE_TO_BATCH_ND" in r["reason"]]
+    assert shared and histogram["CONV_2D"] == 1 + len(shared)  # the float stem, then the shared dilated convs
