@@ -54,12 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"initial channels of a cell genotype's network (default: the paper's for published "
                              f"genotypes, else {DEFAULT_CHANNELS})")
     parser.add_argument("--input-shape", type=_input_shape, metavar="H,W,C",
-                        help=f"input shape of a genotype's network (default: {','.join(map(str, DEFAULT_INPUT_SHAPE))})")
+                        help="input shape of a genotype's network (default: "
+                             f"{','.join(map(str, DEFAULT_INPUT_SHAPE))})")
     parser.add_argument("--binarization", metavar="TAG",
                         help=f"W1/A1, W1/A32 or W32/A32 for a genotype's network (default: {DEFAULT_BINARIZATION})")
     parser.add_argument("--num-classes", type=int, default=10, metavar="N", help="classes (default: %(default)s)")
-    parser.add_argument("--stem", choices=("cifar", "imagenet"), help="stem of a cell genotype's network (default: cifar)")
-    parser.add_argument("--auxiliary", action="store_true", default=None, help="add the auxiliary head (cell genotypes)")
+    parser.add_argument("--stem", choices=("cifar", "imagenet"),
+                        help="stem of a cell genotype's network (default: cifar)")
+    parser.add_argument("--auxiliary", action="store_true", default=None,
+                        help="add the auxiliary head (cell genotypes)")
     parser.add_argument("--inter-cell-skip", action="store_true", default=None,
                         help="add skips between cells (cell genotypes)")
     parser.add_argument("--lce-friendly", action="store_true", help="build with lce_friendly=True (genotypes)")
@@ -92,8 +95,9 @@ def resolve(target: str):
     if target.strip().lower() in published.names():
         record = published.info(target)
         return "genotype", record.genotype, record
-    if os.path.isdir(target) and not any(os.path.exists(os.path.join(target, f)) for f in ("model.keras", "saved_model.pb")):
-        if os.path.isfile(os.path.join(target, GENOTYPE_FILE)):
+    saved = ("model.keras", "saved_model.pb")
+    if os.path.isdir(target) and not any(os.path.exists(os.path.join(target, f)) for f in saved):
+        if os.path.isfile(os.path.join(target, GENOTYPE_FILE)):  # a run folder searched but not yet trained
             return ("genotype",) + _genotype_from_file(os.path.join(target, GENOTYPE_FILE))
     if os.path.isfile(target) and target.endswith(".json"):
         return ("genotype",) + _genotype_from_file(target)

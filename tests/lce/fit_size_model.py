@@ -85,7 +85,9 @@ def fit(rows):
 if __name__ == "__main__":
     rows = measure()
     per_op, per_constant, base = fit(rows)
-    print(f"SIZE_BYTES_PER_OP = {per_op:.0f}\nSIZE_BYTES_PER_CONSTANT = {per_constant:.0f}\nSIZE_BASE_BYTES = {base:.0f}")
+    print(f"SIZE_BYTES_PER_OP = {per_op:.0f}")
+    print(f"SIZE_BYTES_PER_CONSTANT = {per_constant:.0f}")
+    print(f"SIZE_BASE_BYTES = {base:.0f}")
     for label, (a, b, c) in (("fitted", (per_op, per_constant, base)),
                              ("current", (lce.SIZE_BYTES_PER_OP, lce.SIZE_BYTES_PER_CONSTANT, lce.SIZE_BASE_BYTES))):
         estimate = rows[:, 0] + a * rows[:, 1] + b * rows[:, 2] + c
