@@ -79,6 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from bnas_tf import search
 
+    if "KERASTUNER_ORACLE_IP" in os.environ:
+        raise ValueError("bnas-tf run does not run distributed: run `bnas-tf search -o DIR` on the chief and the "
+                         "workers, then `bnas-tf train DIR/genotype.json` (docs/scaling_out.md)")
     recipe = runfolder.recipe_from_args(args)
     search_bundle = search.load_search_data(recipe)  # a missing dataset fails before the run folder gets any file
     run_dir = runfolder.prepare_output(args.output, recipe.name)

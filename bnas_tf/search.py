@@ -34,7 +34,7 @@ class TrialLines:
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
-        trial = self.oracle.trials.get(trial.trial_id, trial)
+        trial = self.oracle.get_trial(trial.trial_id)  # with its metrics; on a distributed worker, from the chief
         metrics = {name: float(trial.metrics.get_last_value(name)) for name in trial.metrics.metrics
                    if not name.startswith("alpha_") and trial.metrics.get_last_value(name) is not None}
         step = getattr(self, "_line_count", 0)
@@ -132,6 +132,13 @@ def _logged(tuner_class):
 
 
 # --- running it ----------------------------------------------------------------------
+def is_distributed_worker() -> bool:
+    """True in a KerasTuner worker process (KERASTUNER_TUNER_ID set and not a chief; docs/scaling_out.md)."""
+    from keras_tuner.src.distribute import utils as dist_utils
+
+    return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
+
+
 @dataclasses.dataclass
 class SearchResult:
     genotype: object  # Genotype or WidthGenotype
@@ -180,12 +187,15 @@ def _trials(tuner) -> list:
 def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResult:
     """Search with ``recipe`` and write genotype.json, search_log.json and metrics.json's ``search`` part."""
     bundle = bundle or load_search_data(recipe)
-    tuner = build_tuner(recipe, bundle, os.path.join(run_dir, runfolder.SEARCH_DIR))
+    # rerunning the same command on the same run folder resumes the search (a new folder starts a new one)
+    tuner = build_tuner(recipe, bundle, os.path.join(run_dir, runfolder.SEARCH_DIR), overwrite=False)
     if verbose:
         print(f"search: {recipe.strategy} ({recipe.paper}) on {bundle.describe()}", flush=True)
     start = time.perf_counter()
     _run_tuner(tuner, recipe, bundle, os.path.join(run_dir, runfolder.LOGS, "search"), verbose)
     seconds = time.perf_counter() - start
+    if is_distributed_worker():  # the chief holds the search state and writes the results
+        return SearchResult(genotype=None, log={}, seconds=seconds, tuner=tuner)
     genotype = tuner.best_genotype()
     log = {"strategy": recipe.strategy, "trials": _trials(tuner)}
     if recipe.strategy == "evolution":
@@ -214,6 +224,9 @@ def run(args) -> int:
     runfolder.update_metrics(run_dir, recipe=recipe.name, profile=args.profile, settings=recipe.settings())
     result = search(recipe, run_dir, bundle=bundle, verbose=0 if args.quiet else 1)
     path = os.path.join(run_dir, runfolder.GENOTYPE)
+    if result.genotype is None:
+        print(f"worker {os.environ['KERASTUNER_TUNER_ID']} done in {result.seconds:.0f} s; the chief writes {path}")
+        return 0
     print(f"searched in {result.seconds:.0f} s: {path}")
     print(f"retrain it with `bnas-tf train {path} --recipe {recipe.name} --profile {args.profile}`")
     return 0

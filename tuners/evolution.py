@@ -45,6 +45,7 @@ import keras_tuner
 import numpy as np
 import tensorflow as tf
 from keras_tuner.engine.trial import TrialStatus
+from keras_tuner.engine.tuner import maybe_distribute
 
 from bnas_tf import costs
 from bnas_tf.data import DataBundle
@@ -376,7 +377,9 @@ class Evolution(AtomicTunerState, keras_tuner.Tuner):
             :mod:`tuners.width_init`).
         idle_wait_seconds: sleep of a worker whose last request was answered
             IDLE (the oracle waits for other workers' trials).
-        **kwargs: ``directory``, ``project_name``, ``overwrite``, ... of ``keras_tuner.Tuner``.
+        **kwargs: ``directory``, ``project_name``, ``overwrite``, ... of ``keras_tuner.Tuner``;
+            ``distribution_strategy=`` (a ``tf.distribute.Strategy``) builds, compiles and
+            trains every candidate under it (data-parallel training inside a trial).
 
     Reproducibility: each candidate's weights are seeded from (seed, gene).
     The data order comes from the dataset: a dataset that reshuffles each
@@ -470,9 +473,10 @@ class Evolution(AtomicTunerState, keras_tuner.Tuner):
         gc.collect()
         teacher = self._uniform4x_weights(fit_args, fit_kwargs) if self.initial_weights == "uniform4x" else None
         self._seed_weights(genotype)
-        model = self.build_candidate(genotype)
-        if teacher is not None:
-            width_init.inherit_first_channels(model, teacher)
+        with maybe_distribute(self.distribution_strategy):  # data-parallel training of the candidate
+            model = self.build_candidate(genotype)
+            if teacher is not None:
+                width_init.inherit_first_channels(model, teacher)
         history = self._train(model, fit_args, fit_kwargs, label=f"candidate {list(genotype.ratios)}")
         if "val_accuracy" not in history.history:
             raise keras_tuner.errors.FatalValueError(
@@ -509,7 +513,8 @@ class Evolution(AtomicTunerState, keras_tuner.Tuner):
         kwargs.pop("epochs", None)
         monitor = DivergenceMonitor()
         kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [monitor]
-        self._compile(model, epochs * self._steps_per_epoch(fit_args, kwargs))
+        with maybe_distribute(self.distribution_strategy):  # the optimizer's variables next to the model's
+            self._compile(model, epochs * self._steps_per_epoch(fit_args, kwargs))
         history = model.fit(*fit_args, epochs=epochs, **kwargs)
         losses = history.history.get("loss", [])
         if monitor.diverged_at is not None or not all(math.isfinite(v) for v in losses):
@@ -535,7 +540,8 @@ class Evolution(AtomicTunerState, keras_tuner.Tuner):
             if not os.path.exists(path):
                 genotype = WidthGenotype.uniform(self.backbone, 4.0)
                 self._seed_weights(genotype)
-                model = self.build_candidate(genotype)
+                with maybe_distribute(self.distribution_strategy):
+                    model = self.build_candidate(genotype)
                 kwargs = {k: v for k, v in fit_kwargs.items() if k != "callbacks"}
                 self._train(model, fit_args, kwargs, "uniform-4x network", epochs=self.initial_epochs)
                 width_init.save_weights(path, model)

@@ -76,6 +76,9 @@ class SupernetTuner(AtomicTunerState, base_tuner.BaseTuner):
         self.partial_channels = partial_channels
         self.steps_per_epoch = steps_per_epoch
         self.child = self.parent = None
+        if kwargs.pop("distribution_strategy", None) is not None:
+            raise ValueError("weight-sharing searches train with their own fused step and take no tf.distribute "
+                             "strategy; scale out with KerasTuner's chief/worker mode (docs/scaling_out.md)")
         super().__init__(oracle, hypermodel=None, **kwargs)
 
     def run_trial(self, trial, *args, **kwargs):  # trials run in groups: see search()
@@ -145,6 +148,8 @@ class SupernetTuner(AtomicTunerState, base_tuner.BaseTuner):
                 continue
             if not trial.metrics.exists(self.oracle.objective.name):  # else the trial file has them already
                 self.oracle.update_trial(trial_id, metrics)
+            print(f"Trial {trial_id} finished before the search stopped: its results are reported from the "
+                  "supernet checkpoint, not trained again")
             trial.status = trial_module.TrialStatus.COMPLETED
             self.on_trial_end(trial)
 
