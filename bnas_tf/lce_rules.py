@@ -19,7 +19,11 @@ from bnas_tf import costs
 from bnas_tf.lce import BINARY, FLOAT, FLOAT_BYTES, FOLDED, REJECTED, bconv_weight_bytes
 from bnas_tf.ops import Zero
 
-__all__ = ["classify"]
+__all__ = ["FOLDING_LIMIT_WEIGHTS", "classify"]
+
+# Measured on our stack (TF 2.15.1, LCE 0.16): the converter stops constant-folding a binarized kernel's scale
+# above 2**25 weights (3x3x2048x1820 folds, 3x3x2048x1821 does not).
+FOLDING_LIMIT_WEIGHTS = 2 ** 25
 
 _CONV_FAMILY = (tf.keras.layers.Conv2D, tf.keras.layers.DepthwiseConv2D, tf.keras.layers.SeparableConv2D)
 _KERNEL_LAYERS = _CONV_FAMILY + (tf.keras.layers.Dense,)
@@ -126,11 +130,30 @@ def _shared_dilated_groups(graph) -> dict:
     return {name: members for members in groups.values() if len(members) > 1 for name in members}
 
 
+def _unfolded_scale(layer):
+    """How the converter leaves a scaled binary kernel too large for its constant folding, or None.
+
+    Measured: above ``FOLDING_LIMIT_WEIGHTS`` (2**25 weights, 128 MiB as
+    float32) a magnitude-aware scale stays a run-time MEAN, MUL and TRANSPOSE
+    (``"runtime"``, both |W| and sign(W) stored as floats), and a learned
+    amplitude folds into a float filter LCE does not binarize (``"float"``).
+    Plain-sign kernels still become LceBconv2d.
+    """
+    if not (_sign_input(layer) and _binary_kernel(layer)) or isinstance(layer.kernel_quantizer,
+                                                                        costs.LCE_INPUT_QUANTIZERS):
+        return None
+    if int(np.prod(layer.kernel.shape)) <= FOLDING_LIMIT_WEIGHTS:
+        return None
+    return "runtime" if isinstance(layer.kernel_quantizer, lq.quantizers.MagnitudeAwareSign) else "float"
+
+
 def _folded_batch_norm(name, graph):
     """The BatchNorm right after ``name`` (its only reader), which the converter folds into it, or None."""
     reader = graph.sole_reader(name)
     if name in graph.shared_dilated:
         return None  # the BATCH_TO_SPACE_ND between conv and BatchNorm stops the folding (measured)
+    if isinstance(graph.layers[name], tf.keras.layers.Conv2D) and _unfolded_scale(graph.layers[name]) == "runtime":
+        return None  # the filter is computed at run time: nothing to fold into
     if reader is not None and isinstance(graph.layers[reader], tf.keras.layers.BatchNormalization):
         return graph.layers[reader]
     return None
@@ -174,6 +197,24 @@ def _binary_conv_constants(name, layer, graph):
     return [_unique(filter_bytes), multiplier, _floats(offset)]
 
 
+def _unfolded_binary_conv(layer, unfolded, float_constants):
+    weights = int(np.prod(layer.kernel.shape))
+    padding = _explicit_padding(layer)
+    pad_ops = ["PADV2"] if padding is not None else []
+    pad_constants = [_ints([[0, 0], *padding, [0, 0]]), _floats(float(layer.pad_values))] if pad_ops else []
+    reason = (f"{type(layer).__name__}'s scaled binary kernel has {weights:,} weights, over the converter's "
+              f"folding limit of {FOLDING_LIMIT_WEIGHTS:,}: ")
+    if unfolded == "runtime":
+        return _entry(FLOAT, reason + "its magnitude-aware scale is computed at run time and LCE finds no binary "
+                      "filter, float CONV_2D storing |W| and sign(W) as floats (split the layer or use ste_sign "
+                      "kernels)", pad_ops + ["MEAN", "MUL", "TRANSPOSE", "CONV_2D"],
+                      [_unique(FLOAT_BYTES * weights), _unique(FLOAT_BYTES * weights), _ints([0, 1, 2]),
+                       _ints([3, 0, 1, 2])] + pad_constants,
+                      "CONV_2D")
+    return _entry(FLOAT, reason + "LCE does not binarize the folded float filter, float CONV_2D (split the layer "
+                  "or use ste_sign kernels)", pad_ops + ["CONV_2D"], float_constants + pad_constants, "CONV_2D")
+
+
 def _conv(name, layer, graph, shared):
     k_h, k_w, c_group, c_out = (int(d) for d in layer.kernel.shape)
     extra_ops, extra_constants = _dilation_ops(name, layer, shared)
@@ -188,6 +229,9 @@ def _conv(name, layer, graph, shared):
             return _entry(FLOAT, "dilated binary conv sharing its input with another of the same kernel and "
                           "dilation: LCE's shared SPACE_TO_BATCH_ND makes both float CONV_2D",
                           ops, constants, output_op)
+        unfolded = _unfolded_scale(layer)
+        if unfolded is not None:
+            return _unfolded_binary_conv(layer, unfolded, constants)
         return _entry(BINARY, f"{kind_name} with sign input and 1-bit kernel: LceBconv2d", ["LceBconv2d"],
                       _binary_conv_constants(name, layer, graph))
     if input_quantizer is None:

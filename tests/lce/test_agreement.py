@@ -68,3 +68,17 @@ def test_published_imagenet_cell_leaves_shared_dilated_convs_float():
     report, histogram = assert_agrees(model)
     shared = [r for r in report["layers"] if "SPACE_TO_BATCH_ND" in r["reason"]]
     assert shared and histogram["CONV_2D"] == 1 + len(shared)  # the float stem, then the shared dilated convs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("output_channels,binary", [(1820, True), (1821, False)])
+def test_magnitude_aware_kernels_fold_up_to_2_to_the_25_weights(output_channels, binary):
+    """Pins the converter's folding limit (3x3x2048x1820 weights fold, one more output channel does not)."""
+    import larq as lq
+
+    inputs = tf.keras.Input((4, 4, 2048))
+    conv = lq.layers.QuantConv2D(output_channels, 3, padding="same", pad_values=1.0, use_bias=False,
+                                 input_quantizer="ste_sign", kernel_quantizer="magnitude_aware_sign")
+    model = tf.keras.Model(inputs, tf.keras.layers.BatchNormalization()(conv(inputs)))
+    report, histogram = assert_agrees(model)
+    assert (histogram.get("LceBconv2d", 0) == 1) is binary

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 import bnas_tf
-from bnas_tf import costs, genotypes, lce
+from bnas_tf import costs, genotypes, lce, lce_rules
 
 
 def binary_conv(channels=16, kernel=3, dilation=1, input_quantizer="ste_sign", kernel_quantizer="ste_sign",
@@ -147,3 +147,19 @@ def test_rejects_what_is_not_a_model():
 
 def test_exposed_from_costs():
     assert costs.lce_profile is lce.lce_profile
+
+
+@pytest.mark.parametrize("kernel_quantizer,kind,ops", [
+    ("ste_sign", "binary", ["LceBconv2d"]),
+    ("magnitude_aware_sign", "float", ["LceDequantize", "MEAN", "MUL", "TRANSPOSE", "CONV_2D"]),
+])
+def test_scaled_kernels_over_the_folding_limit_stay_float(kernel_quantizer, kind, ops):
+    """Above 2**25 weights the converter leaves a magnitude-aware scale to run time (tests/lce/test_agreement.py)."""
+    channels = lce_rules.FOLDING_LIMIT_WEIGHTS // 4096 + 1  # a 1x1 kernel of 4096 x channels > 2**25 weights
+    layer = binary_conv(channels, kernel=1, kernel_quantizer=kernel_quantizer, name="conv")
+    report = lce.lce_profile(single(layer, (2, 2, 4096)))
+    conv = row(report, "conv")
+    assert conv["kind"] == kind and [op for op in conv["ops"] if op != "LceQuantize"] == ops
+    if kind == "float":
+        assert "folding limit" in conv["reason"]
+        assert row(report, "bn")["kind"] == "float"  # nothing constant to fold the BatchNorm into
