@@ -56,6 +56,7 @@ def test_w1a32_gets_no_binary_kernels(converted):
     assert info["ops"]["CONV_2D"] > 1
 
 
+@pytest.mark.slow  # 64 s: keeps the default suite under 15 minutes on 2 cores
 def test_darts_ops_are_half_binary(converted):
     """Depthwise convs stay float; the pointwise 1x1 convs of sep/dil convs become binary."""
     model, flatbuffer = converted("DARTS_BINARY_OPS", "W1/A1")
