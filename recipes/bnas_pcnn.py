@@ -10,27 +10,19 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from bnas_tf.recipes.base import QUICK_CELLS, PruningRecipe
+from bnas_tf.recipes.bnas_xnor import QUICK as XNOR_QUICK
+from bnas_tf.recipes.bnas_xnor import BnasXnor
 
 
 @dataclasses.dataclass(frozen=True)
-class BnasPcnn(PruningRecipe):
-    """P1, W1/A32 with PCNN's learnable amplitude."""
+class BnasPcnn(BnasXnor):
+    """P1, W1/A32 with PCNN's learnable amplitude: the XNOR recipe with another kernel binarization."""
 
     name: ClassVar[str] = "bnas_pcnn"
     paper: ClassVar[str] = "SPEC P1 (Chen et al., BNAS): operation pruning, PCNN W1/A32"
 
-    binarization: str = "W1/A32"
     binarization_scheme: str = "pcnn"
-    search_batch_size: int = 128
-    partial_channels: int = 2
-    alpha_learning_rate: float = 0.01
-    repetitions: int = 3
-    warmup_epochs: int = 5
-    warmup_weights_only: int = 3
-    finetune_epochs: int = 1
-    tflite_weights: str = "int8"  # W1/A32 runs as float CONV_2D in LCE: int8 storage is 4x smaller, exact for ±scale
 
 
 RECIPE = BnasPcnn
-QUICK = dict(QUICK_CELLS, repetitions=2, warmup_epochs=1, warmup_weights_only=1, finetune_epochs=1)
+QUICK = dict(XNOR_QUICK, auxiliary=False)
