@@ -3,7 +3,7 @@ from bnas_tf._compat import check_stack
 
 check_stack()
 
-from bnas_tf import ops, quantizers  # noqa: E402
+from bnas_tf import genotypes, ops, quantizers  # noqa: E402
 from bnas_tf.genotype import Genotype, WidthGenotype  # noqa: E402
 from bnas_tf.networks import build_network, build_width_network  # noqa: E402
 from bnas_tf.quantizers import Binarization  # noqa: E402
