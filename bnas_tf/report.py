@@ -299,7 +299,24 @@ def _search_section(metrics, log, genotype, files) -> list:
     if log and log.get("pareto"):
         lines += ["Pareto front (val accuracy, FLOPs, ratios):", ""]
         lines += [f"- {p['val_accuracy']:.2%}, {p['flops']:,.0f} FLOPs, {p['ratios']}" for p in log["pareto"]] + [""]
+    if log and log.get("deployment"):
+        lines += _deployment_lines(log)
     return lines
+
+
+def _deployment_lines(log) -> list:
+    """The deployment objective and the accuracy-vs-cost Pareto front of the searched candidates."""
+    objective = log["deployment"]
+    rules = [f"budget {objective['budget']:,.0f}" if objective.get("budget") is not None else None,
+             f"penalty {objective['penalty']:g}" if objective.get("penalty") else None]
+    rejected = sum(1 for t in log.get("trials", []) if "over_budget" in t.get("metrics", {}))
+    lines = [f"Deployment objective: `{objective['cost']}` ({', '.join(r for r in rules if r)}), costed by "
+             f"`lce_profile` on the evaluation network; {rejected} candidates were over the budget and not trained.",
+             "", f"Accuracy vs `{objective['cost']}` Pareto front:", "",
+             "| trial | val accuracy | size (bytes) | binary MACs | float MACs |", "|---|---|---|---|---|"]
+    lines += [f"| {p['trial_id']} | {p['val_accuracy']:.2%} | {p['lce_size_bytes']:,.0f} | {p['lce_binary_macs']:,.0f} "
+              f"| {p['lce_float_macs']:,.0f} |" for p in log.get("deploy_pareto", [])]
+    return lines + [""]
 
 
 def _genotype_text(genotype) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import time
 
@@ -35,8 +36,7 @@ class TrialLines:
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
         trial = self.oracle.get_trial(trial.trial_id)  # with its metrics; on a distributed worker, from the chief
-        metrics = {name: float(trial.metrics.get_last_value(name)) for name in trial.metrics.metrics
-                   if not name.startswith("alpha_") and trial.metrics.get_last_value(name) is not None}
+        metrics = _scalar_metrics(trial)
         step = getattr(self, "_line_count", 0)
         self._line_count = step + 1
         writer = getattr(self, "_line_writer", None)
@@ -48,6 +48,16 @@ class TrialLines:
         if getattr(self, "_line_verbose", 1):
             print(trial_line(trial, metrics, time.perf_counter() - getattr(self, "_line_start", time.perf_counter())),
                   flush=True)
+
+
+def _scalar_metrics(trial) -> dict:
+    """A trial's measured metrics (α values and never-measured NaNs, e.g. of rejected trials, left out)."""
+    out = {}
+    for name in trial.metrics.metrics:
+        value = trial.metrics.get_last_value(name)
+        if not name.startswith("alpha_") and value is not None and math.isfinite(float(value)):
+            out[name] = float(value)
+    return out
 
 
 def trial_line(trial, metrics: dict, elapsed: float) -> str:
@@ -74,7 +84,7 @@ def _supernet_settings(recipe, bundle) -> dict:
     return dict(binarization=recipe.binarization_config(), num_classes=bundle.num_classes,
                 learning_rate=recipe.search_learning_rate, momentum=recipe.search_momentum,
                 weight_decay=recipe.search_weight_decay, alpha_learning_rate=recipe.alpha_learning_rate,
-                partial_channels=recipe.partial_channels, seed=recipe.seed)
+                partial_channels=recipe.partial_channels, seed=recipe.seed, deployment=recipe.deployment())
 
 
 def _operation_pruning(recipe, bundle, common):
@@ -115,11 +125,18 @@ def _evolution(recipe, bundle, common):
                               initial_weights=recipe.initial_weights, **common)
 
 
+def _face_operation_pruning(recipe, bundle, common):
+    from bnas_tf.face.search import build_face_tuner  # P1 face search: paths scored by verification accuracy
+
+    return build_face_tuner(recipe, bundle, common)
+
+
 STRATEGIES = {
     "operation_pruning": _operation_pruning,
     "child_parent": _child_parent,
     "differentiable": _differentiable,
     "evolution": _evolution,
+    "face_operation_pruning": _face_operation_pruning,
 }
 _LOGGED = {}
 
@@ -183,6 +200,12 @@ def _trials(tuner) -> list:
                                 if not name.startswith("alpha_") and trial.metrics.get_last_value(name) is not None}})
     return out
 
+def deploy_pareto(tuner) -> list:
+    """The tuner's accuracy-vs-deployment-cost Pareto front as JSON-able records (genotype included)."""
+    return [dict({k: v for k, v in record.items() if k != "candidate"}, genotype=record["candidate"].to_dict())
+            for record in tuner.deployment_pareto()]
+
+
 
 def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResult:
     """Search with ``recipe`` and write genotype.json, search_log.json and metrics.json's ``search`` part."""
@@ -202,6 +225,8 @@ def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResu
         log.update(evolution=tuner.search_log(),
                    pareto=[{"val_accuracy": a, "flops": f, "ratios": list(g.ratios)} for a, f, g in tuner.pareto()])
     else:
+    if tuner.deployment is not None:
+        log.update(deployment=tuner.deployment.get_config(), deploy_pareto=deploy_pareto(tuner))
         log.update(space=cell_space(recipe).get_config(), rounds=tuner.search_log())
     genotype.save(os.path.join(run_dir, runfolder.GENOTYPE))
     atomic_write_json(os.path.join(run_dir, runfolder.SEARCH_LOG), log)

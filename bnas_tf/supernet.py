@@ -326,3 +326,11 @@ class Supernet:
         if key not in self._functions:
             self._functions[key] = build()
         return self._functions[key]
+
+    # --- features for embedding-based scores (face verification, bnas_tf.face) ----------------------
+    def features(self, x, training=None):
+        """The globally pooled features before the classifier (what a path's embedding is, issue 9)."""
+        s0 = s1 = self.stem(x, training=training)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, training)
+        return self.classifier[0](s1)

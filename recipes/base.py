@@ -29,6 +29,7 @@ from bnas_tf.quantizers import SCHEMES, Binarization
 BINARIZATION_TAGS = {"W1/A32": (1, 32), "W1/A1": (1, 1), "W32/A32": (32, 32)}
 LR_SCHEDULES = ("cosine", "step")
 TFLITE_WEIGHTS = ("float", "int8")
+DEPLOY_COSTS = ("size_bytes", "binary_macs", "float_macs", "fallback_macs")  # bnas_tf.tuners.deployment.COSTS
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _NONE = ("none", "null", "")
@@ -52,6 +53,10 @@ class Recipe:
     binarization_scheme: str = "xnor"
     lce_friendly: bool = False  # W1/A1: only ops LCE runs as binary kernels, channels rounded up to 32
     # --- search data
+    # --- deployment objective (bnas_tf.tuners.DeploymentObjective), costed on the evaluation network
+    deploy_cost: str = "size_bytes"  # size_bytes, binary_macs, float_macs or fallback_macs (bnas_tf.lce.lce_profile)
+    deploy_budget: float | None = None  # candidates costing more fail before training; never an over-budget winner
+    deploy_penalty: float = 0.0  # lam of max(objective - lam * cost / base_cost, 0); 0 = none
     search_batch_size: int = 64
     search_steps_per_epoch: int | None = None
     # --- retraining the winner (bnas_tf.train)
@@ -87,6 +92,8 @@ class Recipe:
         if self.lr_schedule == "step" and not self.lr_milestones:
             raise ValueError("lr_schedule='step' needs lr_milestones, e.g. --set lr_milestones=60,120,180")
         if not 0.0 <= self.label_smoothing < 1.0:
+        if self.deploy_cost not in DEPLOY_COSTS:
+            raise ValueError(f"deploy_cost must be one of {', '.join(DEPLOY_COSTS)} (got {self.deploy_cost!r})")
             raise ValueError(f"label_smoothing must be in [0, 1) (got {self.label_smoothing})")
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
@@ -98,6 +105,19 @@ class Recipe:
                 raise ValueError(f"{field.name} must be >= 0 (got {value!r})")
 
     def binarization_config(self) -> Binarization:
+    def deployment(self):
+        """The :class:`~bnas_tf.tuners.DeploymentObjective` of ``deploy_*`` (None when neither a budget nor a
+        penalty is set), costed on the network ``bnas-tf train`` builds."""
+        if self.deploy_budget is None and not self.deploy_penalty:
+            return None
+        from bnas_tf.tuners.deployment import DeploymentObjective
+
+        return DeploymentObjective(self.deploy_cost, budget=self.deploy_budget, penalty=self.deploy_penalty,
+                                   network=self.deployed_network_settings())
+
+    def deployed_network_settings(self) -> dict:
+        return {}
+
         """The :class:`~bnas_tf.quantizers.Binarization` these settings name."""
         weight_bits, activation_bits = BINARIZATION_TAGS[self.binarization]
         return Binarization(self.binarization_scheme, weight_bits=weight_bits, activation_bits=activation_bits)
@@ -131,6 +151,9 @@ class CellRecipe(Recipe):
     auxiliary: bool = True
     auxiliary_weight: float = 0.4
 
+
+    def deployed_network_settings(self) -> dict:
+        return {"cells": self.cells, "channels": self.channels, "reduction_cells": self.reduction_cells}
 
 @dataclasses.dataclass(frozen=True)
 class PruningRecipe(CellRecipe):
@@ -185,11 +208,11 @@ _POSITIVE = {"image_size", "max_examples", "search_batch_size", "search_steps_pe
              "train_batch_size", "train_steps_per_epoch", "train_learning_rate", "verify_samples", "search_cells",
              "search_channels", "nodes", "cells", "channels", "partial_channels", "repetitions", "search_epochs",
              "population_size", "generations", "epochs_per_candidate", "width_multiplier", "gamma",
-             "search_learning_rate"}
+             "search_learning_rate", "deploy_budget"}
 _NON_NEGATIVE = {"seed", "train_momentum", "train_weight_decay", "lr_decay", "gradient_clip", "cutout",
                  "search_momentum", "search_weight_decay", "alpha_learning_rate", "auxiliary_weight",
                  "warmup_epochs", "warmup_weights_only", "finetune_epochs", "delta", "beta", "diversity_lambda",
-                 "diversity_tau", "flops_penalty"}
+                 "diversity_tau", "flops_penalty", "deploy_penalty"}
 
 
 # --- --set key=value --------------------------------------------------------------

@@ -261,7 +261,7 @@ class SupernetTuner(AtomicTunerState, base_tuner.BaseTuner):
                 if not np.all(np.isfinite(result["losses"])):
                     return self._fail(group, trial_module.TrialStatus.FAILED,
                                       f"training loss became {result['loss']} (NaN/inf): the sampled paths diverged")
-                accuracies.append(trainer.evaluate_paths(validation_data)[: len(group)])
+                accuracies.append(self.score_paths(trainer, validation_data)[: len(group)])
         except Exception as error:  # KerasTuner's retry mechanism (INVALID: retried up to max_retries_per_trial)
             return self._fail(group, trial_module.TrialStatus.INVALID, f"{type(error).__name__}: {error}")
         _collect()
@@ -284,6 +284,10 @@ class SupernetTuner(AtomicTunerState, base_tuner.BaseTuner):
     def path_metrics(self, child_accuracy, parent_accuracy=None):
         """Metrics each path reports (its objective first); Child-Parent overrides."""
         return [{"val_accuracy": float(a)} for a in child_accuracy]
+
+    def score_paths(self, trainer, validation_data):
+        """Each current path's measurement: validation accuracy; face verification overrides (bnas_tf.face)."""
+        return trainer.evaluate_paths(validation_data)
 
     def _run_mixed(self, trial, train_data, architecture_data, validation_data, steps):
         self.on_trial_begin(trial)

@@ -314,3 +314,25 @@ class SupernetTrainer:
             raise ValueError(f"supernet checkpoint {prefix} cannot be read ({type(error).__name__}); restore it from "
                              "a backup, or start the search again with overwrite=True") from None
         return state["tag"]
+
+    # --- per-path features (face verification scores, bnas_tf.face.search) ---------------------------
+    def path_features(self, images, batch_size: int = 256) -> np.ndarray:
+        """Pooled features (:meth:`Supernet.features`) of every current path for ``images`` (N, H, W, C):
+        an array (paths, N, features), inference mode, each path seeing every image."""
+        paths = self.supernet.layout.paths
+
+        def build():
+            def features(x):
+                out = self.supernet.features(x, training=False)
+                return tf.reshape(out, [paths, -1, out.shape[-1]])
+
+            shape = (None,) + tuple(self.supernet.input_shape)
+            return tf.function(features, autograph=False, input_signature=[tf.TensorSpec(shape, tf.float32)])
+
+        features = self.supernet.function("features", build)
+        images = np.asarray(images, dtype=np.float32)
+        if not len(images):
+            raise ValueError("no images to compute features of: pass at least one")
+        chunks = [features(np.tile(images[start:start + batch_size], (paths, 1, 1, 1))).numpy()
+                  for start in range(0, len(images), batch_size)]
+        return np.concatenate(chunks, axis=1)
