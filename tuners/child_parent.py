@@ -34,12 +34,12 @@ class ChildParent(SupernetTuner):
     has_parent = True
 
     def __init__(self, space, *, repetitions=3, beta=2.0, seed=None, max_retries_per_trial=0,
-                 max_consecutive_failed_trials=3, **kwargs):
+                 max_consecutive_failed_trials=3, deployment=None, **kwargs):
         self.beta = float(beta)
         oracle = ChildParentOracle(space, repetitions=repetitions, beta=beta, seed=seed,
                                    max_retries_per_trial=max_retries_per_trial,
-                                   max_consecutive_failed_trials=max_consecutive_failed_trials)
-        super().__init__(oracle, space, **kwargs)
+                                   max_consecutive_failed_trials=max_consecutive_failed_trials, deployment=deployment)
+        super().__init__(oracle, space, deployment=deployment, **kwargs)
 
     def path_metrics(self, child_accuracy, parent_accuracy):
         z = scores.child_parent_score(child_accuracy, parent_accuracy, self.beta)

@@ -11,6 +11,7 @@ whose choice is Zeroise stays Zeroise in the final network.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import keras_tuner as kt
@@ -19,6 +20,7 @@ from keras_tuner.engine import trial as trial_module
 
 from bnas_tf.genotype import Genotype
 from bnas_tf.supernet import KINDS, CellSpace
+from bnas_tf.tuners import deployment as deployment_lib
 from bnas_tf.tuners import scores
 from bnas_tf.tuners.state import AtomicOracleState
 from bnas_tf.tuners.supernet_tuner import SupernetTuner
@@ -104,20 +106,57 @@ class DifferentiableOracle(AtomicOracleState, kt.Oracle):
         return discretise(self.space, alpha, self.gamma, name=name)
 
 
+def _alpha_of(trial_metrics, space: CellSpace) -> dict:
+    return {kind: [[float(trial_metrics(f"alpha_{kind}_{e}_{op}")) for op in range(space.num_ops)]
+                   for e in range(space.num_edges)] for kind in KINDS}
+
+
 class Differentiable(SupernetTuner):
-    """KerasTuner tuner for :class:`DifferentiableOracle` (P2; use ``inter_cell_skip=True`` spaces)."""
+    """KerasTuner tuner for :class:`DifferentiableOracle` (P2; use ``inter_cell_skip=True`` spaces).
+
+    ``deployment=`` records every epoch's discretised genotype's costs and, with a budget, makes
+    :meth:`best_genotype` return the last epoch's genotype that is within it (the final one when it is).
+    A cost penalty would need a differentiable cost term in the α loss, which is not built: a penalty is
+    refused.
+    """
 
     def __init__(self, space, *, epochs=50, diversity_lambda=1.0, diversity_tau=7.7, gamma=3.0, seed=None,
                  max_retries_per_trial=0, max_consecutive_failed_trials=3, **kwargs):
+        deployment = deployment_lib.get(kwargs.get("deployment"))
+        if deployment is not None and deployment.penalty:
+            raise ValueError("Differentiable takes a deployment budget, not a penalty (its α are trained by "
+                             "gradient, a cost penalty would need a differentiable cost term); use budget=, or a "
+                             "sampling search (ChildParent, OperationPruning) or Evolution for a penalty")
         oracle = DifferentiableOracle(space, epochs=epochs, diversity_lambda=diversity_lambda,
                                       diversity_tau=diversity_tau, gamma=gamma, seed=seed,
                                       max_retries_per_trial=max_retries_per_trial,
                                       max_consecutive_failed_trials=max_consecutive_failed_trials)
         kwargs.setdefault("weight_decay", 3e-4)
+        self._gamma = float(gamma)
         super().__init__(oracle, space, **kwargs)
 
+    def mixed_costs(self, trial, metrics) -> dict:
+        if self.deployment is None:
+            return {}
+        return self.candidate_costs().metrics(self._epoch_genotype(metrics.__getitem__))
+
+    def _epoch_genotype(self, metric, name=None):
+        oracle = self.oracle if isinstance(self.oracle, kt.Oracle) else None
+        gamma = oracle.gamma if oracle is not None else self._gamma
+        return discretise(self.space, _alpha_of(metric, self.space), gamma, name=name)
+
+    def trial_candidate(self, trial):
+        return self._epoch_genotype(trial.metrics.get_last_value, name=f"epoch_{trial.hyperparameters.values['epoch']}")
+
     def best_genotype(self, name=None):
-        return self.search_oracle().genotype(name=name or self.project_name)
+        name = name or self.project_name
+        final = self.search_oracle().genotype(name=name)
+        if self.deployment is None or self.deployment.budget is None:
+            return final
+        epochs = sorted((t for t in self.oracle.trials.values() if t.status == trial_module.TrialStatus.COMPLETED),
+                        key=lambda t: -t.hyperparameters.values["epoch"])
+        return self.within_budget([final] + [dataclasses.replace(self.trial_candidate(t), name=name) for t in epochs],
+                                  "the final discretised genotype")
 
     def get_best_hyperparameters(self, num_trials=1):
         return [t.hyperparameters for t in self.oracle.get_best_trials(num_trials)]

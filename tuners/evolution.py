@@ -53,6 +53,7 @@ from bnas_tf.genotype import WIDTH_RATIOS, WidthGenotype
 from bnas_tf.io import atomic_write_json, read_json
 from bnas_tf.networks import BACKBONES, build_width_network, scaled_channels
 from bnas_tf.quantizers import get as get_binarization
+from bnas_tf.tuners import deployment as deployment_lib
 from bnas_tf.tuners import scores, width_init
 from bnas_tf.tuners.state import AtomicOracleState, AtomicTunerState
 
@@ -258,6 +259,18 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
             return None
         return float(trial.metrics.get_last_value(name))
 
+    def _check_consecutive_failures(self):
+        """KerasTuner's limit, not counting genes the deployment budget rejected (they did not fail to train)."""
+        failures = 0
+        for trial_id in self.end_order:
+            trial = self.trials[trial_id]
+            if deployment_lib.is_rejected(trial):
+                continue
+            failures = failures + 1 if trial.status == TrialStatus.FAILED else 0
+            if failures == self.max_consecutive_failed_trials:
+                raise RuntimeError(f"Number of consecutive failures exceeded the limit of "
+                                   f"{self.max_consecutive_failed_trials}.\n" + (trial.message or ""))
+
     # --- results coming back
 
     @keras_tuner.synchronized
@@ -342,7 +355,7 @@ class _ScaledWidthGenotype(WidthGenotype):
         return [scaled_channels(base, r, lce_friendly) for base, r in zip(bases, self.ratios)]
 
 
-class Evolution(AtomicTunerState, keras_tuner.Tuner):
+class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tuner):
     """Evolutionary width search, SPEC P3: one trial trains one width candidate.
 
     Each trial builds ``build_width_network`` for the trial's gene, trains it
@@ -377,6 +390,12 @@ class Evolution(AtomicTunerState, keras_tuner.Tuner):
             :mod:`tuners.width_init`).
         idle_wait_seconds: sleep of a worker whose last request was answered
             IDLE (the oracle waits for other workers' trials).
+        deployment: a :class:`~bnas_tf.tuners.DeploymentObjective` costing each
+            gene's network (``network={"width_multiplier": 1.0}`` costs the
+            full-size one): genes over its budget fail before training, a
+            penalty is subtracted inside the fitness,
+            ``max(acc - lam * flops / base_flops - penalty * cost / base_cost, 0)``
+            (base cost: the uniform-1x network).
         **kwargs: ``directory``, ``project_name``, ``overwrite``, ... of ``keras_tuner.Tuner``;
             ``distribution_strategy=`` (a ``tf.distribute.Strategy``) builds, compiles and
             trains every candidate under it (data-parallel training inside a trial).
@@ -390,7 +409,8 @@ class Evolution(AtomicTunerState, keras_tuner.Tuner):
                  tournament_size=2, seed=None, epochs_per_candidate=10, binarization="W1/A1", num_classes=None,
                  input_shape=None, width_multiplier=1.0, lce_friendly=False, learning_rate=0.1, momentum=0.9,
                  flops_penalty=4.0, initial_weights=None, initial_epochs=None, max_trials=None,
-                 max_retries_per_trial=0, max_consecutive_failed_trials=3, idle_wait_seconds=1.0, **kwargs):
+                 max_retries_per_trial=0, max_consecutive_failed_trials=3, idle_wait_seconds=1.0, deployment=None,
+                 **kwargs):
         if initial_weights not in (None, "uniform4x"):
             raise ValueError(f"initial_weights must be None or 'uniform4x', got {initial_weights!r}")
         if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)) \
@@ -413,6 +433,7 @@ class Evolution(AtomicTunerState, keras_tuner.Tuner):
         self.flops_penalty = flops_penalty
         self.initial_weights = initial_weights
         self.idle_wait_seconds = idle_wait_seconds
+        self._setup_deployment(deployment)
         self._base_flops = None
         self._uniform4x = None
         self._asked_in_vain = False
@@ -455,6 +476,10 @@ class Evolution(AtomicTunerState, keras_tuner.Tuner):
     def run_trial(self, trial, *fit_args, **fit_kwargs):
         """Train the trial's candidate and report val_accuracy, flops, base_flops and fitness (P3 Eq. 4)."""
         genotype = genotype_from_values(self.backbone, trial.hyperparameters.values)
+        cost_metrics, reason = self.deployment_check(trial)
+        if reason is not None:  # fail before training
+            deployment_lib.report_rejection(self.oracle, trial.trial_id, cost_metrics)
+            raise keras_tuner.errors.FailedTrialError(f"{list(genotype.ratios)} is {reason}")
         callbacks = self._deepcopy_callbacks(fit_kwargs.pop("callbacks", []))
         self._configure_tensorboard_dir(callbacks, trial)
         measured = self.evaluate_candidate(genotype, *fit_args, callbacks=callbacks, **fit_kwargs)
@@ -462,8 +487,12 @@ class Evolution(AtomicTunerState, keras_tuner.Tuner):
         if not math.isfinite(accuracy):
             raise keras_tuner.errors.FailedTrialError(f"val_accuracy is {accuracy} for {list(genotype.ratios)}")
         base_flops = self.base_flops()
-        fitness = scores.width_fitness(accuracy, flops, base_flops, self.flops_penalty)
-        return {"val_accuracy": accuracy, "flops": flops, "base_flops": base_flops, "fitness": float(fitness)}
+        penalised = accuracy
+        if self.deployment is not None and self.deployment.penalty:  # max(acc - both penalties, 0) below
+            penalised = accuracy - self.deployment.penalty * cost_metrics["deploy_cost"] / self.base_cost()
+        fitness = scores.width_fitness(penalised, flops, base_flops, self.flops_penalty)
+        metrics = {"val_accuracy": accuracy, "flops": flops, "base_flops": base_flops, "fitness": float(fitness)}
+        return self.with_deployment(metrics, cost_metrics, "val_accuracy")
 
     # --- one candidate (override evaluate_candidate / measure_flops for a cheaper proxy)
 
@@ -502,6 +531,23 @@ class Evolution(AtomicTunerState, keras_tuner.Tuner):
             genotype = _ScaledWidthGenotype(genotype, self.width_multiplier)
         return build_width_network(genotype, num_classes=self.num_classes, input_shape=self.input_shape,
                                    binarization=self.binarization, lce_friendly=self.lce_friendly)
+
+    # --- deployment costs (DeploymentAware)
+
+    def trial_candidate(self, trial) -> WidthGenotype:
+        return genotype_from_values(self.backbone, trial.hyperparameters.values)
+
+    def deployed_network(self, genotype):
+        settings = dict(self.deployment.network)
+        multiplier = float(settings.pop("width_multiplier", self.width_multiplier))
+        if not math.isclose(multiplier, 1.0):
+            genotype = _ScaledWidthGenotype(genotype, multiplier)
+        settings = dict(dict(num_classes=self.num_classes, input_shape=self.input_shape, binarization=self.binarization,
+                             lce_friendly=self.lce_friendly), **settings)
+        return build_width_network(genotype, **settings)
+
+    def reference_candidates(self) -> list:
+        return [WidthGenotype.uniform(self.backbone, 1.0)]
 
     def _seed_weights(self, genotype):
         key = json.dumps([self.seed, list(genotype.ratios)]).encode()

@@ -42,9 +42,11 @@ class OperationPruning(SupernetTuner):
     """KerasTuner tuner for :class:`OperationPruningOracle` over a weight-sharing supernet."""
 
     def __init__(self, space, *, repetitions=3, warmup_epochs=5, warmup_weights_only=3, finetune_epochs=1,
-                 ucb=False, delta=2.0, seed=None, max_retries_per_trial=0, max_consecutive_failed_trials=3, **kwargs):
+                 ucb=False, delta=2.0, seed=None, max_retries_per_trial=0, max_consecutive_failed_trials=3,
+                 deployment=None, **kwargs):
         oracle = OperationPruningOracle(space, repetitions=repetitions, warmup_epochs=warmup_epochs,
                                         warmup_weights_only=warmup_weights_only, finetune_epochs=finetune_epochs,
                                         ucb=ucb, delta=delta, seed=seed, max_retries_per_trial=max_retries_per_trial,
-                                        max_consecutive_failed_trials=max_consecutive_failed_trials)
-        super().__init__(oracle, space, **kwargs)
+                                        max_consecutive_failed_trials=max_consecutive_failed_trials,
+                                        deployment=deployment)
+        super().__init__(oracle, space, deployment=deployment, **kwargs)

@@ -35,6 +35,7 @@ from keras_tuner.src.engine.oracle import synchronized
 
 from bnas_tf.io import atomic_write_json
 from bnas_tf.supernet import KINDS, CellSpace
+from bnas_tf.tuners import deployment as deployment_lib
 from bnas_tf.tuners.state import AtomicOracleState
 
 SLOT = "/slot"
@@ -56,7 +57,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
     def __init__(self, space: CellSpace, *, repetitions: int = 3, warmup_epochs: int = 0,
                  warmup_weights_only: int = 3, finetune_epochs: int = 0, halve_candidates: bool = False,
                  seed: int | None = None, max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3,
-                 **kwargs):
+                 deployment=None, **kwargs):
         if not isinstance(space, CellSpace):
             raise TypeError(f"space must be a bnas_tf.supernet.CellSpace, got {type(space).__name__}")
         if space.num_ops < 2:
@@ -65,6 +66,9 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
                                  ("finetune_epochs", finetune_epochs, 0), ("warmup_weights_only", warmup_weights_only, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low} (got {value!r})")
+        deployment = deployment_lib.get(deployment)
+        if deployment is not None and deployment.penalty:  # the paths' measurement is the penalised objective
+            self.objective_name = deployment_lib.deployed_name(type(self).objective_name)
         super().__init__(objective=kt.Objective(self.objective_name, "max"), max_trials=None, seed=seed,
                          max_retries_per_trial=max_retries_per_trial,
                          max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
@@ -248,8 +252,15 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         """KerasTuner's limit, counted in groups: a group's paths train together and fail together, so a
         failed group (or mixed-mode epoch) is one failure, however many paths it has."""
         failures, last, members = 0, None, 0
+        rejected = {}  # per group: paths the deployment budget rejected (not failures; the rest is the group)
+        for trial in self.trials.values():
+            if deployment_lib.is_rejected(trial):
+                group = trial.hyperparameters.values.get("group")
+                rejected[group] = rejected.get(group, 0) + 1
         for trial_id in self.end_order:
             trial = self.trials[trial_id]
+            if deployment_lib.is_rejected(trial):
+                continue
             if trial.status != trial_module.TrialStatus.FAILED:
                 failures, last = 0, None
                 continue
@@ -258,7 +269,8 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
             if unit != last:
                 failures, last, members = failures + 1, unit, 0
             members += 1
-            whole = members >= values.get("group_size", 1)  # stop once the whole group is marked failed
+            # stop once the whole group (less its rejected paths) is marked failed
+            whole = members >= values.get("group_size", 1) - rejected.get(values.get("group"), 0)
             if self.max_consecutive_failed_trials and failures >= self.max_consecutive_failed_trials and whole:
                 raise RuntimeError(f"{failures} consecutive groups of sampled paths failed (max_consecutive_failed_trials="
                                    f"{self.max_consecutive_failed_trials}); the last: {trial.message}")

@@ -9,6 +9,7 @@ reports the trials, so a finished trial always has its weights on disk.
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
@@ -21,8 +22,11 @@ from keras_tuner.engine import base_tuner
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src.distribute import utils as dist_utils
 
+from bnas_tf.genotype import Genotype
+from bnas_tf.networks import build_network
 from bnas_tf.quantizers import get as get_binarization
 from bnas_tf.supernet import KINDS, CellSpace, Supernet
+from bnas_tf.tuners.deployment import DeploymentAware, report_rejection
 from bnas_tf.tuners.sampling import SLOT, edge_name
 from bnas_tf.tuners.state import AtomicTunerState
 from bnas_tf.tuners.training import SupernetTrainer
@@ -60,15 +64,23 @@ def _check_same_images(data, reference, what: str):
                          "load every part of the search at the same image_size")
 
 
-class SupernetTuner(AtomicTunerState, base_tuner.BaseTuner):
-    """Runs a :class:`SamplingOracle` search over a :class:`Supernet` of ``space``."""
+class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
+    """Runs a :class:`SamplingOracle` search over a :class:`Supernet` of ``space``.
+
+    ``deployment=`` (a :class:`~bnas_tf.tuners.DeploymentObjective`) costs every sampled path on the
+    network it becomes (``build_network`` with the space's settings and the objective's ``network``
+    overrides): paths over its budget fail before training, a penalty makes the oracle maximise
+    ``deployed_<objective>``, and :meth:`best_genotype` never returns an over-budget architecture.
+    """
 
     has_parent = False
 
     def __init__(self, oracle, space: CellSpace, *, binarization="W1/A32", num_classes: int | None = None,
                  learning_rate=0.025, momentum=0.9, weight_decay=5e-4, alpha_learning_rate=3e-4,
-                 partial_channels: int = 1, steps_per_epoch: int | None = None, **kwargs):
+                 partial_channels: int = 1, steps_per_epoch: int | None = None, deployment=None, **kwargs):
         self.space = space
+        self._setup_deployment(deployment)
+        self.input_shape = None
         self.binarization = get_binarization(binarization)
         self.num_classes = num_classes
         self.training_settings = dict(learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay,
@@ -89,6 +101,7 @@ class SupernetTuner(AtomicTunerState, base_tuner.BaseTuner):
         if self.child is not None:
             return
         input_shape = tuple(int(d) for d in train_data.element_spec[0].shape[1:])
+        self.input_shape = input_shape
         if int(train_data.cardinality()) == 0:  # not iterated here: that would move a reshuffling dataset's order
             raise ValueError("train_data is empty: pass a dataset with at least one batch")
         labels = [y.numpy().ravel() for _, y in validation_data]
@@ -249,6 +262,9 @@ class SupernetTuner(AtomicTunerState, base_tuner.BaseTuner):
     def _run_group(self, group, train_data, validation_data, steps):
         for trial in group:
             self.on_trial_begin(trial)
+        group, costs = self._within_budget(group)
+        if not group:
+            return
         layout, routes, active = self._routes(group)
         accuracies = []
         try:
@@ -265,12 +281,60 @@ class SupernetTuner(AtomicTunerState, base_tuner.BaseTuner):
         except Exception as error:  # KerasTuner's retry mechanism (INVALID: retried up to max_retries_per_trial)
             return self._fail(group, trial_module.TrialStatus.INVALID, f"{type(error).__name__}: {error}")
         _collect()
-        metrics = self.path_metrics(*accuracies)
+        metrics = [self.with_deployment(m, c, self.objective_name) for m, c in zip(self.path_metrics(*accuracies), costs)]
         self._save_weights(max(t.trial_id for t in group), {t.trial_id: m for t, m in zip(group, metrics)})
         for trial, trial_metrics in zip(group, metrics):
             self.oracle.update_trial(trial.trial_id, trial_metrics)
             trial.status = trial_module.TrialStatus.COMPLETED
             self.on_trial_end(trial)
+
+    def _within_budget(self, group):
+        """The group's paths within the deployment budget, with their cost metrics; the others end FAILED
+        here, before training, with the reason and their costs (their ops get no measurement this round)."""
+        if self.deployment is None:
+            return group, [{} for _ in group]
+        kept, costs = [], []
+        for trial in group:
+            metrics, reason = self.deployment_check(trial)
+            if reason is None:
+                kept.append(trial)
+                costs.append(metrics)
+                continue
+            report_rejection(self.oracle, trial.trial_id, metrics)
+            trial.status, trial.message = trial_module.TrialStatus.FAILED, reason
+            self.on_trial_end(trial)
+        return kept, costs
+
+    @property
+    def objective_name(self) -> str:
+        """The metric the oracle's scores are made of, before any deployment penalty."""
+        return type(self.oracle).objective_name if isinstance(self.oracle, kt.Oracle) else "val_accuracy"
+
+    def mixed_costs(self, trial, metrics) -> dict:
+        """Deployment metrics of a mixed-mode epoch (its architecture is not a sampled path: none here)."""
+        return {}
+
+    # --- deployment costs (DeploymentAware) -----------------------------------------
+    def trial_candidate(self, trial) -> Genotype:
+        values = trial.hyperparameters.values
+        choice = {kind: [self.space.op_set.index(values[edge_name(kind, edge)]) for edge in range(self.space.num_edges)]
+                  for kind in KINDS}
+        return self.space.genotype(choice, name=f"trial_{trial.trial_id}")
+
+    def deployed_network(self, genotype):
+        if self.input_shape is None or self.num_classes is None:
+            raise ValueError("the deployed network's input shape and classes come from the data: call search() first")
+        settings = dict(cells=self.space.cells, channels=self.space.channels, num_classes=self.num_classes,
+                        input_shape=self.input_shape, binarization=self.binarization,
+                        inter_cell_skip=self.space.inter_cell_skip, reduction_cells=self.space.reduction_cells,
+                        stem=self.space.stem, lce_friendly=self.space.lce_friendly)
+        settings.update(self.deployment.network)
+        return build_network(genotype, **settings)
+
+    def reference_candidates(self) -> list:
+        """One genotype per op (Zeroise excluded): the same op on every edge."""
+        return [self.space.genotype({kind: [op] * self.space.num_edges for kind in KINDS}, name=f"all_{name}")
+                for op, name in enumerate(self.space.op_set) if name != "zero"]
 
     def _fail(self, trials, status, message):
         """End ``trials`` as failed after putting back the last committed weights (a diverged group leaves
@@ -311,6 +375,7 @@ class SupernetTuner(AtomicTunerState, base_tuner.BaseTuner):
         for kind in KINDS:
             for edge, alpha in enumerate(trainer.supernet.alpha_values()[kind]):
                 metrics.update({f"alpha_{kind}_{edge}_{op}": float(a) for op, a in enumerate(alpha)})
+        metrics.update(self.mixed_costs(trial, metrics))
         self._save_weights(trial.trial_id, {trial.trial_id: metrics})
         self.oracle.update_trial(trial.trial_id, metrics)
         trial.status = trial_module.TrialStatus.COMPLETED
@@ -325,8 +390,16 @@ class SupernetTuner(AtomicTunerState, base_tuner.BaseTuner):
         return self.oracle
 
     def best_genotype(self, name: str | None = None):
-        """The searched architecture: the op left on every edge (while searching: the best-scored one)."""
-        return self.space.genotype(self.search_oracle().best_choice(), name=name or self.project_name)
+        """The searched architecture: the op left on every edge (while searching: the best-scored one).
+
+        With a deployment budget it is costed; over the budget, the best-scored sampled path within it is
+        returned instead (and a ValueError when there is none)."""
+        name = name or self.project_name
+        searched = self.space.genotype(self.search_oracle().best_choice(), name=name)
+        if self.deployment is None or self.deployment.budget is None:
+            return searched
+        sampled = [dataclasses.replace(self.trial_candidate(t), name=name) for t in self.oracle.get_best_trials(None)]
+        return self.within_budget([searched] + sampled, "the pruned architecture")
 
     def get_best_hyperparameters(self, num_trials=1):
         """The searched architecture first (one Choice per edge), then the best sampled paths."""
