@@ -354,6 +354,15 @@ def _timing_line(metrics) -> list:
     return ["Time: " + ", ".join(f"{label} {seconds:.0f} s" for label, seconds in parts), ""] if parts else []
 
 
+def _task_result_section(run_dir, metrics) -> list:
+    """The Result section; a face run's is its verification table and ROC plot (bnas_tf.face.report)."""
+    if metrics.get("task") == "face_verification":
+        from bnas_tf.face.report import verification_section
+
+        return verification_section(run_dir, metrics)
+    return _result_section(metrics)
+
+
 def write_report(run_dir: str) -> str:
     """(Re)draw every plot the folder's files allow and write report.md; returns its path."""
     if not os.path.isdir(run_dir):
@@ -382,7 +391,7 @@ def write_report(run_dir: str) -> str:
     lines = [title, ""]
     if metrics.get("paper"):
         lines += [f"Experiment: {metrics['paper']}.", ""]
-    lines += _timing_line(metrics) + _result_section(metrics) + _costs_section(metrics)
+    lines += _timing_line(metrics) + _task_result_section(run_dir, metrics) + _costs_section(metrics)
     lines += _search_section(metrics, log, genotype, files) + _training_section(metrics, files)
     lines += _settings_section(metrics)
     lines += ["## Files", "", "`genotype.json`, `model.keras`, `model.tflite`, `metrics.json`, `search_log.json`, "

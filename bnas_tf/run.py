@@ -48,6 +48,10 @@ def convert_and_verify(model, recipe, run_dir: str, bundle, *, verbose: int = 1)
 
 def run_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: int = 1, search_bundle=None) -> dict:
     """The whole job for ``recipe`` into ``run_dir``; returns metrics.json's content."""
+    if recipe.task == "face_verification":  # identity training, margin head, pair verification (bnas_tf.face)
+        from bnas_tf.face.pipeline import run_face_recipe
+
+        return run_face_recipe(recipe, run_dir, profile=profile, verbose=verbose, search_bundle=search_bundle)
     from bnas_tf import report, search, train
 
     start = time.perf_counter()
@@ -89,7 +93,12 @@ def run(args) -> int:
     print(f"bnas-tf run: recipe {recipe.name} ({args.profile} profile) -> {run_dir}", flush=True)
     metrics = run_recipe(recipe, run_dir, profile=args.profile, verbose=verbose, search_bundle=search_bundle)
     keras, tflite = metrics["keras"], metrics["tflite"]
-    print(f"done in {metrics['total_seconds']:.0f} s: test accuracy Keras {keras['test_accuracy']:.2%}, "
-          f".tflite {tflite['test_accuracy']:.2%} (verified in the LCE interpreter)")
+    if recipe.task == "face_verification":
+        from bnas_tf.face.pipeline import done_line
+
+        print(done_line(metrics))
+    else:
+        print(f"done in {metrics['total_seconds']:.0f} s: test accuracy Keras {keras['test_accuracy']:.2%}, "
+              f".tflite {tflite['test_accuracy']:.2%} (verified in the LCE interpreter)")
     print(f"report: {os.path.join(run_dir, runfolder.REPORT)}")
     return 0

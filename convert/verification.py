@@ -129,12 +129,30 @@ def tflite_outputs(data: bytes, x, *, num_threads: int = 1, output_name: str | N
     return _dequantize(outputs[index], interpreter.output_scales[index], interpreter.output_zero_points[index])
 
 
-def verify(model, tflite, data, *, num_threads: int = 1, max_samples: int = 256) -> dict:
+def embedding_agreement(expected, got) -> dict:
+    """Cosine similarity of each Keras embedding with its .tflite embedding: ``min_cosine``, ``mean_cosine``
+    (a zero-length pair of embeddings counts as 1 when both are zero, else 0)."""
+    expected = np.asarray(expected, np.float64).reshape(len(expected), -1)
+    got = np.asarray(got, np.float64).reshape(len(got), -1)
+    norm_expected, norm_got = np.linalg.norm(expected, axis=1), np.linalg.norm(got, axis=1)
+    norms = norm_expected * norm_got
+    both_zero = (norm_expected == 0) & (norm_got == 0)
+    cosine = np.where(norms > 0, np.sum(expected * got, axis=1) / np.where(norms > 0, norms, 1.0), both_zero * 1.0)
+    return {"min_cosine": float(cosine.min()), "mean_cosine": float(cosine.mean())}
+
+
+MODES = ("logits", "embedding")
+
+
+def verify(model, tflite, data, *, num_threads: int = 1, max_samples: int = 256, mode: str = "logits") -> dict:
     """Run ``model`` (Keras, ``training=False``) and ``tflite`` (LCE interpreter) on the same inputs and compare.
 
     With several outputs (an auxiliary head) the first Keras output is
-    compared with the flatbuffer output of the same name. Agreement is
-    top-1: ``mean(argmax(keras) == argmax(tflite))``.
+    compared with the flatbuffer output of the same name. In ``mode="logits"``
+    agreement is top-1: ``mean(argmax(keras) == argmax(tflite))``; in
+    ``mode="embedding"`` (a face embedding model, bnas_tf.face) it is the
+    cosine similarity of each example's two embeddings (``min_cosine``,
+    ``mean_cosine``), and labels are not used.
 
     A large disagreement on an *untrained* binary network is usually sign ties
     at exactly 0 after default BatchNorm, not a converter bug (STACK_NOTES):
@@ -147,12 +165,17 @@ def verify(model, tflite, data, *, num_threads: int = 1, max_samples: int = 256)
             ``(x, y)`` or ``x`` (batched or not).
         num_threads: interpreter threads.
         max_samples: compare at most this many examples.
+        mode: "logits" (classifiers) or "embedding".
 
     Returns:
-        dict with ``top1_agreement``, ``max_abs_diff``, ``mean_abs_diff``,
-        ``num_samples``, ``output`` (name of the compared output) and, when
-        labels are given, ``keras_accuracy`` and ``tflite_accuracy``.
+        dict with ``max_abs_diff``, ``mean_abs_diff``, ``num_samples``,
+        ``output`` (name of the compared output), ``mode``, and ``top1_agreement``
+        (plus ``keras_accuracy`` and ``tflite_accuracy`` when labels are given)
+        for logits, ``min_cosine`` and ``mean_cosine`` for embeddings.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)} (got {mode!r}); 'embedding' compares face "
+                         "embeddings by cosine similarity")
     if not isinstance(model, tf.keras.Model):
         raise TypeError(f"model must be a tf.keras.Model, got {type(model).__name__}")
     buffer = flatbuffer.read(tflite)
@@ -169,10 +192,13 @@ def verify(model, tflite, data, *, num_threads: int = 1, max_samples: int = 256)
     report = {
         "num_samples": int(len(x)),
         "output": output_name,
-        "top1_agreement": float(np.mean(expected.argmax(axis=-1) == got.argmax(axis=-1))),
+        "mode": mode,
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),
     }
+    if mode == "embedding":
+        return {**report, **embedding_agreement(expected, got)}
+    report["top1_agreement"] = float(np.mean(expected.argmax(axis=-1) == got.argmax(axis=-1)))
     if y is not None:
         report["keras_accuracy"] = float(np.mean(expected.argmax(axis=-1) == y))
         report["tflite_accuracy"] = float(np.mean(got.argmax(axis=-1) == y))

@@ -22,6 +22,7 @@ RECIPES = {
     "bnas_pcnn": "bnas_tf.recipes.bnas_pcnn",
     "binary_darts": "bnas_tf.recipes.binary_darts",
     "evolution_vgg_small": "bnas_tf.recipes.evolution_vgg_small",
+    "bnas_face": "bnas_tf.recipes.bnas_face",
 }
 PROFILES = ("quick", "paper")
 #: What `bnas-tf run` runs with no arguments. At quick size a 1-bit supernet's paths score near chance after one

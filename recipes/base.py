@@ -42,6 +42,7 @@ class Recipe:
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""  # citation: SPEC section and experiment
     strategy: ClassVar[str] = ""  # key of bnas_tf.search.STRATEGIES
+    task: ClassVar[str] = "classification"  # what `bnas-tf run` trains and verifies; "face_verification": bnas_tf.face
 
     # --- data (bnas_tf.data.load)
     dataset: str = "cifar10"

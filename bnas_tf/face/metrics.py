@@ -147,13 +147,15 @@ def tar_at_far(scores, same, far: float = DEFAULT_FAR) -> dict:
 
 
 def verification_summary(scores, same, folds=None, far: float = DEFAULT_FAR) -> dict:
-    """Everything a report shows: 10-fold accuracy, the threshold on all pairs, ROC + AUC, TAR@FAR (JSON-able)."""
+    """Everything a report shows (JSON-able): 10-fold accuracy, the best threshold on all pairs with its
+    (fpr, tpr) operating point, ROC + AUC, TAR@FAR."""
     protocol = ten_fold_accuracy(scores, same, folds)
     threshold, accuracy = best_threshold(scores, same)
     fpr, tpr, _ = roc_curve(scores, same)
-    same = np.asarray(same, dtype=bool)
+    scores, same = np.asarray(scores, dtype=np.float64), np.asarray(same, dtype=bool)
+    operating = {"fpr": float(np.mean(scores[~same] >= threshold)), "tpr": float(np.mean(scores[same] >= threshold))}
     return {"accuracy": protocol["mean"], "accuracy_std": protocol["std"], "fold_accuracies": protocol["accuracies"],
             "fold_thresholds": protocol["thresholds"], "threshold": threshold, "accuracy_at_threshold": accuracy,
-            "auc": auc(fpr, tpr), "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+            "operating_point": operating, "auc": auc(fpr, tpr), "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
             "tar_at_far": tar_at_far(scores, same, far), "num_pairs": int(len(same)),
             "same_pairs": int(same.sum()), "different_pairs": int((~same).sum())}

@@ -7,9 +7,13 @@ from bnas_tf import recipes
 from bnas_tf.recipes import base
 
 
-def test_registry_lists_the_six_paper_experiments_with_the_default_first():
+#: Paper datasets other than CIFAR-10: P1's face experiment trains on CASIA-WebFace (an image folder).
+PAPER_DATASETS = {"bnas_face": "data/CASIA-WebFace"}
+
+
+def test_registry_lists_the_paper_experiments_with_the_default_first():
     assert set(recipes.names()) == {"bnas_xnor", "bnas_pcnn", "bnas_1bit_ucb", "cpnas", "binary_darts",
-                                    "evolution_vgg_small"}
+                                    "evolution_vgg_small", "bnas_face"}
     assert recipes.names()[0] == recipes.DEFAULT_RECIPE
 
 
@@ -17,10 +21,10 @@ def test_registry_lists_the_six_paper_experiments_with_the_default_first():
 def test_every_recipe_has_a_paper_and_a_smaller_quick_profile(name):
     paper, quick = recipes.get(name, "paper"), recipes.get(name, "quick")
     assert dataclasses.is_dataclass(paper) and type(paper) is type(quick)
-    assert quick.dataset == "digits" and paper.dataset == "cifar10"
+    assert quick.dataset == "digits" and paper.dataset == PAPER_DATASETS.get(name, "cifar10")
     assert quick.train_epochs < paper.train_epochs
     assert quick.name == name and quick.strategy in ("operation_pruning", "child_parent", "differentiable",
-                                                     "evolution")
+                                                     "evolution", "face_operation_pruning")
     assert recipes.differences(name)  # the quick profile is data: overrides of the paper's fields
     if isinstance(quick, base.CellRecipe):
         assert len(quick.op_set) <= 4 and quick.search_cells <= 3 and quick.nodes == 2
@@ -44,6 +48,18 @@ def test_paper_profiles_carry_the_spec_numbers():
     assert (evolution.population_size, evolution.generations, evolution.epochs_per_candidate) == (32, 50, 10)
     assert evolution.flops_penalty == 4.0 and evolution.lr_milestones == (60, 120, 180)
     assert evolution.initial_weights == "uniform4x" and evolution.train_epochs == 200
+
+
+def test_face_paper_profile_carries_p1_face_settings():
+    face = recipes.get("bnas_face", "paper")
+    assert (face.search_batch_size, face.train_batch_size, face.train_learning_rate, face.train_epochs) == (400, 400, 0.05, 100)
+    assert (face.embedding_dim, face.margin_scale, face.margin) == (512, 64.0, 0.5)  # ArcFace defaults
+    assert face.binarization == "W1/A1" and face.ucb and face.task == "face_verification"
+    assert [spec.split("=")[0] for spec in face.verification_pairs] == ["lfw", "cfp_fp", "agedb_30"]
+    quick = recipes.get("bnas_face", "quick")
+    assert quick.verification_pairs == () and quick.embedding_dim == 128 and quick.verify_samples == 256
+    with pytest.raises(ValueError, match="stem must be 'cifar' or 'imagenet'"):
+        recipes.get("bnas_face", "quick", ["stem=vgg"])
 
 
 def test_overrides_are_parsed_by_the_field_types():

@@ -13,6 +13,7 @@ TOY = {
     "binary_darts": dict(TOY_CELLS, op_set="zero,conv_3x3", search_epochs=1),
     "evolution_vgg_small": dict(TOY_DATA, population_size=2, generations=1, epochs_per_candidate=1,
                                 width_multiplier=0.0625),
+    "bnas_face": dict(TOY_CELLS, op_set="conv_3x3,identity", repetitions=1, embedding_dim=16, generated_pairs=100),
 }
 
 
