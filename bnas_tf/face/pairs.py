@@ -158,7 +158,7 @@ def parse_lfw(path, image_root=None, *, name=None, extension=LFW_EXTENSION) -> P
                                    f"the header says {per_fold} same and {per_fold} different per fold; fix the "
                                    "lines or the header")
     if folds == 1:
-        fold_of = fold_ids(len(same), DEFAULT_FOLDS)
+        fold_of = _default_folds(path, len(same))
     return PairList(name or _default_name(path), os.fspath(path), tuple(left), tuple(right), same, fold_of,
                     tuple(numbers))
 
@@ -186,7 +186,7 @@ def parse_list(path, image_root=None, *, name=None) -> PairList:
         line = numbers[given.index(False)]
         raise PairsFormatError(f"{path} line {line}: no fold, but other lines give one; give a fold on every line "
                                "or on none (then the pairs form 10 folds in file order)")
-    fold_of = np.array(folds, dtype=int) if all(given) else fold_ids(len(same), DEFAULT_FOLDS)
+    fold_of = np.array(folds, dtype=int) if all(given) else _default_folds(path, len(same))
     return PairList(name or _default_name(path), os.fspath(path), tuple(left), tuple(right),
                     np.array(same, dtype=bool), fold_of, tuple(numbers))
 
@@ -210,6 +210,13 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
                          "'lfw=data/lfw/pairs.txt@data/lfw'")
     path, _, root = rest.partition("@")
     return name.strip(), path.strip(), (root.strip() or None)
+
+
+def _default_folds(path, count):
+    if count < DEFAULT_FOLDS:
+        raise PairsFormatError(f"{path}: {count} pairs cannot form the {DEFAULT_FOLDS} folds of the verification "
+                               f"protocol; write at least {DEFAULT_FOLDS} pairs, or give every line a fold")
+    return fold_ids(count, DEFAULT_FOLDS)
 
 
 def _default_name(path) -> str:

@@ -62,6 +62,8 @@ def test_list_format_with_and_without_folds(tmp_path):
     ("a b 1 0\nc d 0\n", "list", "line 2: no fold, but other lines give one; give a fold on every line or on none"),
     ("a b 1 x\n", "list", "line 1: fold 'x' must be a non-negative integer"),
     ("# only a comment\n", "auto", "has no pairs"),
+    ("a b 1\nc d 0\n", "list", "pairs.txt: 2 pairs cannot form the 10 folds of the verification protocol; write at "
+                               "least 10 pairs, or give every line a fold"),
 ])
 def test_malformed_lines_name_the_file_the_line_and_the_fix(tmp_path, text, fmt, message):
     with pytest.raises(ValueError) as info:

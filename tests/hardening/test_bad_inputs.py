@@ -133,6 +133,34 @@ def _zero_padded_binary_conv(ctx):
     to_tflite(tf.keras.Model(inputs, x), ctx.path("bad.tflite"))
 
 
+def _pairs_file(ctx, text, load=False):
+    from bnas_tf.face import data as face_data, pairs
+
+    with open(ctx.path("pairs.txt"), "w") as f:
+        f.write(text)
+    if load:
+        return face_data.load_pairs(f"test={ctx.path('pairs.txt')}", (16, 16, 1))
+    return pairs.read_pairs(ctx.path("pairs.txt"))
+
+
+def _face_search_with_array(ctx):
+    from bnas_tf.face.search import FaceOperationPruning
+
+    FaceOperationPruning(SPACE, verification_pairs=np.zeros((2, 16, 16, 1)), directory=ctx.path("f"))
+
+
+def _face_margin(ctx):
+    from bnas_tf.face.head import AdditiveAngularMargin
+
+    AdditiveAngularMargin(10, margin=2.0)
+
+
+def _face_spec(ctx):
+    from bnas_tf.face.pairs import parse_spec
+
+    parse_spec("data/lfw/pairs.txt")
+
+
 # (id, call(ctx), error type, substrings, paths that must not exist afterwards)
 API_CASES = [
     # genotypes
@@ -226,6 +254,24 @@ API_CASES = [
         "images/", validation_data=c.bundle.validation), TypeError, ["tf.data.Dataset or an image array"], None),
     ("evolution-unknown-backbone", lambda c: Evolution("vgg_huge", directory=c.path("e")), ValueError,
      ["unknown backbone 'vgg_huge'", "known backbones"], None),
+    # face verification
+    ("face-pairs-field-count", lambda c: _pairs_file(c, "1 1\nAbel_Pacheco 1\nA 1 B 1\n"), ValueError,
+     ["pairs.txt line 2: 2 fields 'Abel_Pacheco 1'", "each line is 'name n1 n2' (same person)", "'10 300'"], None),
+    ("face-pairs-image-number", lambda c: _pairs_file(c, "1 1\nAbel_Pacheco 1 x\nA 1 B 1\n"), ValueError,
+     ["pairs.txt line 2: image number 'x' in 'Abel_Pacheco 1 x' is not a positive integer"], None),
+    ("face-pairs-header-count", lambda c: _pairs_file(c, "2 300\nA 1 2\nA 1 2\nA 1 B 1\n"), ValueError,
+     ["header '2 300' (line 1) promises 2 folds x 600 lines = 1200 pairs, the file has 3",
+      "fix the header or restore the missing lines"], None),
+    ("face-pairs-label", lambda c: _pairs_file(c, "a.jpg b.jpg yes\n"), ValueError,
+     ["pairs.txt line 1: label 'yes' must be 1 (same identity) or 0 (different)", "'path1 path2 label'"], None),
+    ("face-pairs-missing-image", lambda c: _pairs_file(c, "a.png b.png 1\n" * 10, load=True), ValueError,
+     ["pairs.txt line 1: image", "a.png' does not exist", "image root ('name=pairs_file@image_root')"], None),
+    ("face-pairs-spec", _face_spec, ValueError,
+     ["pair list 'data/lfw/pairs.txt' must be 'name=pairs_file' or 'name=pairs_file@image_root'"], None),
+    ("face-margin-range", _face_margin, ValueError, ["margin must be in [0, pi/2) radians (got 2.0)",
+                                                     "ArcFace uses m = 0.5"], None),
+    ("face-search-pairs-type", _face_search_with_array, TypeError,
+     ["verification_pairs must be a bnas_tf.face.pairs.PairSet, got ndarray", "pairs_from_dataset"], None),
     # saved search state
     ("state-oracle-truncated", lambda c: _corrupt_after(c, _saved_oracle, "oracle.json"), ValueError,
      ["oracle.json is corrupt", "restore it from a backup", "overwrite=True"], None),
