@@ -187,14 +187,33 @@ def train_and_save(genotype, recipe, run_dir: str, *, bundle=None, epochs=None, 
 
 # --- bnas-tf train ----------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("genotype", metavar="GENOTYPE.json", help="genotype file (cell or width), e.g. a run's genotype.json")
+    parser.add_argument("genotype", metavar="GENOTYPE.json", nargs="?",
+                        help="genotype file (cell or width), e.g. a run's genotype.json")
+    parser.add_argument("--genotype", dest="genotype_option", metavar="NAME_OR_FILE",
+                        help="a published genotype of bnas_tf.genotypes (e.g. p2_bnas_cifar10) or a genotype file")
     parser.add_argument("--epochs", type=int, metavar="N", help="training epochs (default: the recipe's train_epochs)")
     runfolder.add_recipe_arguments(parser)
 
 
+def resolve_genotype(positional: str | None, option: str | None):
+    """The genotype ``bnas-tf train`` was given: a file, or (``--genotype``) a published name or a file."""
+    from bnas_tf import genotypes as published
+
+    if (positional is None) == (option is None):
+        raise ValueError("give one genotype: a file (`bnas-tf train genotype.json`) or `--genotype NAME_OR_FILE` "
+                         f"(published: {', '.join(published.names())})")
+    target = positional or option
+    if option is not None and option.strip().lower() in published.names():
+        return published.info(option).genotype
+    if option is not None and not os.path.exists(option):
+        raise ValueError(f"--genotype {option!r} is neither a published genotype ({', '.join(published.names())}) "
+                         "nor an existing genotype file")
+    return load_any(target)
+
+
 def run(args) -> int:
     recipe = runfolder.recipe_from_args(args)
-    genotype = load_any(args.genotype)
+    genotype = resolve_genotype(args.genotype, args.genotype_option)
     bundle = load_training_data(recipe)  # a missing dataset fails before the run folder exists
     run_dir = runfolder.prepare_output(args.output, f"train-{recipe.name}")
     # genotype.json and metrics.json only once training worked: a genotype the recipe cannot build leaves no run
