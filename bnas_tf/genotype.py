@@ -231,11 +231,12 @@ class WidthGenotype:
                 raise ValueError(f"ratio {i} is {r!r}; each ratio must be one of {list(WIDTH_RATIOS)}")
         object.__setattr__(self, "ratios", ratios)
 
-    def channels(self, lce_friendly: bool = False) -> list[int]:
-        """Channel count of each searchable layer: base width times ratio."""
+    def channels(self, lce_friendly: bool = False, width_multiplier: float = 1.0) -> list[int]:
+        """Channel count of each searchable layer: base width (times ``width_multiplier``) times ratio."""
         from bnas_tf.networks import BACKBONES, scaled_channels
 
-        return [scaled_channels(base, r, lce_friendly) for base, r in zip(BACKBONES[self.backbone], self.ratios)]
+        bases = [max(1, int(round(base * width_multiplier))) for base in BACKBONES[self.backbone]]
+        return [scaled_channels(base, r, lce_friendly) for base, r in zip(bases, self.ratios)]
 
     @classmethod
     def uniform(cls, backbone: str, ratio: float = 1.0) -> "WidthGenotype":

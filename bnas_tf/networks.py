@@ -277,8 +277,12 @@ def _resnet18(x, widths, binarization, large_input: bool):
 
 
 def build_width_network(width_genotype: WidthGenotype, *, num_classes: int = 10, input_shape=(32, 32, 3),
-                        binarization="W1/A1", lce_friendly: bool = False, name: str | None = None):
-    """VGG-small or ResNet-18 with the per-layer widths of ``width_genotype`` (SPEC P3)."""
+                        binarization="W1/A1", lce_friendly: bool = False, width_multiplier: float = 1.0,
+                        name: str | None = None):
+    """VGG-small or ResNet-18 with the per-layer widths of ``width_genotype`` (SPEC P3).
+
+    ``width_multiplier`` scales the backbone's base widths (VGG-small 128..512) before the ratios apply:
+    1.0 is the paper's network, 0.125 a test-sized one."""
     if not isinstance(width_genotype, WidthGenotype):
         raise TypeError(f"build_width_network needs a WidthGenotype (got {type(width_genotype).__name__})")
     binarization = get_binarization(binarization)
@@ -287,7 +291,10 @@ def build_width_network(width_genotype: WidthGenotype, *, num_classes: int = 10,
     if min(input_shape[:2]) < 2 ** halvings:
         raise ValueError(f"input {input_shape[0]}x{input_shape[1]} is too small for {width_genotype.backbone}'s "
                          f"{halvings} halvings of resolution (needs at least {2 ** halvings}x{2 ** halvings})")
-    widths = width_genotype.channels(lce_friendly)
+    if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)) or \
+            not math.isfinite(width_multiplier) or width_multiplier <= 0:
+        raise ValueError(f"width_multiplier must be a finite number > 0, got {width_multiplier!r}")
+    widths = width_genotype.channels(lce_friendly, float(width_multiplier))
     inputs = tf.keras.Input(shape=tuple(input_shape), name="image")
     if width_genotype.backbone == "vgg_small":
         x = _vgg_small(inputs, widths, binarization)

@@ -44,14 +44,10 @@ def build_model(genotype, recipe, *, num_classes: int, input_shape) -> tf.keras.
     """The evaluation network of ``genotype`` as the recipe sizes it (cells/channels, or width multiplier)."""
     binarization = recipe.binarization_config()
     if isinstance(genotype, WidthGenotype):
-        multiplier = getattr(recipe, "width_multiplier", 1.0)
-        if multiplier != 1.0:
-            # the search trained candidates at these scaled widths; the winner is retrained the same size
-            from bnas_tf.tuners.evolution import _ScaledWidthGenotype
-
-            genotype = _ScaledWidthGenotype(genotype, multiplier)
+        # the search trained candidates at the recipe's scaled widths; the winner is retrained the same size
         return build_width_network(genotype, num_classes=num_classes, input_shape=tuple(input_shape),
-                                   binarization=binarization, lce_friendly=recipe.lce_friendly)
+                                   binarization=binarization, lce_friendly=recipe.lce_friendly,
+                                   width_multiplier=getattr(recipe, "width_multiplier", 1.0))
     if not isinstance(genotype, Genotype):
         raise TypeError(f"genotype must be a Genotype or WidthGenotype, got {type(genotype).__name__}")
     if not hasattr(recipe, "cells"):

@@ -51,7 +51,7 @@ from bnas_tf import costs
 from bnas_tf.data import DataBundle
 from bnas_tf.genotype import WIDTH_RATIOS, WidthGenotype
 from bnas_tf.io import atomic_write_json, read_json
-from bnas_tf.networks import BACKBONES, build_width_network, scaled_channels
+from bnas_tf.networks import BACKBONES, build_width_network
 from bnas_tf.quantizers import get as get_binarization
 from bnas_tf.tuners import deployment as deployment_lib
 from bnas_tf.tuners import scores, width_init
@@ -343,18 +343,6 @@ class DivergenceMonitor(tf.keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class _ScaledWidthGenotype(WidthGenotype):
-    """A WidthGenotype whose backbone base widths are multiplied by ``width_multiplier`` (cheap searches)."""
-
-    def __init__(self, genotype: WidthGenotype, width_multiplier: float):
-        super().__init__(genotype.backbone, genotype.ratios, genotype.name)
-        object.__setattr__(self, "width_multiplier", width_multiplier)
-
-    def channels(self, lce_friendly: bool = False) -> list[int]:
-        bases = [max(1, int(round(base * self.width_multiplier))) for base in BACKBONES[self.backbone]]
-        return [scaled_channels(base, r, lce_friendly) for base, r in zip(bases, self.ratios)]
-
-
 class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tuner):
     """Evolutionary width search, SPEC P3: one trial trains one width candidate.
 
@@ -527,10 +515,9 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
         if self.num_classes is None or self.input_shape is None:
             raise keras_tuner.errors.FatalValueError(
                 "num_classes and input_shape are unknown: pass them to Evolution(...) or data to search()")
-        if not math.isclose(self.width_multiplier, 1.0):
-            genotype = _ScaledWidthGenotype(genotype, self.width_multiplier)
         return build_width_network(genotype, num_classes=self.num_classes, input_shape=self.input_shape,
-                                   binarization=self.binarization, lce_friendly=self.lce_friendly)
+                                   binarization=self.binarization, lce_friendly=self.lce_friendly,
+                                   width_multiplier=self.width_multiplier)
 
     # --- deployment costs (DeploymentAware)
 
@@ -538,13 +525,9 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
         return genotype_from_values(self.backbone, trial.hyperparameters.values)
 
     def deployed_network(self, genotype):
-        settings = dict(self.deployment.network)
-        multiplier = float(settings.pop("width_multiplier", self.width_multiplier))
-        if not math.isclose(multiplier, 1.0):
-            genotype = _ScaledWidthGenotype(genotype, multiplier)
-        settings = dict(dict(num_classes=self.num_classes, input_shape=self.input_shape, binarization=self.binarization,
-                             lce_friendly=self.lce_friendly), **settings)
-        return build_width_network(genotype, **settings)
+        settings = dict(num_classes=self.num_classes, input_shape=self.input_shape, binarization=self.binarization,
+                        lce_friendly=self.lce_friendly, width_multiplier=self.width_multiplier)
+        return build_width_network(genotype, **dict(settings, **self.deployment.network))
 
     def reference_candidates(self) -> list:
         return [WidthGenotype.uniform(self.backbone, 1.0)]

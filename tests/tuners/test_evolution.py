@@ -264,8 +264,8 @@ def test_tiny_search_on_digits_reports_eq4_fitness(real_search):
     assert len(trials) == 8 and all(t.status == "COMPLETED" for t in trials)
     best = tuner.best_genotype()
     assert isinstance(best, WidthGenotype) and best.backbone == "vgg_small" and set(best.ratios) <= set(RATIOS)
-    uniform = build_width_network(_scaled(WidthGenotype.uniform("vgg_small", 1.0)), num_classes=10,
-                                  input_shape=(16, 16, 1))
+    uniform = build_width_network(WidthGenotype.uniform("vgg_small", 1.0), num_classes=10,
+                                  input_shape=(16, 16, 1), width_multiplier=0.125)
     base_flops = costs.profile(uniform)["flops"]
     for trial in trials:
         metric = trial.metrics.get_last_value
@@ -274,7 +274,8 @@ def test_tiny_search_on_digits_reports_eq4_fitness(real_search):
             scores.width_fitness(metric("val_accuracy"), metric("flops"), metric("base_flops"), lam=0.01))
         assert tuner.oracle.fitness[trial.trial_id] == pytest.approx(metric("fitness"))
     gene = tuner.oracle.populations[0]["genes"][0]
-    model = build_width_network(_scaled(WidthGenotype("vgg_small", gene)), num_classes=10, input_shape=(16, 16, 1))
+    model = build_width_network(WidthGenotype("vgg_small", gene), num_classes=10, input_shape=(16, 16, 1),
+                                width_multiplier=0.125)
     assert tuner.oracle.trials[tuner.oracle.populations[0]["trial_ids"][0]].metrics.get_last_value("flops") == \
         costs.profile(model)["flops"]
     log = tuner.search_log()["log"]
@@ -285,15 +286,9 @@ def test_tiny_search_on_digits_reports_eq4_fitness(real_search):
                          for acc, flops, _ in front)
 
 
-def _scaled(genotype):
-    from bnas_tf.tuners.evolution import _ScaledWidthGenotype
-
-    return _ScaledWidthGenotype(genotype, 0.125)
-
-
 def test_scaled_widths_reach_the_network():
-    model = build_width_network(_scaled(WidthGenotype.uniform("vgg_small", 2.0)), num_classes=10,
-                                input_shape=(16, 16, 1))
+    model = build_width_network(WidthGenotype.uniform("vgg_small", 2.0), num_classes=10, input_shape=(16, 16, 1),
+                                width_multiplier=0.125)
     kernels = [w for w in model.weights if w.name.endswith("kernel:0") and len(w.shape) == 4]
     assert [int(k.shape[-1]) for k in kernels] == [32, 32, 64, 64, 128, 128]  # (128..512) x 0.125 x 2
 
@@ -325,14 +320,14 @@ def test_diverging_candidates_fail_with_fitness_zero(digits_data, tmp_path):
 
 
 def test_first_channels_of_the_uniform4x_net(tmp_path):
-    teacher = build_width_network(_scaled(WidthGenotype.uniform("vgg_small", 4.0)), num_classes=10,
-                                  input_shape=(16, 16, 1))
+    teacher = build_width_network(WidthGenotype.uniform("vgg_small", 4.0), num_classes=10,
+                                  input_shape=(16, 16, 1), width_multiplier=0.125)
     for weight in teacher.weights:  # distinct values so a wrong slice cannot pass
         weight.assign(np.random.default_rng(0).normal(size=weight.shape))
     width_init.save_weights(tmp_path / "w.npz", teacher)
     saved = width_init.load_weights(tmp_path / "w.npz")
-    student = build_width_network(_scaled(WidthGenotype("vgg_small", (0.25, 1.0, 4.0, 0.5, 2.0, 3.0))),
-                                  num_classes=10, input_shape=(16, 16, 1))
+    student = build_width_network(WidthGenotype("vgg_small", (0.25, 1.0, 4.0, 0.5, 2.0, 3.0)),
+                                  num_classes=10, input_shape=(16, 16, 1), width_multiplier=0.125)
     width_init.inherit_first_channels(student, saved)
     for big, small in zip(teacher.weights, student.weights):
         index = tuple(slice(0, n) for n in small.shape)
