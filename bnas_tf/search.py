@@ -122,7 +122,7 @@ def _evolution(recipe, bundle, common):
                               input_shape=tuple(bundle.input_shape), width_multiplier=recipe.width_multiplier,
                               lce_friendly=recipe.lce_friendly, learning_rate=recipe.search_learning_rate,
                               momentum=recipe.search_momentum, flops_penalty=recipe.flops_penalty,
-                              initial_weights=recipe.initial_weights, **common)
+                              initial_weights=recipe.initial_weights, deployment=recipe.deployment(), **common)
 
 
 def _face_operation_pruning(recipe, bundle, common):
@@ -196,15 +196,14 @@ def _trials(tuner) -> list:
         values = trial.hyperparameters.values
         out.append({"trial_id": trial_id, "status": trial.status,
                     "values": {k: v for k, v in values.items() if k in _HIDDEN_VALUES or k.startswith("width_ratio")},
-                    "metrics": {name: float(trial.metrics.get_last_value(name)) for name in trial.metrics.metrics
-                                if not name.startswith("alpha_") and trial.metrics.get_last_value(name) is not None}})
+                    "metrics": _scalar_metrics(trial)})
     return out
+
 
 def deploy_pareto(tuner) -> list:
     """The tuner's accuracy-vs-deployment-cost Pareto front as JSON-able records (genotype included)."""
     return [dict({k: v for k, v in record.items() if k != "candidate"}, genotype=record["candidate"].to_dict())
             for record in tuner.deployment_pareto()]
-
 
 
 def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResult:
@@ -225,9 +224,9 @@ def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResu
         log.update(evolution=tuner.search_log(),
                    pareto=[{"val_accuracy": a, "flops": f, "ratios": list(g.ratios)} for a, f, g in tuner.pareto()])
     else:
+        log.update(space=cell_space(recipe).get_config(), rounds=tuner.search_log())
     if tuner.deployment is not None:
         log.update(deployment=tuner.deployment.get_config(), deploy_pareto=deploy_pareto(tuner))
-        log.update(space=cell_space(recipe).get_config(), rounds=tuner.search_log())
     genotype.save(os.path.join(run_dir, runfolder.GENOTYPE))
     atomic_write_json(os.path.join(run_dir, runfolder.SEARCH_LOG), log)
     completed = sum(t["status"] == "COMPLETED" for t in log["trials"])

@@ -53,11 +53,11 @@ class Recipe:
     binarization: str = "W1/A32"
     binarization_scheme: str = "xnor"
     lce_friendly: bool = False  # W1/A1: only ops LCE runs as binary kernels, channels rounded up to 32
-    # --- search data
     # --- deployment objective (bnas_tf.tuners.DeploymentObjective), costed on the evaluation network
     deploy_cost: str = "size_bytes"  # size_bytes, binary_macs, float_macs or fallback_macs (bnas_tf.lce.lce_profile)
     deploy_budget: float | None = None  # candidates costing more fail before training; never an over-budget winner
     deploy_penalty: float = 0.0  # lam of max(objective - lam * cost / base_cost, 0); 0 = none
+    # --- search data
     search_batch_size: int = 64
     search_steps_per_epoch: int | None = None
     # --- retraining the winner (bnas_tf.train)
@@ -92,9 +92,9 @@ class Recipe:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})")
         if self.lr_schedule == "step" and not self.lr_milestones:
             raise ValueError("lr_schedule='step' needs lr_milestones, e.g. --set lr_milestones=60,120,180")
-        if not 0.0 <= self.label_smoothing < 1.0:
         if self.deploy_cost not in DEPLOY_COSTS:
             raise ValueError(f"deploy_cost must be one of {', '.join(DEPLOY_COSTS)} (got {self.deploy_cost!r})")
+        if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1) (got {self.label_smoothing})")
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
@@ -105,7 +105,6 @@ class Recipe:
             if field.name in _NON_NEGATIVE and value < 0:
                 raise ValueError(f"{field.name} must be >= 0 (got {value!r})")
 
-    def binarization_config(self) -> Binarization:
     def deployment(self):
         """The :class:`~bnas_tf.tuners.DeploymentObjective` of ``deploy_*`` (None when neither a budget nor a
         penalty is set), costed on the network ``bnas-tf train`` builds."""
@@ -119,6 +118,7 @@ class Recipe:
     def deployed_network_settings(self) -> dict:
         return {}
 
+    def binarization_config(self) -> Binarization:
         """The :class:`~bnas_tf.quantizers.Binarization` these settings name."""
         weight_bits, activation_bits = BINARIZATION_TAGS[self.binarization]
         return Binarization(self.binarization_scheme, weight_bits=weight_bits, activation_bits=activation_bits)
@@ -152,9 +152,9 @@ class CellRecipe(Recipe):
     auxiliary: bool = True
     auxiliary_weight: float = 0.4
 
-
     def deployed_network_settings(self) -> dict:
         return {"cells": self.cells, "channels": self.channels, "reduction_cells": self.reduction_cells}
+
 
 @dataclasses.dataclass(frozen=True)
 class PruningRecipe(CellRecipe):
