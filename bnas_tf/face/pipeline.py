@@ -75,10 +75,10 @@ def run_face_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: i
     from bnas_tf.run import _fit_verbosity
 
     start = time.perf_counter()
+    bundle = train.load_training_data(recipe)
+    pair_sets = verification_sets(recipe, bundle)  # a bad pair list fails before the search and before any file
     runfolder.update_metrics(run_dir, recipe=recipe.name, paper=recipe.paper, profile=profile, task=recipe.task,
                              settings=recipe.settings(), started=time.strftime("%Y-%m-%d %H:%M:%S"))
-    bundle = train.load_training_data(recipe)
-    pair_sets = verification_sets(recipe, bundle)  # a bad pair list fails before the search
     found = search.search(recipe, run_dir, bundle=search_bundle, verbose=verbose)
     if verbose:
         print(f"searched in {found.seconds:.0f} s; retraining the winner with the ArcFace margin "
