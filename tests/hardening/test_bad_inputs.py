@@ -17,7 +17,7 @@ import tensorflow as tf
 from bnas_tf import Genotype, WidthGenotype, build_network, cli, data
 from bnas_tf.genotype import load_any
 from bnas_tf.supernet import CellSpace
-from bnas_tf.tuners import Evolution, OperationPruning
+from bnas_tf.tuners import DeploymentObjective, Differentiable, Evolution, OperationPruning
 
 SPACE = CellSpace(op_set=["conv_3x3", "identity"], cells=2, channels=4, nodes=1, reduction_cells=[1])
 DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "errors.md")
@@ -162,6 +162,14 @@ def _face_spec(ctx):
 
 
 # (id, call(ctx), error type, substrings, paths that must not exist afterwards)
+def _search_within_impossible_budget(c):
+    """Every path is over a 1-byte budget: all fail before training, and no winner can be returned."""
+    tuner = c.tuner("budget", binarization="W1/A1", deployment=DeploymentObjective("size_bytes", budget=1))
+    tuner.search(c.bundle.search_weights, c.bundle.search_validation, steps_per_epoch=1, verbose=0)
+    assert all(t.status == "FAILED" for t in tuner.oracle.trials.values())
+    return tuner.best_genotype()
+
+
 API_CASES = [
     # genotypes
     ("genotype-unknown-field", lambda c: _genotype(colour="red"), ValueError,
@@ -254,6 +262,18 @@ API_CASES = [
         "images/", validation_data=c.bundle.validation), TypeError, ["tf.data.Dataset or an image array"], None),
     ("evolution-unknown-backbone", lambda c: Evolution("vgg_huge", directory=c.path("e")), ValueError,
      ["unknown backbone 'vgg_huge'", "known backbones"], None),
+    # deployment objectives
+    ("deploy-unknown-cost", lambda c: DeploymentObjective("latency"), ValueError,
+     ["deployment cost must be one of size_bytes, binary_macs, float_macs, fallback_macs",
+      "or a function of the lce_profile dict"], None),
+    ("deploy-budget-zero", lambda c: DeploymentObjective(budget=0), ValueError,
+     ["deployment budget must be a finite number > 0 or None, got 0"], None),
+    ("deploy-penalty-differentiable", lambda c: Differentiable(SPACE, deployment=DeploymentObjective(penalty=1.0),
+                                                               directory=c.path("d")), ValueError,
+     ["Differentiable takes a deployment budget, not a penalty", "use budget="], None),
+    ("deploy-nothing-within-budget", _search_within_impossible_budget, ValueError,
+     ["no searched architecture is within the deployment budget 1 size_bytes", "the cheapest candidate costs",
+      "raise the budget"], None),
     # face verification
     ("face-pairs-field-count", lambda c: _pairs_file(c, "1 1\nAbel_Pacheco 1\nA 1 B 1\n"), ValueError,
      ["pairs.txt line 2: 2 fields 'Abel_Pacheco 1'", "each line is 'name n1 n2' (same person)", "'10 300'"], None),
@@ -322,6 +342,12 @@ CLI_CASES = [
      ["cannot write the run folder", "choose a writable --output folder"],
      lambda c: [os.path.join(c.unwritable(), "bnas-tf-test")]),
     ("cli-report-not-a-run", lambda c: ["report", c.path()], ["not a run folder"], None),
+    ("cli-search-deploy-cost", lambda c: ["search", "--set", "deploy_cost=latency", "-o", c.path("run")],
+     ["deploy_cost must be one of size_bytes, binary_macs, float_macs, fallback_macs (got 'latency')"],
+     lambda c: [c.path("run")]),
+    ("cli-train-unknown-published-genotype", lambda c: ["train", "--genotype", "p2_nope", "-o", c.path("run")],
+     ["--genotype 'p2_nope' is neither a published genotype (p2_bnas_cifar10", "nor an existing genotype file"],
+     lambda c: [c.path("run")]),
 ]
 
 
