@@ -209,6 +209,9 @@ def resolve_genotype(positional: str | None, option: str | None):
 
 def run(args) -> int:
     recipe = runfolder.recipe_from_args(args)
+    if recipe.task != "classification":
+        raise ValueError(f"bnas-tf train retrains classifiers; recipe {recipe.name!r} is a {recipe.task} recipe: run "
+                         f"`bnas-tf run --recipe {recipe.name}`, or bnas_tf.face.train.train_face in Python")
     genotype = resolve_genotype(args.genotype, args.genotype_option)
     bundle = load_training_data(recipe)  # a missing dataset fails before the run folder exists
     run_dir = runfolder.prepare_output(args.output, f"train-{recipe.name}")
