@@ -84,7 +84,8 @@ def main(argv=None):
     print("|---|---|---|---|---|---|")
     for seed, name, ours, theirs, p_ours, p_theirs, same_ops in rows:
         note = "" if same_ops else " (uniform genotype: random of the op set)"
-        print(f"| {seed} | {name} | {ours:.2%} | {theirs:.2%}{note} | {ours - theirs:+.2%} | {p_ours:,} / {p_theirs:,} |")
+        print(f"| {seed} | {name} | {ours:.2%} | {theirs:.2%}{note} | {ours - theirs:+.2%} | "
+              f"{p_ours:,} / {p_theirs:,} |")
     wins = sum(ours > theirs for _, _, ours, theirs, *_ in rows)
     mean = np.mean([ours - theirs for _, _, ours, theirs, *_ in rows])
     print(f"searched better in {wins} of {len(rows)}; mean difference {mean:+.2%}; {time.perf_counter() - start:.0f} s")

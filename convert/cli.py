@@ -1,4 +1,4 @@
-"""``bnas-tf convert MODEL -o model.tflite [--verify-on digits|<tfds name>] [--benchmark] [--threads N]``.
+"""``bnas-tf convert MODEL -o model.tflite [--verify-on DATASET [--embedding]] [--benchmark] [--threads N]``.
 
 Loads a saved model (``.keras``, SavedModel folder, or run folder with
 ``model.keras``) in Keras safe mode, converts it with Larq Compute Engine,
@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-agreement", type=float, default=DEFAULT_MIN_AGREEMENT, metavar="FRACTION",
                         help="exit with status 1 when top-1 agreement is below this (default: %(default)s)")
     parser.add_argument("--data-dir", metavar="DIR", help="TFDS data folder for --verify-on")
+    parser.add_argument("--embedding", action="store_true",
+                        help="the model outputs embeddings (a bnas_face run): --verify-on compares them by cosine "
+                             "similarity instead of top-1")
+    parser.add_argument("--min-cosine", type=float, default=0.999, metavar="COSINE",
+                        help="with --embedding: exit 1 when an embedding's cosine with Keras is lower "
+                             "(default: %(default)s)")
     parser.add_argument("--benchmark", action="store_true",
                         help="time the .tflite and a float .tflite of the same model on this host "
                              "(reference only unless this host is ARM)")
@@ -75,7 +81,16 @@ def run(args) -> int:
         print(f"note: {info['binary_conv_layers'] - info['binary_kernel_ops']} of {info['binary_conv_layers']} binary "
               "convs stayed float CONV_2D (LCE does this for dilated convs sharing an input with an identical one)")
     status = 0
-    if args.verify_on:
+    if args.verify_on and args.embedding:
+        result = verify(model, args.output, data, num_threads=args.threads, max_samples=args.max_samples,
+                        mode="embedding")
+        print(f"verify on {args.verify_on} ({result['num_samples']} samples): embedding cosine similarity min "
+              f"{result['min_cosine']:.6f}, mean {result['mean_cosine']:.6f}, max |diff| {result['max_abs_diff']:.3g}")
+        if result["min_cosine"] < args.min_cosine:
+            print(f"cosine below {args.min_cosine}: the .tflite embeddings do not match Keras closely enough "
+                  "(verify a trained network: untrained ones have binary outputs at exactly 0 that flip)")
+            status = 1
+    elif args.verify_on:
         result = verify(model, args.output, data, num_threads=args.threads, max_samples=args.max_samples)
         line = (f"verify on {args.verify_on} ({result['num_samples']} samples): top-1 agreement "
                 f"{result['top1_agreement']:.2%}, max |logit diff| {result['max_abs_diff']:.3g}, "

@@ -59,9 +59,9 @@ def convert_and_verify(model, recipe, run_dir: str, bundle, pair_sets, *, verbos
             "weight_bound_bytes": info.get("bound_bytes"), "size_over_bound": info.get("size_over_bound")}
     if verbose:
         accuracy = ", ".join(f"{name} {s['accuracy']:.2%}" for name, s in summaries.items())
-        print(f"converted in {convert_seconds:.1f} s: {path} ({info['size_bytes'] / 1024:.1f} KB); embeddings vs Keras: "
-              f"cosine >= {check['min_cosine']:.6f} on {check['num_samples']} images; .tflite verification {accuracy}",
-              flush=True)
+        print(f"converted in {convert_seconds:.1f} s: {path} ({info['size_bytes'] / 1024:.1f} KB); embeddings vs "
+              f"Keras: cosine >= {check['min_cosine']:.6f} on {check['num_samples']} images; .tflite verification "
+              f"{accuracy}", flush=True)
         if not tflite["agrees"]:
             print(f"warning: a .tflite embedding has cosine {check['min_cosine']:.6f} < min_cosine {recipe.min_cosine} "
                   "with Keras (an untrained network's sign ties at 0 do this; train longer)", flush=True)

@@ -36,6 +36,10 @@ def test_toy_face_run_writes_verification_roc_and_tflite(tmp_path):
     assert "verification_accuracy" in out and "verification accuracy (10-fold) test Keras" in out
     status, _, err = _main(["report", run_dir])  # redraws the ROC from the folder alone
     assert status == 0, err
+    status, out, err = _main(["convert", run_dir, "-o", str(tmp_path / "again.tflite"), "--verify-on", "digits",
+                              "--embedding", "--max-samples", "64", "--min-cosine", "0.9"])
+    assert status == 0, err
+    assert "verify on digits (64 samples): embedding cosine similarity min" in out
 
 
 @pytest.mark.slow
