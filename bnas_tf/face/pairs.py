@@ -191,15 +191,17 @@ def parse_list(path, image_root=None, *, name=None) -> PairList:
                     np.array(same, dtype=bool), fold_of, tuple(numbers))
 
 
-def read_pairs(path, image_root=None, *, format="auto", name=None) -> PairList:
-    """Read a pair list in ``format`` ("lfw", "list" or "auto": an integer header line means LFW)."""
+def read_pairs(path, image_root=None, *, format="auto", name=None, extension=LFW_EXTENSION) -> PairList:
+    """Read a pair list in ``format`` ("lfw", "list" or "auto": an integer header line means LFW);
+    ``extension``: the image files' suffix in the LFW layout."""
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)} (got {format!r})")
     path = os.fspath(path)
     if format == "auto":
         format = "lfw" if _is_header(_content_lines(path)[0][1]) else "list"
-    parse = parse_lfw if format == "lfw" else parse_list
-    return parse(path, image_root, name=name)
+    if format == "lfw":
+        return parse_lfw(path, image_root, name=name, extension=extension)
+    return parse_list(path, image_root, name=name)
 
 
 def parse_spec(spec: str) -> tuple[str, str, str | None]:

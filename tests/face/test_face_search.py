@@ -49,3 +49,17 @@ def test_path_features_match_each_path_run_alone_and_score_their_pairs(searched)
 def test_pairs_must_be_a_pair_set():
     with pytest.raises(TypeError, match="verification_pairs must be a bnas_tf.face.pairs.PairSet"):
         FaceOperationPruning(SPACE, verification_pairs=np.zeros((2, 16, 16, 1)), directory="/tmp/unused")
+
+
+def test_child_parent_scores_both_supernets_by_verification(tmp_path):
+    from bnas_tf.face.search import FaceChildParent
+
+    bundle = data.load("digits", batch_size=32, search_split=True, max_examples=200)
+    pairs = pairs_from_dataset(bundle.search_validation, name="held_out", num_pairs=40)
+    tuner = FaceChildParent(SPACE, repetitions=1, beta=2.0, seed=0, binarization="W1/A1", verification_pairs=pairs,
+                            directory=str(tmp_path), project_name="cp")
+    tuner.search(bundle.search_weights, bundle.search_validation, steps_per_epoch=1, verbose=0)
+    for trial in tuner.oracle.trials.values():
+        child, parent = (trial.metrics.get_last_value(k) for k in ("child_accuracy", "parent_accuracy"))
+        assert trial.metrics.get_last_value("verification_accuracy") == child
+        assert trial.metrics.get_last_value("score") == pytest.approx(child + 2.0 * (parent - child))
