@@ -8,7 +8,10 @@ from bnas_tf.convert import checks
 from bnas_tf.costs import profile
 from bnas_tf.ops import OP_SETS
 
-CASES = [(op_set, binarization) for op_set in ("DARTS_BINARY_OPS", "BINARY_OPS") for binarization in ("W1/A32", "W1/A1")]
+# The DARTS networks (14 edges, separable and dilated convs) take 1-3 minutes each to train and convert on
+# 2 cores: they run with -m slow; the default suite converts DARTS cells in tests/lce/test_agreement.py.
+CASES = [(op_set, binarization) if op_set == "BINARY_OPS" else pytest.param(op_set, binarization, marks=pytest.mark.slow)
+         for op_set in ("DARTS_BINARY_OPS", "BINARY_OPS") for binarization in ("W1/A32", "W1/A1")]
 MAX_LOGIT_DIFF = 1e-3  # LCE's own end-to-end tolerance
 
 

@@ -11,7 +11,8 @@ def _binary_convs(model):
     return [l for l in model.layers if isinstance(l, lq.layers.QuantConv2D) and l.input_quantizer is not None]
 
 
-@pytest.mark.parametrize("seed", range(3))
+# ~30 s each on 2 cores: seed 1 (with inter-cell skips) in the default suite, 0 and 2 with -m slow
+@pytest.mark.parametrize("seed", [pytest.param(0, marks=pytest.mark.slow), 1, pytest.param(2, marks=pytest.mark.slow)])
 def test_random_lce_friendly_cell_networks_are_fully_binary(seed):
     genotype = Genotype.random("LCE_FRIENDLY_OPS", seed=seed)
     model = build_network(genotype, cells=3, channels=20, num_classes=10, input_shape=(16, 16, 1),
