@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from bnas_tf import ops as ops_module
+from bnas_tf.arguments import count
 
 WIDTH_RATIOS = (0.25, 0.5, 1.0, 2.0, 3.0, 4.0)
 
@@ -66,8 +67,7 @@ class Genotype:
     name: str | None = None
 
     def __post_init__(self):
-        if isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or self.nodes < 1:
-            raise ValueError(f"nodes must be a positive integer (got {self.nodes!r})")
+        count("nodes", self.nodes)
         allowed = ops_module.get_op_set(self.op_set)
         default_concat = tuple(range(2, self.nodes + 2))
         for cell in ("normal", "reduce"):

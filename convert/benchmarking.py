@@ -14,6 +14,7 @@ import time
 import numpy as np
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
+from bnas_tf.arguments import count
 from bnas_tf.convert import flatbuffer
 from bnas_tf.convert.export import float_tflite as convert_float
 
@@ -24,11 +25,6 @@ WARMUP_RUNS = 3
 def optimised_kernels_here() -> bool:
     """True on the machines LCE has optimised kernels for (aarch64 / ARMv7)."""
     return platform.machine().lower() in ARM_MACHINES
-
-
-def _check_count(label, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{label} must be an integer >= {minimum} (got {value!r})")
 
 
 def latency(data: bytes, *, num_threads: int = 1, runs: int = 50, seed: int = 0) -> dict:
@@ -73,8 +69,8 @@ def benchmark(tflite, *, num_threads: int = 1, runs: int = 50, float_tflite=None
         ``float_size_bytes`` and ``float_over_binary`` (float median / binary
         median).
     """
-    _check_count("num_threads", num_threads)
-    _check_count("runs", runs)
+    count("num_threads", num_threads)
+    count("runs", runs)
     data = flatbuffer.read(tflite)
     report = {
         "machine": platform.machine(),

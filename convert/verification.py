@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
+from bnas_tf.arguments import count
 from bnas_tf.convert import flatbuffer
 
 KERAS_BATCH = 64
@@ -23,8 +24,7 @@ def collect(data, max_samples: int, example_shape: tuple):
     ``tf.data.Dataset`` of ``(x, y)`` / ``(x, y, weight)`` / ``x`` elements,
     batched or not.
     """
-    if isinstance(max_samples, bool) or not isinstance(max_samples, (int, np.integer)) or max_samples <= 0:
-        raise ValueError(f"max_samples must be a positive integer (got {max_samples!r})")
+    count("max_samples", max_samples)
     if isinstance(data, tf.data.Dataset):
         xs, ys, count = [], [], 0
         for element in data:

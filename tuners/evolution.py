@@ -48,6 +48,7 @@ from keras_tuner.engine.trial import TrialStatus
 from keras_tuner.engine.tuner import maybe_distribute
 
 from bnas_tf import costs
+from bnas_tf.arguments import count
 from bnas_tf.data import DataBundle
 from bnas_tf.genotype import WIDTH_RATIOS, WidthGenotype
 from bnas_tf.io import atomic_write_json, read_json
@@ -155,12 +156,6 @@ def survivors(individuals, size: int):
 # ---------------------------------------------------------------- oracle
 
 
-def _positive_int(label, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{label} must be a positive integer, got {value!r}")
-    return value
-
-
 class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
     """Evolutionary width search over a backbone, SPEC P3 (choices in the module docstring).
 
@@ -185,9 +180,9 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
             raise ValueError(f"unknown backbone {backbone!r}; known backbones: {', '.join(BACKBONES)}")
         self.backbone = backbone
         self.gene_length = len(BACKBONES[backbone])
-        self.population_size = _positive_int("population_size", population_size)
-        self.generations = _positive_int("generations", generations)
-        self.tournament_size = _positive_int("tournament_size", tournament_size)
+        self.population_size = count("population_size", population_size)
+        self.generations = count("generations", generations)
+        self.tournament_size = count("tournament_size", tournament_size)
         self.mutation_rate = 1.0 / self.gene_length if mutation_rate is None else float(mutation_rate)
         if not 0.0 <= self.mutation_rate <= 1.0:
             raise ValueError(f"mutation_rate must be in [0, 1], got {mutation_rate!r}")
@@ -409,8 +404,8 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
             raise ValueError(f"flops_penalty (lam, SPEC P3 Eq. 4) must be a finite number >= 0, got {flops_penalty!r}")
         get_binarization(binarization)  # fail here, not inside the first trial
         self.backbone = backbone
-        self.epochs_per_candidate = _positive_int("epochs_per_candidate", epochs_per_candidate)
-        self.initial_epochs = None if initial_epochs is None else _positive_int("initial_epochs", initial_epochs)
+        self.epochs_per_candidate = count("epochs_per_candidate", epochs_per_candidate)
+        self.initial_epochs = count("initial_epochs", initial_epochs, allow_none=True)
         self.binarization = binarization
         self.num_classes = num_classes
         self.input_shape = None if input_shape is None else tuple(input_shape)

@@ -33,6 +33,7 @@ import numpy as np
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src.engine.oracle import synchronized
 
+from bnas_tf import arguments
 from bnas_tf.io import atomic_write_json
 from bnas_tf.supernet import KINDS, CellSpace
 from bnas_tf.tuners import deployment as deployment_lib
@@ -64,8 +65,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
             raise ValueError(f"a search needs at least 2 ops per edge, the space has {space.num_ops}: {list(space.op_set)}")
         for name, value, low in (("repetitions", repetitions, 1), ("warmup_epochs", warmup_epochs, 0),
                                  ("finetune_epochs", finetune_epochs, 0), ("warmup_weights_only", warmup_weights_only, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low} (got {value!r})")
+            arguments.count(name, value, low)
         deployment = deployment_lib.get(deployment)
         if deployment is not None and deployment.penalty:  # the paths' measurement is the penalised objective
             self.objective_name = deployment_lib.deployed_name(type(self).objective_name)

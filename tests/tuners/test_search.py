@@ -125,7 +125,7 @@ def test_bad_search_inputs(tmp_path, bundle):
         tuner.search(np.zeros((4, 16, 16, 1)), bundle.search_validation)
     with pytest.raises(ValueError, match="at least 2 ops per edge"):
         OperationPruning(CellSpace(op_set=["conv_3x3"], cells=2, channels=8, nodes=2), directory=str(tmp_path))
-    with pytest.raises(ValueError, match="repetitions must be an integer >= 1"):
+    with pytest.raises(ValueError, match="repetitions must be a positive integer"):
         OperationPruning(SPACE, repetitions=0, directory=str(tmp_path))
 
 
