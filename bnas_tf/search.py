@@ -68,7 +68,8 @@ def trial_line(trial, metrics: dict, elapsed: float) -> str:
     if "width_ratio_0" in values:
         where = "ratios " + ",".join(f"{values[k]:g}" for k in sorted(values) if k.startswith("width_ratio_"))
     shown = "  ".join(f"{name} {value:.4g}" for name, value in metrics.items())
-    status = "" if trial.status == "COMPLETED" else f"  {trial.status}: {trial.message or ''}".rstrip()
+    reason = (trial.message or "").strip().splitlines()[-1:]  # KerasTuner's messages end a traceback with the error
+    status = "" if trial.status == "COMPLETED" else f"  {trial.status}: {''.join(reason)}".rstrip()
     return f"[{elapsed:7.1f} s] trial {trial.trial_id}  {phase} {where}  {shown}{status}".replace("   ", "  ")
 
 

@@ -48,3 +48,16 @@ def test_train_takes_a_published_genotype_by_name(tmp_path):
     status, _, err = _main(["train", "--genotype", "p2_nope", "--recipe", "binary_darts", "--output",
                             str(tmp_path / "bad")])
     assert status != 0 and "neither a published genotype" in err and "p2_bnas_cifar10" in err
+
+
+def test_trial_lines_show_the_reason_not_the_traceback():
+    from types import SimpleNamespace
+
+    from bnas_tf.search import trial_line
+
+    trial = SimpleNamespace(trial_id="07", status="FAILED", hyperparameters=SimpleNamespace(values={"phase": "sample"}),
+                            message="Traceback (most recent call last):\n  File ...\nFailedTrialError: [1.0] is over "
+                                    "the deployment budget: float_macs 9 > budget 5")
+    line = trial_line(trial, {"deploy_cost": 9.0}, 1.5)
+    assert line.endswith("FAILED: FailedTrialError: [1.0] is over the deployment budget: float_macs 9 > budget 5")
+    assert "Traceback" not in line and "\n" not in line
