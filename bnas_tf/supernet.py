@@ -8,14 +8,19 @@ Two forward modes over the same weights:
   Algorithm 1 step b / P4 Algorithm 1), so every op processes exactly one
   chunk: a step costs what one path on the whole batch costs. Which op a
   path takes is an int tensor (``route``), so a new sample is a new value,
-  not a new trace; the graph is traced once per *layout* (the candidate ops
-  of every edge), i.e. once per pruning round.
+  not a new trace.
 * **mixed mode** computes softmax(α)-weighted sums of every remaining op
   (DARTS, SPEC P2); with ``partial_channels = q > 1`` only the first 1/q of
   each mixture's output channels come from the mixture and the rest bypass
   (PC-DARTS' partial connection, SPEC P1 Eq. 6; our ops keep full width so
   that they share weights with path mode, which keeps PC-DARTS' bypass but
   not its compute saving).
+
+The mode is a variable too (:meth:`SupernetEdge._combined`: each op reads
+one chunk and adds its weighted output to one chunk), so both modes run the
+same graph: it is traced once per *layout* (the candidate ops of every
+edge), and a search whose layout stays the same traces one training graph
+for its sampled paths and its mixed-mode fine-tuning.
 
 The cell is :class:`bnas_tf.networks.Cell`: supernet and evaluation network
 share its definition.
@@ -96,36 +101,40 @@ class SupernetEdge:
         self.supernet, self.kind, self.edge, self.ops = supernet, kind, edge, ops
 
     def __call__(self, x, training=None):
-        layout = self.supernet.layout
-        if layout.mode == "path":
-            return self._paths(x, training, layout.candidates[self.kind][self.edge])
-        return self._mixed(x, training, layout.candidates[self.kind][self.edge])
+        candidates = self.supernet.layout.candidates[self.kind][self.edge]
+        out = self._combined(x, training, candidates)
+        return self._partial(x, out) if self.supernet.partial_channels > 1 else out
 
-    def _paths(self, x, training, candidates):
-        route = self.supernet.route[self.kind][self.edge]  # path p uses candidates[route[p]]
-        paths = len(candidates)
-        if paths == 1:
+    def _combined(self, x, training, candidates):
+        """Both modes in one graph, so path-mode training and mixed-mode fine-tuning share one trace.
+        ``x`` holds ``streams`` chunks (a path each in path mode, the one batch in mixed mode); candidate op
+        ``k`` reads chunk ``owner[k]`` and adds ``weight[k]`` times its output to that chunk's output. Path
+        mode: owner = the inverse of the route (a permutation), weight 1: each op serves exactly one path.
+        Mixed mode: owner 0 for every op, weight softmax(α)."""
+        if len(candidates) == 1:  # every path takes it; softmax over one op is 1
             return self.ops[candidates[0]](x, training)
-        owner = tf.math.invert_permutation(route)  # candidate k serves path owner[k]
+        supernet = self.supernet
+        owner = supernet.owner[self.kind][self.edge]
+        streams = tf.shape(supernet.path_weight)[0]
         shape = tf.shape(x)
-        chunks = tf.reshape(x, tf.concat([[paths, shape[0] // paths], shape[1:]], 0))
-        outs = tf.stack([self.ops[k](tf.gather(chunks, owner[i]), training) for i, k in enumerate(candidates)])
-        outs = tf.gather(outs, route)
-        out_shape = tf.shape(outs)
-        return tf.reshape(outs, tf.concat([[shape[0]], out_shape[2:]], 0))
+        chunks = tf.reshape(x, tf.concat([[streams, shape[0] // streams], shape[1:]], 0))
+        inputs = tf.unstack(tf.gather(chunks, owner), num=len(candidates))
+        outs = tf.stack([self.ops[k](chunk, training) for chunk, k in zip(inputs, candidates)])
+        softmax = tf.nn.softmax(tf.gather(supernet.masked_alpha(self.kind, self.edge), list(candidates)))
+        weights = 1.0 + supernet.mixing * (softmax - 1.0)  # exactly 1 in path mode
+        outs = outs * tf.reshape(weights, [-1] + [1] * (len(outs.shape) - 1))
+        combined = tf.math.unsorted_segment_sum(outs, owner, streams)
+        return tf.reshape(combined, tf.concat([[shape[0]], tf.shape(combined)[2:]], 0))
 
-    def _mixed(self, x, training, candidates):
-        alpha = tf.gather(self.supernet.masked_alpha(self.kind, self.edge), list(candidates))
-        weights = tf.nn.softmax(alpha)
-        mixed = tf.add_n([weights[i] * self.ops[k](x, training) for i, k in enumerate(candidates)])
-        q = self.supernet.partial_channels
-        if q <= 1:
-            return mixed
-        keep = max(1, mixed.shape[-1] // q)
-        stride = 1 if mixed.shape[1] == x.shape[1] else 2
+    def _partial(self, x, out):
+        """Mixed mode with ``partial_channels = q > 1``: only the first 1/q of the channels come from the
+        mixture, the rest bypass it (path mode: the op's output unchanged)."""
+        keep = max(1, out.shape[-1] // self.supernet.partial_channels)
+        stride = 1 if out.shape[1] == x.shape[1] else 2
         rest = x[:, ::stride, ::stride, keep:]
         # the bypass goes first: a channel shuffle (PC-DARTS), so each channel takes its turn in the mixture
-        return tf.concat([rest, mixed[..., :keep]], axis=-1)
+        bypassed = tf.concat([rest, out[..., :keep]], axis=-1)
+        return tf.where(self.supernet.mixing > 0.5, bypassed, out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +151,11 @@ class Layout:
     @property
     def key(self):
         return (self.mode,) + tuple(self.candidates[kind] for kind in KINDS)
+
+    @property
+    def graph_key(self):
+        """What a graph of :class:`SupernetEdge` depends on: the candidates (the mode is a variable)."""
+        return tuple(self.candidates[kind] for kind in KINDS)
 
 
 class Supernet:
@@ -164,8 +178,13 @@ class Supernet:
         # 0 for ops still in the space, -1e9 for abandoned ones (mixed mode)
         self.alpha_mask = {kind: [tf.Variable(tf.zeros(space.num_ops), trainable=False, name=f"alpha_mask_{kind}_{e}")
                                   for e in range(edges)] for kind in KINDS}
-        # loss weight of each path: 1 for sampled paths, 0 for the filler paths of a larger layout
+        # loss weight of each path: 1 for sampled paths, 0 for the filler paths of a larger layout (mixed mode: [1])
         self.path_weight = tf.Variable(tf.ones(1), trainable=False, shape=tf.TensorShape([None]), name="path_weight")
+        # per edge, the chunk of the batch each candidate op reads (see SupernetEdge._combined)
+        self.owner = {kind: [tf.Variable(tf.zeros(1, tf.int32), trainable=False, shape=tf.TensorShape([None]),
+                                         name=f"owner_{kind}_{e}") for e in range(edges)] for kind in KINDS}
+        # 1 in mixed mode, 0 in path mode
+        self.mixing = tf.Variable(0.0, trainable=False, name="mixing")
         self.layout = None
         channels_of, c = {}, space.channels
         for index in range(space.cells):
@@ -205,7 +224,7 @@ class Supernet:
     def _build_all(self):
         """Create every variable once, eagerly, in mixed mode over all ops (so tracing never creates any)."""
         all_ops = tuple(range(self.space.num_ops))
-        self.set_layout(Layout("mixed", {kind: (all_ops,) * self.space.num_edges for kind in KINDS}))
+        self.set_mixed({kind: (all_ops,) * self.space.num_edges for kind in KINDS})
         self.forward(tf.zeros((1,) + self.input_shape), training=False)
 
     def op_weights(self, kind, edge, op):
@@ -264,19 +283,26 @@ class Supernet:
         self.set_layout(layout)
         for kind in KINDS:
             for e, route in enumerate(routes[kind]):
-                self.route[kind][e].assign(np.asarray(route, dtype=np.int32))
+                route = np.asarray(route, dtype=np.int32)
+                self.route[kind][e].assign(route)
+                self.owner[kind][e].assign(np.argsort(route).astype(np.int32))  # candidate k serves path owner[k]
         sampled = layout.paths if sampled_paths is None else sampled_paths
         self.path_weight.assign(np.array([1.0] * sampled + [0.0] * (layout.paths - sampled), dtype=np.float32))
+        self.mixing.assign(0.0)
 
     def set_mixed(self, layout_ops: dict, remaining: dict | None = None):
         """Mixed mode over ``layout_ops[kind][edge]``; ops not in ``remaining`` get weight 0 in the mixture."""
         self.set_layout(Layout("mixed", {kind: tuple(tuple(int(k) for k in r) for r in layout_ops[kind]) for kind in KINDS}))
         remaining = layout_ops if remaining is None else remaining
         for kind in KINDS:
+            for e, ops in enumerate(self.layout.candidates[kind]):
+                self.owner[kind][e].assign(np.zeros(len(ops), dtype=np.int32))
             for e, ops in enumerate(remaining[kind]):
                 mask = np.full(self.space.num_ops, -1e9, dtype=np.float32)
                 mask[list(ops)] = 0.0
                 self.alpha_mask[kind][e].assign(mask)
+        self.path_weight.assign(np.ones(1, dtype=np.float32))
+        self.mixing.assign(1.0)
 
     def masked_alpha(self, kind, edge):
         return self.alpha[kind][edge] + self.alpha_mask[kind][edge]
@@ -320,9 +346,10 @@ class Supernet:
             s1 = layer(s1)
         return s1
 
-    def function(self, name, build):
-        """A tf.function for the current layout, traced once per (name, layout)."""
-        key = (name,) + self.layout.key
+    def function(self, name, build, *, any_mode: bool = False):
+        """A tf.function for the current layout, traced once per (name, layout); with ``any_mode`` one per
+        (name, candidates), shared by path and mixed mode (a function whose Python code does not read the mode)."""
+        key = (name,) + (self.layout.graph_key if any_mode else self.layout.key)
         if key not in self._functions:
             self._functions[key] = build()
         return self._functions[key]

@@ -11,9 +11,11 @@ step on an architecture batch, then one weight step on a weights batch).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import threading
 import time
 
 import numpy as np
@@ -29,6 +31,31 @@ def cosine_learning_rate(base: float, progress: float, minimum: float = 0.0) -> 
     """lr at ``progress`` in [0, 1] of a cosine schedule from ``base`` to ``minimum``."""
     progress = min(max(progress, 0.0), 1.0)
     return minimum + 0.5 * (base - minimum) * (1.0 + math.cos(math.pi * progress))
+
+
+_optimisation_lock = threading.Lock()
+_optimisation_users = [0, None]  # runs inside without_graph_optimisation, the options they replaced
+
+
+@contextlib.contextmanager
+def without_graph_optimisation():
+    """Run the supernet's functions without Grappler. On a 27k-node training graph Grappler took 6 of a
+    10 s first call (measured, 2 cores) and the steps ran no faster. The setting is TensorFlow's global
+    one and is read at every call (a function called under other options is instantiated again), so it is
+    on while any trainer runs (reference-counted: threaded chief/worker tests) and put back afterwards."""
+    with _optimisation_lock:
+        if _optimisation_users[0] == 0:
+            _optimisation_users[1] = tf.config.optimizer.get_experimental_options()
+            tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+        _optimisation_users[0] += 1
+    try:
+        yield
+    finally:
+        with _optimisation_lock:
+            _optimisation_users[0] -= 1
+            if _optimisation_users[0] == 0:
+                tf.config.optimizer.set_experimental_options(
+                    {"disable_meta_optimizer": False, **_optimisation_users[1]})
 
 
 def batch_size_of(dataset) -> int:
@@ -140,79 +167,44 @@ class SupernetTrainer:
             variable.assign(value)
 
     def _losses(self, logits, y):
+        """Mean cross-entropy of each path (chunk of the batch), weighted by ``path_weight`` (mixed mode: one
+        chunk, weight 1), plus the layers' own losses."""
         per_sample = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
         weights = self.supernet.path_weight
-        if self.supernet.layout.mode == "path" and self.supernet.layout.paths > 1:
-            per_path = tf.reduce_mean(tf.reshape(per_sample, [self.supernet.layout.paths, -1]), axis=1)
-            loss = tf.reduce_sum(per_path * weights) / tf.reduce_sum(weights)
-        else:
-            loss = tf.reduce_mean(per_sample)
+        per_path = tf.reduce_mean(tf.reshape(per_sample, [tf.shape(weights)[0], -1]), axis=1)
+        loss = tf.reduce_sum(per_path * weights) / tf.reduce_sum(weights)
         extra = self.supernet.extra_losses()
         return loss + tf.add_n(extra) if extra else loss
 
-    def _path_correct(self, logits, y, paths):
+    def _path_correct(self, logits, y):
         hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)
-        return tf.reduce_sum(tf.reshape(hits, [paths, -1]), axis=1)
+        return tf.reduce_sum(tf.reshape(hits, [tf.shape(self.supernet.path_weight)[0], -1]), axis=1)
 
-    # --- path mode ------------------------------------------------------------
-    def _train_step_fn(self):
-        variables = self.layout_weights()
-        paths = self.supernet.layout.paths
-
-        def step(x, y):
-            with tf.GradientTape() as tape:
-                logits = self.supernet.forward(x, training=True)
-                loss = self._losses(logits, y)
-            self._apply(tape.gradient(loss, variables), variables)
-            return loss, self._path_correct(logits, y, paths)
-
-        return tf.function(step, autograph=False, input_signature=self._signature())
+    # --- traced functions: one per layout, shared by path and mixed mode (see bnas_tf.supernet) -------------
+    def _function(self, name, build):
+        """``(key, function)``: the layout's tf.function ``name``; ``key`` tells :meth:`_timed` which trace it is."""
+        return (name,) + self.supernet.layout.graph_key, self.supernet.function(name, build, any_mode=True)
 
     def _signature(self):
         """One trace per layout whatever the batch size (the last validation batch is smaller)."""
         shape = (None,) + tuple(self.supernet.input_shape)
         return [tf.TensorSpec(shape, tf.float32), tf.TensorSpec((None,), tf.int32)]
 
-    def _eval_fn(self):
-        paths = self.supernet.layout.paths
-
-        def evaluate(x, y):
-            logits = self.supernet.forward(x, training=False)
-            return self._path_correct(logits, y, paths)
-
-        return tf.function(evaluate, autograph=False, input_signature=self._signature())
-
-    def train_paths(self, dataset, steps: int) -> dict:
-        """Train the current paths for ``steps`` steps; each path gets its own batch every step."""
-        paths = self.supernet.layout.paths
-        step = self.supernet.function("train", self._train_step_fn)
-        losses, correct, seen = [], np.zeros(paths), 0
-        for x, y in _paths_batches(dataset, paths).take(steps):
-            x = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
-            y = tf.reshape(y, [-1])
-            loss, (_, hits) = self._timed(("train",) + self.supernet.layout.key, step, x, tf.cast(y, tf.int32))
-            losses.append(loss)
-            correct += hits.numpy()
-            seen += int(y.shape[0]) // paths
-        return {"loss": float(np.mean(losses)) if losses else float("nan"), "losses": losses,
-                "accuracy": (correct / max(seen, 1)).tolist()}
-
-    def evaluate_paths(self, dataset) -> np.ndarray:
-        """Validation accuracy of every current path on the same samples."""
-        paths = self.supernet.layout.paths
-        evaluate = self.supernet.function("eval", self._eval_fn)
-        correct, seen = np.zeros(paths), 0
-        for x, y in dataset:
-            tiled = tf.tile(x, tf.concat([[paths], tf.ones(tf.rank(x) - 1, tf.int32)], 0))
-            correct += evaluate(tiled, tf.cast(tf.tile(y, [paths]), tf.int32)).numpy()
-            seen += int(y.shape[0])
-        if not seen:
-            raise ValueError("validation data is empty: pass a validation dataset with at least one batch")
-        return correct / seen
-
-    # --- mixed mode -----------------------------------------------------------
-    def _mixed_step_fn(self, train_alpha: bool):
+    def _train_step_fn(self):
+        """A weight step: the paths' loss (or the mixture's), masked SGD on the layout's weights."""
         variables = self.layout_weights()
+
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                logits = self.supernet.forward(x, training=True)
+                loss = self._losses(logits, y)
+            self._apply(tape.gradient(loss, variables), variables)
+            return loss, self._path_correct(logits, y)
+
+        return tf.function(step, autograph=False, input_signature=self._signature())
+
+    def _alpha_step_fn(self):
+        """An α step (mixed mode): the loss minus the diversity-weighted α entropy, Adam on α."""
         alphas = self.supernet.alpha_variables
 
         def alpha_step(x, y):
@@ -223,32 +215,64 @@ class SupernetTrainer:
             self.alpha_optimizer.apply_gradients([(g, a) for g, a in zip(grads, alphas) if g is not None])
             return loss
 
-        def weight_step(x, y):
-            with tf.GradientTape() as tape:
-                logits = self.supernet.forward(x, training=True)
-                loss = self._losses(logits, y)
-            self._apply(tape.gradient(loss, variables), variables)
-            return loss, self._path_correct(logits, y, 1)
+        return tf.function(alpha_step, autograph=False, input_signature=self._signature())
 
-        signature = self._signature()
-        return (tf.function(weight_step, autograph=False, input_signature=signature),
-                tf.function(alpha_step, autograph=False, input_signature=signature) if train_alpha else None)
+    def _eval_fn(self):
+        def evaluate(x, y):
+            logits = self.supernet.forward(x, training=False)
+            return self._path_correct(logits, y)
 
+        return tf.function(evaluate, autograph=False, input_signature=self._signature())
+
+    # --- path mode ------------------------------------------------------------
+    def train_paths(self, dataset, steps: int) -> dict:
+        """Train the current paths for ``steps`` steps; each path gets its own batch every step."""
+        paths = self.supernet.layout.paths
+        key, step = self._function("train", self._train_step_fn)
+        losses, correct, seen = [], np.zeros(paths), 0
+        with without_graph_optimisation():
+            for x, y in _paths_batches(dataset, paths).take(steps):
+                x = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
+                y = tf.reshape(y, [-1])
+                loss, (_, hits) = self._timed(key, step, x, tf.cast(y, tf.int32))
+                losses.append(loss)
+                correct += hits.numpy()
+                seen += int(y.shape[0]) // paths
+        return {"loss": float(np.mean(losses)) if losses else float("nan"), "losses": losses,
+                "accuracy": (correct / max(seen, 1)).tolist()}
+
+    def evaluate_paths(self, dataset) -> np.ndarray:
+        """Validation accuracy of every current path on the same samples (mixed mode: of the mixture)."""
+        paths = self.supernet.layout.paths
+        _, evaluate = self._function("eval", self._eval_fn)
+        correct, seen = np.zeros(paths), 0
+        with without_graph_optimisation():
+            for x, y in dataset:
+                tiled = tf.tile(x, tf.concat([[paths], tf.ones(tf.rank(x) - 1, tf.int32)], 0))
+                correct += evaluate(tiled, tf.cast(tf.tile(y, [paths]), tf.int32)).numpy()
+                seen += int(y.shape[0])
+        if not seen:
+            raise ValueError("validation data is empty: pass a validation dataset with at least one batch")
+        return correct / seen
+
+    # --- mixed mode -----------------------------------------------------------
     def train_mixed(self, weights_data, steps: int, *, architecture_data=None, diversity_weight: float = 0.0) -> dict:
         """One mixed-mode pass: weight steps, interleaved with α steps when ``architecture_data`` is given."""
         train_alpha = architecture_data is not None
-        weight_step, alpha_step = self.supernet.function(f"mixed_alpha{int(train_alpha)}", lambda: self._mixed_step_fn(train_alpha))
+        key, weight_step = self._function("train", self._train_step_fn)
+        alpha_key, alpha_step = self._function("alpha", self._alpha_step_fn) if train_alpha else (None, None)
         self.diversity.assign(float(diversity_weight))
         arch_iter = iter(architecture_data.repeat()) if train_alpha else None
         losses, correct, seen = [], 0.0, 0
-        for x, y in weights_data.repeat().take(steps):
-            if train_alpha:
-                xa, ya = next(arch_iter)
-                self._timed(("alpha",) + self.supernet.layout.key, alpha_step, xa, tf.cast(ya, tf.int32))
-            loss, (_, hits) = self._timed(("mixed",) + self.supernet.layout.key, weight_step, x, tf.cast(y, tf.int32))
-            losses.append(loss)
-            correct += float(hits.numpy()[0])
-            seen += int(y.shape[0])
+        with without_graph_optimisation():
+            for x, y in weights_data.repeat().take(steps):
+                if train_alpha:
+                    xa, ya = next(arch_iter)
+                    self._timed(alpha_key, alpha_step, xa, tf.cast(ya, tf.int32))
+                loss, (_, hits) = self._timed(key, weight_step, x, tf.cast(y, tf.int32))
+                losses.append(loss)
+                correct += float(hits.numpy()[0])
+                seen += int(y.shape[0])
         return {"loss": float(np.mean(losses)) if losses else float("nan"), "losses": losses,
                 "accuracy": correct / max(seen, 1)}
 
