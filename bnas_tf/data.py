@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from bnas_tf import augment as augment_lib
-from bnas_tf.arguments import count
+from bnas_tf import arguments
 from bnas_tf.data_sources import DataNotFoundError, array_source, folder_source, tfds_source
 
 __all__ = ["DataBundle", "DataNotFoundError", "default_flip", "digits_arrays", "from_arrays",
@@ -231,7 +231,7 @@ def _to_signed_unit(image):
 
 def _options(name, batch_size, augment, flip, cutout, validation_fraction, test_fraction,
              search_split, seed, cache):
-    count("batch_size", batch_size)
+    arguments.count("batch_size", batch_size)
     for label, fraction in (("validation_fraction", validation_fraction),
                             ("test_fraction", test_fraction)):
         if not 0.0 < fraction < 1.0:

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from bnas_tf import ops as ops_module
-from bnas_tf.arguments import count
+from bnas_tf import arguments
 
 WIDTH_RATIOS = (0.25, 0.5, 1.0, 2.0, 3.0, 4.0)
 
@@ -67,7 +67,7 @@ class Genotype:
     name: str | None = None
 
     def __post_init__(self):
-        count("nodes", self.nodes)
+        arguments.count("nodes", self.nodes)
         allowed = ops_module.get_op_set(self.op_set)
         default_concat = tuple(range(2, self.nodes + 2))
         for cell in ("normal", "reduce"):

@@ -18,7 +18,7 @@ from typing import Callable
 import tensorflow as tf
 
 from bnas_tf import ops as ops_module
-from bnas_tf.arguments import count
+from bnas_tf import arguments
 from bnas_tf.genotype import Genotype, WidthGenotype
 from bnas_tf.quantizers import Binarization, get as get_binarization
 
@@ -96,7 +96,7 @@ def default_reduction_cells(cells: int) -> tuple:
 
 def _check_network_args(cells, channels, num_classes, input_shape, reduction_cells, stem):
     for label, value in (("cells", cells), ("channels", channels), ("num_classes", num_classes)):
-        count(label, value)
+        arguments.count(label, value)
     if channels % 2:
         raise ValueError(f"channels must be even (got {channels}): factorised reduce splits them in two halves")
     if num_classes < 2:

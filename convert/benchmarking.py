@@ -14,7 +14,7 @@ import time
 import numpy as np
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
-from bnas_tf.arguments import count
+from bnas_tf import arguments
 from bnas_tf.convert import flatbuffer
 from bnas_tf.convert.export import float_tflite as convert_float
 
@@ -69,8 +69,8 @@ def benchmark(tflite, *, num_threads: int = 1, runs: int = 50, float_tflite=None
         ``float_size_bytes`` and ``float_over_binary`` (float median / binary
         median).
     """
-    count("num_threads", num_threads)
-    count("runs", runs)
+    arguments.count("num_threads", num_threads)
+    arguments.count("runs", runs)
     data = flatbuffer.read(tflite)
     report = {
         "machine": platform.machine(),

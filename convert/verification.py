@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
-from bnas_tf.arguments import count
+from bnas_tf import arguments
 from bnas_tf.convert import flatbuffer
 
 KERAS_BATCH = 64
@@ -24,7 +24,7 @@ def collect(data, max_samples: int, example_shape: tuple):
     ``tf.data.Dataset`` of ``(x, y)`` / ``(x, y, weight)`` / ``x`` elements,
     batched or not.
     """
-    count("max_samples", max_samples)
+    arguments.count("max_samples", max_samples)
     if isinstance(data, tf.data.Dataset):
         xs, ys, count = [], [], 0
         for element in data:

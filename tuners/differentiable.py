@@ -18,7 +18,7 @@ import keras_tuner as kt
 import numpy as np
 from keras_tuner.engine import trial as trial_module
 
-from bnas_tf.arguments import count
+from bnas_tf import arguments
 from bnas_tf.genotype import Genotype
 from bnas_tf.supernet import KINDS, CellSpace
 from bnas_tf.tuners import deployment as deployment_lib
@@ -54,7 +54,7 @@ class DifferentiableOracle(AtomicOracleState, kt.Oracle):
 
     def __init__(self, space: CellSpace, *, epochs: int = 50, diversity_lambda: float = 1.0, diversity_tau: float = 7.7,
                  gamma: float = 3.0, seed=None, max_retries_per_trial=0, max_consecutive_failed_trials=3, **kwargs):
-        count("epochs", epochs)
+        arguments.count("epochs", epochs)
         if gamma < 1:
             raise ValueError(f"gamma must be >= 1 (got {gamma}): larger gamma keeps fewer Zeroise edges (P2 Eq. 4)")
         super().__init__(objective=kt.Objective("val_accuracy", "max"), max_trials=None, seed=seed,

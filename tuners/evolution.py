@@ -47,8 +47,7 @@ import tensorflow as tf
 from keras_tuner.engine.trial import TrialStatus
 from keras_tuner.engine.tuner import maybe_distribute
 
-from bnas_tf import costs
-from bnas_tf.arguments import count
+from bnas_tf import arguments, costs
 from bnas_tf.data import DataBundle
 from bnas_tf.genotype import WIDTH_RATIOS, WidthGenotype
 from bnas_tf.io import atomic_write_json, read_json
@@ -180,9 +179,9 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
             raise ValueError(f"unknown backbone {backbone!r}; known backbones: {', '.join(BACKBONES)}")
         self.backbone = backbone
         self.gene_length = len(BACKBONES[backbone])
-        self.population_size = count("population_size", population_size)
-        self.generations = count("generations", generations)
-        self.tournament_size = count("tournament_size", tournament_size)
+        self.population_size = arguments.count("population_size", population_size)
+        self.generations = arguments.count("generations", generations)
+        self.tournament_size = arguments.count("tournament_size", tournament_size)
         self.mutation_rate = 1.0 / self.gene_length if mutation_rate is None else float(mutation_rate)
         if not 0.0 <= self.mutation_rate <= 1.0:
             raise ValueError(f"mutation_rate must be in [0, 1], got {mutation_rate!r}")
@@ -404,8 +403,8 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
             raise ValueError(f"flops_penalty (lam, SPEC P3 Eq. 4) must be a finite number >= 0, got {flops_penalty!r}")
         get_binarization(binarization)  # fail here, not inside the first trial
         self.backbone = backbone
-        self.epochs_per_candidate = count("epochs_per_candidate", epochs_per_candidate)
-        self.initial_epochs = count("initial_epochs", initial_epochs, allow_none=True)
+        self.epochs_per_candidate = arguments.count("epochs_per_candidate", epochs_per_candidate)
+        self.initial_epochs = arguments.count("initial_epochs", initial_epochs, allow_none=True)
         self.binarization = binarization
         self.num_classes = num_classes
         self.input_shape = None if input_shape is None else tuple(input_shape)

@@ -22,7 +22,7 @@ from keras_tuner.engine import base_tuner
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src.distribute import utils as dist_utils
 
-from bnas_tf.arguments import count
+from bnas_tf import arguments
 from bnas_tf.genotype import Genotype
 from bnas_tf.networks import build_network
 from bnas_tf.quantizers import get as get_binarization
@@ -185,7 +185,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
         for data, what in ((validation_data, "validation_data"), (architecture_data, "architecture_data")):
             _check_same_images(data, train_data, what)
         for name, value in (("steps_per_epoch", steps_per_epoch), ("the tuner's steps_per_epoch", self.steps_per_epoch)):
-            count(name, value, allow_none=True)
+            arguments.count(name, value, allow_none=True)
         steps = steps_per_epoch or self.steps_per_epoch or int(train_data.cardinality())
         if steps <= 0:
             raise ValueError("cannot tell how many steps make an epoch of train_data; pass steps_per_epoch=")
