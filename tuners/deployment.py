@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import warnings
 from typing import Callable, Mapping
 
@@ -135,6 +136,39 @@ def get(value) -> DeploymentObjective | None:
         return DeploymentObjective.from_config(dict(value))
     raise TypeError(f"deployment must be a bnas_tf.tuners.DeploymentObjective or its config dict, got "
                     f"{type(value).__name__}")
+
+
+#: Per-layer field of an ``lce_profile`` row that adds up to each cost; a layer's share of ``size_bytes`` is its
+#: constants (the flatbuffer's fixed overhead and op tables are left out of per-edge costs).
+ROW_FIELDS = {"binary_macs": "binary_macs", "float_macs": "float_macs", "fallback_macs": "fallback_macs",
+              "size_bytes": "weight_bytes"}
+_EDGE_LAYER = re.compile(r"^cell(\d+)_e(\d+)_")
+
+
+def edge_costs(rows: list, cost: str, reduction_cells, num_edges: int) -> dict:
+    """Per cell kind and edge, the cost of the layers of that edge summed over the cells of its kind.
+
+    ``rows`` are ``lce_profile(model)["layers"]``; edge layers are named ``cell<i>_e<edge>_...`` by
+    ``bnas_tf.build_network``; cell ``i`` is a reduction cell when ``i`` is in ``reduction_cells``.
+    Returns ``{"normal": [cost of edge 0, ...], "reduce": [...]}``.
+
+    Example:
+        >>> rows = [{"name": "cell0_e1_n2_from1_conv_3x3_conv", "float_macs": 5},
+        ...         {"name": "cell1_e1_n2_from1_conv_3x3_conv", "float_macs": 7}, {"name": "stem_conv", "float_macs": 9}]
+        >>> edge_costs(rows, "float_macs", reduction_cells=[1], num_edges=2)
+        {'normal': [0.0, 5.0], 'reduce': [0.0, 7.0]}
+    """
+    if cost not in ROW_FIELDS:
+        raise ValueError(f"a per-edge cost table needs one of {', '.join(ROW_FIELDS)}, not {cost!r}: a cost "
+                         "function of the whole profile does not split over edges")
+    reductions = set(reduction_cells)
+    out = {"normal": [0.0] * num_edges, "reduce": [0.0] * num_edges}
+    for row in rows:
+        match = _EDGE_LAYER.match(row["name"])
+        if match:
+            kind = "reduce" if int(match.group(1)) in reductions else "normal"
+            out[kind][int(match.group(2))] += float(row[ROW_FIELDS[cost]])
+    return out
 
 
 def is_rejected(trial) -> bool:

@@ -20,6 +20,8 @@ from keras_tuner.engine import trial as trial_module
 
 from bnas_tf import arguments
 from bnas_tf.genotype import Genotype
+from bnas_tf.lce import lce_profile
+from bnas_tf.networks import default_reduction_cells
 from bnas_tf.supernet import KINDS, CellSpace
 from bnas_tf.tuners import deployment as deployment_lib
 from bnas_tf.tuners import scores
@@ -114,19 +116,23 @@ def _alpha_of(trial_metrics, space: CellSpace) -> dict:
 class Differentiable(SupernetTuner):
     """KerasTuner tuner for :class:`DifferentiableOracle` (P2; use ``inter_cell_skip=True`` spaces).
 
-    ``deployment=`` records every epoch's discretised genotype's costs and, with a budget, makes
-    :meth:`best_genotype` return the last epoch's genotype that is within it (the final one when it is).
-    A cost penalty would need a differentiable cost term in the α loss, which is not built: a penalty is
-    refused.
+    ``deployment=`` records every epoch's discretised genotype's costs. With a budget,
+    :meth:`best_genotype` returns the last epoch's genotype that is within it (the final one when it is).
+    A penalty λ joins the α loss as a differentiable expected cost (FBNet / ProxylessNAS style):
+    ``λ Σ_edges Σ_ops softmax(α)_op · cost(op on that edge) / base_cost``, with per-edge op costs read from
+    ``lce_profile`` of the one-op-everywhere networks (:func:`~bnas_tf.tuners.deployment.edge_costs`; the
+    cost must be one of ``binary_macs``, ``float_macs``, ``fallback_macs``, ``size_bytes``, whose
+    per-edge share is the edge's constants).
     """
 
     def __init__(self, space, *, epochs=50, diversity_lambda=1.0, diversity_tau=7.7, gamma=3.0, seed=None,
                  max_retries_per_trial=0, max_consecutive_failed_trials=3, **kwargs):
         deployment = deployment_lib.get(kwargs.get("deployment"))
-        if deployment is not None and deployment.penalty:
-            raise ValueError("Differentiable takes a deployment budget, not a penalty (its α are trained by "
-                             "gradient, a cost penalty would need a differentiable cost term); use budget=, or a "
-                             "sampling search (ChildParent, OperationPruning) or Evolution for a penalty")
+        if deployment is not None and deployment.penalty and deployment.cost not in deployment_lib.ROW_FIELDS:
+            raise ValueError("Differentiable's deployment penalty is a differentiable sum of per-edge op costs: "
+                             f"name one of {', '.join(deployment_lib.ROW_FIELDS)} as the cost (a function of the "
+                             "whole profile does not split over edges), or use budget=")
+        self._op_costs = None
         oracle = DifferentiableOracle(space, epochs=epochs, diversity_lambda=diversity_lambda,
                                       diversity_tau=diversity_tau, gamma=gamma, seed=seed,
                                       max_retries_per_trial=max_retries_per_trial,
@@ -134,6 +140,31 @@ class Differentiable(SupernetTuner):
         kwargs.setdefault("weight_decay", 3e-4)
         self._gamma = float(gamma)
         super().__init__(oracle, space, **kwargs)
+
+    def mixed_cost_settings(self) -> dict:
+        if self.deployment is None or not self.deployment.penalty:
+            return {}
+        return {"cost_weight": self.deployment.penalty, "op_costs": self.op_cost_table()}
+
+    def op_cost_table(self) -> dict:
+        """``{kind: [[cost of op on edge / base_cost for op] for edge]}`` from the one-op-everywhere networks."""
+        if self._op_costs is None:
+            settings = self.deployed_settings()
+            reductions = settings["reduction_cells"]
+            if reductions is None:
+                reductions = default_reduction_cells(settings["cells"])
+            edges, ops = self.space.num_edges, self.space.num_ops
+            table = {kind: np.zeros((edges, ops)) for kind in KINDS}
+            for op, name in enumerate(self.space.op_set):
+                if name == "zero":
+                    continue  # no layers: costs nothing
+                genotype = self.space.genotype({kind: [op] * edges for kind in KINDS})
+                rows = lce_profile(self.deployed_network(genotype))["layers"]
+                for kind, costs in deployment_lib.edge_costs(rows, self.deployment.cost, reductions, edges).items():
+                    table[kind][:, op] = costs
+            base = self.base_cost()
+            self._op_costs = {kind: (t / base).tolist() for kind, t in table.items()}
+        return self._op_costs
 
     def mixed_costs(self, trial, metrics) -> dict:
         if self.deployment is None:

@@ -310,6 +310,10 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
         """The metric the oracle's scores are made of, before any deployment penalty."""
         return type(self.oracle).objective_name if isinstance(self.oracle, kt.Oracle) else "val_accuracy"
 
+    def mixed_cost_settings(self) -> dict:
+        """``cost_weight`` and ``op_costs`` of the α step's deployment penalty (none here; Differentiable)."""
+        return {}
+
     def mixed_costs(self, trial, metrics) -> dict:
         """Deployment metrics of a mixed-mode epoch (its architecture is not a sampled path: none here)."""
         return {}
@@ -321,7 +325,8 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
                   for kind in KINDS}
         return self.space.genotype(choice, name=f"trial_{trial.trial_id}")
 
-    def deployed_network(self, genotype):
+    def deployed_settings(self) -> dict:
+        """``build_network`` arguments of the deployed network: the space's, then the objective's ``network``."""
         if self.input_shape is None or self.num_classes is None:
             raise ValueError("the deployed network's input shape and classes come from the data: call search() first")
         settings = dict(cells=self.space.cells, channels=self.space.channels, num_classes=self.num_classes,
@@ -329,7 +334,10 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
                         inter_cell_skip=self.space.inter_cell_skip, reduction_cells=self.space.reduction_cells,
                         stem=self.space.stem, lce_friendly=self.space.lce_friendly)
         settings.update(self.deployment.network)
-        return build_network(genotype, **settings)
+        return settings
+
+    def deployed_network(self, genotype):
+        return build_network(genotype, **self.deployed_settings())
 
     def reference_candidates(self) -> list:
         """One genotype per op (Zeroise excluded): the same op on every edge."""
@@ -363,7 +371,8 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
             frozen = trainer.set_active({kind: [set(r) for r in remaining[kind]] for kind in KINDS})
             trainer.set_progress(values["progress"])
             result = trainer.train_mixed(train_data, steps, diversity_weight=values.get("diversity_weight", 0.0),
-                                         architecture_data=architecture_data if values["train_alpha"] else None)
+                                         architecture_data=architecture_data if values["train_alpha"] else None,
+                                         **self.mixed_cost_settings())
             trainer.restore_statistics(frozen)
             accuracy = float(trainer.evaluate_paths(validation_data)[0])
         except Exception as error:

@@ -100,6 +100,11 @@ class SupernetTrainer:
         self.weight_decay = float(weight_decay)
         self.clip_norm = float(clip_norm)
         self.diversity = tf.Variable(0.0, trainable=False, name="diversity_weight")
+        # deployment penalty of the α step (Differentiable): weight and per-edge op costs (relative to a base)
+        self.cost_weight = tf.Variable(0.0, trainable=False, name="cost_weight")
+        space = supernet.space
+        self.op_costs = {kind: tf.Variable(tf.zeros([space.num_edges, space.num_ops]), trainable=False,
+                                           name=f"op_costs_{kind}") for kind in KINDS}
         self.weights = supernet.all_weights()
         self.accumulators = {id(w): tf.Variable(tf.zeros_like(w), trainable=False, name="momentum") for w in self.weights}
         # 1 for variables the sampled paths use, 0 for the layout's filler ops: those stay exactly as they are
@@ -229,6 +234,7 @@ class SupernetTrainer:
             with tf.GradientTape() as tape:
                 logits = self.supernet.forward(x, training=True)
                 loss = self._losses(logits, y) - self.diversity * self.supernet.mean_alpha_entropy()
+                loss += self.cost_weight * self.expected_cost()
             grads = tape.gradient(loss, alphas)
             self.alpha_optimizer.apply_gradients([(g, a) for g, a in zip(grads, alphas) if g is not None])
             return loss
@@ -272,12 +278,26 @@ class SupernetTrainer:
         return correct / seen
 
     # --- mixed mode -----------------------------------------------------------
-    def train_mixed(self, weights_data, steps: int, *, architecture_data=None, diversity_weight: float = 0.0) -> dict:
-        """One mixed-mode pass: weight steps, interleaved with α steps when ``architecture_data`` is given."""
+    def expected_cost(self):
+        """Σ over edges of softmax(α) · op costs over the remaining ops: the differentiable deployment cost."""
+        terms = []
+        for kind in KINDS:
+            for edge, candidates in enumerate(self.supernet.layout.candidates[kind]):
+                p = tf.nn.softmax(tf.gather(self.supernet.masked_alpha(kind, edge), list(candidates)))
+                terms.append(tf.reduce_sum(p * tf.gather(self.op_costs[kind][edge], list(candidates))))
+        return tf.add_n(terms)
+
+    def train_mixed(self, weights_data, steps: int, *, architecture_data=None, diversity_weight: float = 0.0,
+                    cost_weight: float = 0.0, op_costs: dict | None = None) -> dict:
+        """One mixed-mode pass: weight steps, interleaved with α steps when ``architecture_data`` is given.
+        ``cost_weight`` times :meth:`expected_cost` (with ``op_costs[kind][edge][op]``) joins the α loss."""
         train_alpha = architecture_data is not None
         key, weight_step = self._function("train", self._train_step_fn)
         alpha_key, alpha_step = self._function("alpha", self._alpha_step_fn) if train_alpha else (None, None)
         self.diversity.assign(float(diversity_weight))
+        self.cost_weight.assign(float(cost_weight))
+        for kind, table in (op_costs or {}).items():
+            self.op_costs[kind].assign(np.asarray(table, dtype=np.float32))
         arch_iter = iter(architecture_data.repeat()) if train_alpha else None
         losses, correct, seen = [], 0.0, 0
         with without_graph_optimisation():

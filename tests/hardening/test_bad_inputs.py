@@ -268,9 +268,10 @@ API_CASES = [
       "or a function of the lce_profile dict"], None),
     ("deploy-budget-zero", lambda c: DeploymentObjective(budget=0), ValueError,
      ["deployment budget must be a finite number > 0 or None, got 0"], None),
-    ("deploy-penalty-differentiable", lambda c: Differentiable(SPACE, deployment=DeploymentObjective(penalty=1.0),
-                                                               directory=c.path("d")), ValueError,
-     ["Differentiable takes a deployment budget, not a penalty", "use budget="], None),
+    ("deploy-penalty-differentiable", lambda c: Differentiable(SPACE, directory=c.path("d"), deployment=DeploymentObjective(
+        lambda profile: profile["float_macs"], penalty=1.0)), ValueError,
+     ["Differentiable's deployment penalty is a differentiable sum of per-edge op costs",
+      "name one of binary_macs, float_macs, fallback_macs, size_bytes", "or use budget="], None),
     ("deploy-nothing-within-budget", _search_within_impossible_budget, ValueError,
      ["no searched architecture is within the deployment budget 1 size_bytes", "the cheapest candidate costs",
       "raise the budget"], None),

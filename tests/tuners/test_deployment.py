@@ -1,5 +1,6 @@
 """Deployment objectives (issue 8): budgets reject before training, penalties rescore, winners stay in budget."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -139,9 +140,7 @@ def test_winner_over_budget_falls_back_to_the_best_sampled_path_or_fails_clearly
         Stub(10).within_budget(["pruned", "p1", "p2"], "the pruned architecture")
 
 
-def test_differentiable_takes_budgets_not_penalties(tmp_path, bundle):
-    with pytest.raises(ValueError, match="Differentiable takes a deployment budget, not a penalty"):
-        Differentiable(SPACE, deployment=DeploymentObjective(penalty=1.0), directory=str(tmp_path))
+def test_differentiable_budget_keeps_the_winner_in_budget(tmp_path, bundle):
     costs = _uniform_costs("size_bytes")
     tuner = Differentiable(SPACE, epochs=2, seed=0, binarization="W1/A1", directory=str(tmp_path), project_name="d",
                            deployment=DeploymentObjective("size_bytes", budget=max(costs)))
@@ -184,3 +183,38 @@ def test_evolution_penalty_is_subtracted_inside_the_fitness(tmp_path):
         expected = max(m("val_accuracy") - 0.01 * m("flops") / m("base_flops") - 0.1 * m("deploy_cost") / m("deploy_base_cost"), 0)
         assert m("fitness") == pytest.approx(expected)
         assert math.isclose(m("deploy_base_cost"), tuner.candidate_costs().cost(WidthGenotype.uniform("vgg_small", 1.0)))
+
+
+def test_edge_costs_split_the_profile_by_cell_kind_and_edge():
+    genotype = SPACE.genotype({k: [0] * SPACE.num_edges for k in ("normal", "reduce")})  # conv_3x3 everywhere
+    model = build_network(genotype, cells=SPACE.cells, channels=SPACE.channels, num_classes=10, input_shape=(16, 16, 1),
+                          binarization="W1/A1", reduction_cells=SPACE.reduction_cells)
+    profile = lce_profile(model)
+    table = deployment_lib.edge_costs(profile["layers"], "binary_macs", SPACE.reduction_cells, SPACE.num_edges)
+    outside = sum(r["binary_macs"] for r in profile["layers"] if not re.match(r"cell\d+_e\d+_", r["name"]))
+    assert all(c > 0 for kind in table for c in table[kind])  # every edge holds a binary conv
+    assert sum(table["normal"]) + sum(table["reduce"]) + outside == profile["binary_macs"]
+    with pytest.raises(ValueError, match="does not split over edges"):
+        deployment_lib.edge_costs(profile["layers"], "latency", SPACE.reduction_cells, SPACE.num_edges)
+
+
+def _alpha_preference(tuner, op):
+    """Mean over edges of op's α minus the edge's mean α, after the search."""
+    alpha = tuner.search_oracle().alpha
+    return float(np.mean([a[op] - np.mean(a) for kind in ("normal", "reduce") for a in alpha[kind]]))
+
+
+def test_differentiable_penalty_pushes_alpha_away_from_costly_ops(tmp_path, bundle):
+    def run(name, deployment):
+        tuner = Differentiable(SPACE, epochs=2, seed=0, binarization="W1/A1", alpha_learning_rate=0.05,
+                               directory=str(tmp_path), project_name=name, deployment=deployment)
+        tuner.search(bundle.search_weights, bundle.search_validation, architecture_data=bundle.search_architecture,
+                     steps_per_epoch=3, verbose=0)
+        return tuner
+
+    plain = run("plain", None)
+    penalised = run("penalised", DeploymentObjective("binary_macs", penalty=10.0))
+    table = penalised.op_cost_table()
+    conv = SPACE.op_set.index("conv_3x3")
+    assert all(row[conv] == max(row) > 0 for kind in table for row in table[kind])  # conv is the costly op
+    assert _alpha_preference(penalised, conv) < _alpha_preference(plain, conv) - 0.05
