@@ -298,12 +298,15 @@ class SupernetTrainer:
         self.cost_weight.assign(float(cost_weight))
         for kind, table in (op_costs or {}).items():
             self.op_costs[kind].assign(np.asarray(table, dtype=np.float32))
-        arch_iter = iter(architecture_data.repeat()) if train_alpha else None
+        # both pipelines end after `steps` batches and are read to their end: an iterator dropped in the middle
+        # of an endless prefetching repeat takes seconds to delete (see train_paths)
+        weights = weights_data.repeat().take(steps)
+        batches = tf.data.Dataset.zip((weights, architecture_data.repeat().take(steps))) if train_alpha else \
+            weights.map(lambda x, y: ((x, y), (x, y)))
         losses, correct, seen = [], 0.0, 0
         with without_graph_optimisation():
-            for x, y in weights_data.repeat().take(steps):
+            for (x, y), (xa, ya) in batches:
                 if train_alpha:
-                    xa, ya = next(arch_iter)
                     self._timed(alpha_key, alpha_step, xa, tf.cast(ya, tf.int32))
                 loss, (_, hits) = self._timed(key, weight_step, x, tf.cast(y, tf.int32))
                 losses.append(loss)
