@@ -17,6 +17,7 @@ def digits_sized_model():
     return tf.keras.Model(inputs, tf.keras.layers.Dense(10, name="logits")(x))
 
 
+@pytest.mark.slow  # ~50 s (a fresh TensorFlow process, conversion and benchmark): keeps the default suite < 15 min
 def test_round_trip_in_a_fresh_process(converted, tmp_path):
     """Save a trained W1/A1 network, convert it with the console command in a new process, check the report."""
     model, _ = converted("BINARY_OPS", "W1/A1")

@@ -198,6 +198,7 @@ def test_a_worker_killed_after_a_commit_rejoins_without_training_again(tmp_path)
     assert reported and set(reported) <= set(first_group)
 
 
+@pytest.mark.slow  # ~30 s; OperationPruning on one chief and two workers stays in the default suite
 def test_evolution_on_one_chief_and_two_workers(tmp_path):
     result = _run_cluster(tmp_path, "evolution")
     events, oracle = result["events"], result["oracle"]

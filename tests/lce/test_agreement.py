@@ -43,7 +43,9 @@ def assert_agrees(model):
     return report, histogram
 
 
-CASES = [(kind, seed) for kind in KINDS for seed in DEFAULT_SEEDS]
+# DARTS seed 1 (3 cells, ~25 s) runs with -m slow: the default suite converts DARTS seed 0
+CASES = [(kind, seed) if (kind, seed) != ("DARTS_BINARY_OPS", 1) else pytest.param(kind, seed, marks=pytest.mark.slow)
+         for kind in KINDS for seed in DEFAULT_SEEDS]
 CASES += [pytest.param(kind, seed, marks=pytest.mark.slow) for kind in KINDS for seed in SLOW_SEEDS]
 
 

@@ -293,6 +293,7 @@ def test_scaled_widths_reach_the_network():
     assert [int(k.shape[-1]) for k in kernels] == [32, 32, 64, 64, 128, 128]  # (128..512) x 0.125 x 2
 
 
+@pytest.mark.slow  # ~30 s; resume is covered at toy cost by test_resume_continues_without_rerunning_a_trial
 def test_resumed_real_search_matches_the_unbroken_one(real_search, digits_data, tmp_path):
     train, validation = digits_data
     first = Evolution(directory=str(tmp_path), project_name="parts", overwrite=True, max_trials=4, **REAL)
