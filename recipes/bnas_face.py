@@ -23,12 +23,14 @@ import dataclasses
 from typing import ClassVar
 
 from bnas_tf.face.head import DEFAULT_MARGIN, DEFAULT_SCALE
-from bnas_tf.recipes.base import QUICK_CELLS, PruningRecipe
+from bnas_tf.recipes.base import QUICK_CELLS
+from bnas_tf.recipes.bnas_1bit_ucb import Bnas1bitUcb
 
 
 @dataclasses.dataclass(frozen=True)
-class BnasFace(PruningRecipe):
-    """P1 face: 1-bit body searched for verification, float embedding, ArcFace margin retraining."""
+class BnasFace(Bnas1bitUcb):
+    """P1 face: the 1-bit UCB search (``bnas_1bit_ucb``) scored by verification, float embedding, ArcFace
+    margin retraining."""
 
     name: ClassVar[str] = "bnas_face"
     paper: ClassVar[str] = "SPEC P1 §4.4 (Chen et al., BNAS): face verification, operation pruning + UCB, W1/A1"
@@ -37,12 +39,6 @@ class BnasFace(PruningRecipe):
 
     dataset: str = "data/CASIA-WebFace"
     image_size: int | None = 112
-    binarization: str = "W1/A1"
-    search_batch_size: int = 400
-    ucb: bool = True
-    warmup_epochs: int = 0
-    repetitions: int = 3
-    finetune_epochs: int = 1
     stem: str = "imagenet"
     cells: int = 14
     channels: int = 64
