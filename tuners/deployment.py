@@ -26,6 +26,7 @@ the Pareto front.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import warnings
@@ -41,9 +42,12 @@ REJECTED_METRIC = "over_budget"  # 1.0 on trials rejected before training
 BUDGET_MESSAGE = "over the deployment budget"
 
 
+DEPLOYED_PREFIX = "deployed_"
+
+
 def deployed_name(objective: str) -> str:
     """The penalised objective's metric name: ``deployed_val_accuracy``, ``deployed_score``, ..."""
-    return f"deployed_{objective}"
+    return f"{DEPLOYED_PREFIX}{objective}"
 
 
 def _number(name, value, *, minimum=0.0, strict=False, allow_none=False):
@@ -198,30 +202,39 @@ def pareto_points(records: list, accuracy: str = "val_accuracy") -> list:
     return [records[i] for i in scores.pareto_front(points)]
 
 
+def _architecture_key(candidate) -> str:
+    return json.dumps({k: v for k, v in candidate.to_dict().items() if k != "name"}, sort_keys=True)
+
+
 class CandidateCosts:
     """``lce_profile`` figures of candidates, measured on the network each one becomes (cached per candidate).
 
     Args:
         objective: the :class:`DeploymentObjective`.
         build: ``candidate -> tf.keras.Model`` (the deployed network).
-        key: ``candidate -> hashable`` (default: ``candidate.to_json()``).
+        key: ``candidate -> hashable`` (default: its JSON without the name, so one architecture is
+            costed once whatever it is called).
     """
 
     def __init__(self, objective: DeploymentObjective, build: Callable, key: Callable | None = None):
-        self.objective, self._build, self._key = objective, build, key or (lambda c: c.to_json(indent=None))
+        self.objective, self._build, self._key = objective, build, key or _architecture_key
         self._cache = {}
 
-    def metrics(self, candidate) -> dict:
-        """``deploy_cost`` and ``lce_<cost>`` for every cost of :data:`COSTS`."""
+    def profile(self, candidate) -> dict:
+        """``lce_profile`` of the candidate's network (built once per architecture)."""
         key = self._key(candidate)
         if key not in self._cache:
             from bnas_tf.lce import lce_profile
 
-            profile = lce_profile(self._build(candidate))
-            metrics = {f"lce_{name}": float(profile[name]) for name in COSTS}
-            metrics[COST_METRIC] = self.objective.measure(profile)
-            self._cache[key] = metrics
-        return dict(self._cache[key])
+            self._cache[key] = lce_profile(self._build(candidate))
+        return self._cache[key]
+
+    def metrics(self, candidate) -> dict:
+        """``deploy_cost`` and ``lce_<cost>`` for every cost of :data:`COSTS`."""
+        profile = self.profile(candidate)
+        metrics = {f"lce_{name}": float(profile[name]) for name in COSTS}
+        metrics[COST_METRIC] = self.objective.measure(profile)
+        return metrics
 
     def cost(self, candidate) -> float:
         return self.metrics(candidate)[COST_METRIC]

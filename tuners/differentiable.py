@@ -20,7 +20,6 @@ from keras_tuner.engine import trial as trial_module
 
 from bnas_tf import arguments
 from bnas_tf.genotype import Genotype
-from bnas_tf.lce import lce_profile
 from bnas_tf.networks import default_reduction_cells
 from bnas_tf.supernet import KINDS, CellSpace
 from bnas_tf.tuners import deployment as deployment_lib
@@ -158,8 +157,7 @@ class Differentiable(SupernetTuner):
             for op, name in enumerate(self.space.op_set):
                 if name == "zero":
                     continue  # no layers: costs nothing
-                genotype = self.space.genotype({kind: [op] * edges for kind in KINDS})
-                rows = lce_profile(self.deployed_network(genotype))["layers"]
+                rows = self.candidate_costs().profile(self.uniform_genotype(op))["layers"]  # base_cost's networks
                 for kind, costs in deployment_lib.edge_costs(rows, self.deployment.cost, reductions, edges).items():
                     table[kind][:, op] = costs
             base = self.base_cost()

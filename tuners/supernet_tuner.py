@@ -27,7 +27,7 @@ from bnas_tf.genotype import Genotype
 from bnas_tf.networks import build_network
 from bnas_tf.quantizers import get as get_binarization
 from bnas_tf.supernet import KINDS, CellSpace, Supernet
-from bnas_tf.tuners.deployment import DeploymentAware, report_rejection
+from bnas_tf.tuners.deployment import DEPLOYED_PREFIX, DeploymentAware, report_rejection
 from bnas_tf.tuners.sampling import SLOT, edge_name
 from bnas_tf.tuners.state import AtomicTunerState
 from bnas_tf.tuners.training import SupernetTrainer
@@ -262,7 +262,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
     def _run_group(self, group, train_data, validation_data, steps):
         for trial in group:
             self.on_trial_begin(trial)
-        group, costs = self._within_budget(group)
+        group, costs = self._reject_over_budget(group)
         if not group:
             return
         layout, routes, active = self._routes(group)
@@ -288,7 +288,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
             trial.status = trial_module.TrialStatus.COMPLETED
             self.on_trial_end(trial)
 
-    def _within_budget(self, group):
+    def _reject_over_budget(self, group):
         """The group's paths within the deployment budget, with their cost metrics; the others end FAILED
         here, before training, with the reason and their costs (their ops get no measurement this round)."""
         if self.deployment is None:
@@ -307,8 +307,9 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
 
     @property
     def objective_name(self) -> str:
-        """The metric the oracle's scores are made of, before any deployment penalty."""
-        return type(self.oracle).objective_name if isinstance(self.oracle, kt.Oracle) else "val_accuracy"
+        """The metric the oracle's scores are made of, before any deployment penalty (a distributed worker's
+        OracleClient forwards ``objective`` from its local copy of the oracle)."""
+        return self.oracle.objective.name.removeprefix(DEPLOYED_PREFIX)
 
     def mixed_cost_settings(self) -> dict:
         """``cost_weight`` and ``op_costs`` of the α step's deployment penalty (none here; Differentiable)."""
@@ -339,10 +340,14 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
     def deployed_network(self, genotype):
         return build_network(genotype, **self.deployed_settings())
 
+    def uniform_genotype(self, op: int) -> Genotype:
+        """Op ``op`` on every edge."""
+        return self.space.genotype({kind: [op] * self.space.num_edges for kind in KINDS},
+                                   name=f"all_{self.space.op_set[op]}")
+
     def reference_candidates(self) -> list:
         """One genotype per op (Zeroise excluded): the same op on every edge."""
-        return [self.space.genotype({kind: [op] * self.space.num_edges for kind in KINDS}, name=f"all_{name}")
-                for op, name in enumerate(self.space.op_set) if name != "zero"]
+        return [self.uniform_genotype(op) for op, name in enumerate(self.space.op_set) if name != "zero"]
 
     def _fail(self, trials, status, message):
         """End ``trials`` as failed after putting back the last committed weights (a diverged group leaves
