@@ -505,13 +505,14 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
             self._base_flops = self.measure_flops(WidthGenotype.uniform(self.backbone, 1.0))
         return self._base_flops
 
-    def build_candidate(self, genotype):
+    def build_candidate(self, genotype, **overrides):
+        """The candidate's network as trials train it; ``overrides`` replace ``build_width_network`` arguments."""
         if self.num_classes is None or self.input_shape is None:
             raise keras_tuner.errors.FatalValueError(
                 "num_classes and input_shape are unknown: pass them to Evolution(...) or data to search()")
-        return build_width_network(genotype, num_classes=self.num_classes, input_shape=self.input_shape,
-                                   binarization=self.binarization, lce_friendly=self.lce_friendly,
-                                   width_multiplier=self.width_multiplier)
+        settings = dict(num_classes=self.num_classes, input_shape=self.input_shape, binarization=self.binarization,
+                        lce_friendly=self.lce_friendly, width_multiplier=self.width_multiplier)
+        return build_width_network(genotype, **dict(settings, **overrides))
 
     # --- deployment costs (DeploymentAware)
 
@@ -519,9 +520,7 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
         return genotype_from_values(self.backbone, trial.hyperparameters.values)
 
     def deployed_network(self, genotype):
-        settings = dict(num_classes=self.num_classes, input_shape=self.input_shape, binarization=self.binarization,
-                        lce_friendly=self.lce_friendly, width_multiplier=self.width_multiplier)
-        return build_width_network(genotype, **dict(settings, **self.deployment.network))
+        return self.build_candidate(genotype, **self.deployment.network)
 
     def reference_candidates(self) -> list:
         return [WidthGenotype.uniform(self.backbone, 1.0)]

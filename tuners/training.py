@@ -301,13 +301,13 @@ class SupernetTrainer:
         # both pipelines end after `steps` batches and are read to their end: an iterator dropped in the middle
         # of an endless prefetching repeat takes seconds to delete (see train_paths)
         weights = weights_data.repeat().take(steps)
-        batches = tf.data.Dataset.zip((weights, architecture_data.repeat().take(steps))) if train_alpha else \
-            weights.map(lambda x, y: ((x, y), (x, y)))
+        batches = tf.data.Dataset.zip((weights, architecture_data.repeat().take(steps))) if train_alpha else weights
         losses, correct, seen = [], 0.0, 0
         with without_graph_optimisation():
-            for (x, y), (xa, ya) in batches:
-                if train_alpha:
-                    self._timed(alpha_key, alpha_step, xa, tf.cast(ya, tf.int32))
+            for batch in batches:
+                (x, y), arch = batch if train_alpha else (batch, None)
+                if arch is not None:
+                    self._timed(alpha_key, alpha_step, arch[0], tf.cast(arch[1], tf.int32))
                 loss, (_, hits) = self._timed(key, weight_step, x, tf.cast(y, tf.int32))
                 losses.append(loss)
                 correct += float(hits.numpy()[0])
