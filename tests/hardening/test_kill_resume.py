@@ -37,31 +37,23 @@ SCRIPT = textwrap.dedent('''
     from bnas_tf.tuners import OperationPruning
     from bnas_tf.tuners import state, supernet_tuner
 
-    crash = os.environ.get("CRASH_AT", "")
-    def die():
-        sys.stdout.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
-    if crash.startswith("commit:"):
-        save = supernet_tuner.SupernetTuner._save_weights
-        def save_then_die(self, tag, record):
-            save(self, tag, record)
-            if tag == crash.split(":")[1]:
-                die()
-        supernet_tuner.SupernetTuner._save_weights = save_then_die
-    if crash.startswith("reported:"):
-        end = supernet_tuner.SupernetTuner.on_trial_end
-        def end_then_die(self, trial):
-            end(self, trial)
-            if trial.trial_id == crash.split(":")[1]:
-                die()
-        supernet_tuner.SupernetTuner.on_trial_end = end_then_die
-    if crash.startswith("trial-file:"):
-        save_trial = state.AtomicOracleState._save_trial
-        def save_trial_then_die(self, trial):
-            save_trial(self, trial)
-            if trial.trial_id == crash.split(":")[1] and trial.status == "COMPLETED":
-                die()
-        state.AtomicOracleState._save_trial = save_trial_then_die
+    crash, _, at = os.environ.get("CRASH_AT", "").partition(":")
+    def die_after(owner, method, reached):
+        """SIGKILL this process right after owner.method returns on a call where reached(*args) holds."""
+        original = getattr(owner, method)
+        def wrapped(self, *args):
+            original(self, *args)
+            if reached(*args):
+                sys.stdout.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+        setattr(owner, method, wrapped)
+    if crash == "commit":
+        die_after(supernet_tuner.SupernetTuner, "_save_weights", lambda tag, record: tag == at)
+    if crash == "reported":
+        die_after(supernet_tuner.SupernetTuner, "on_trial_end", lambda trial: trial.trial_id == at)
+    if crash == "trial-file":
+        die_after(state.AtomicOracleState, "_save_trial",
+                  lambda trial: trial.trial_id == at and trial.status == "COMPLETED")
 
     x, y = data.digits_arrays(16)
     train = tf.data.Dataset.from_tensor_slices((x[:320], y[:320])).batch(32)  # fixed order: no reshuffling
