@@ -331,10 +331,44 @@ class SupernetTrainer:
     def set_progress(self, progress: float):
         self.learning_rate.assign(cosine_learning_rate(self.base_learning_rate, progress))
 
-    def _checkpoint(self):
+    def _state(self) -> dict:
+        """Every variable of the search state by checkpoint key: supernet variables (``v<i>``), momentum
+        buffers (``m<i>``), the α optimizer's (``a<i>``). Matched by position, so a change to the supernet's
+        layer walk makes older checkpoints unreadable (a clear error, see :meth:`restore`)."""
+        state = {f"v{i}": v for i, v in enumerate(self.supernet.all_variables())}
+        state.update({f"m{i}": self.accumulators[id(w)] for i, w in enumerate(self.weights)})
+        state.update({f"a{i}": v for i, v in enumerate(self.alpha_optimizer.variables)})
+        return state
+
+    def _legacy_checkpoint(self):
+        """The tf.train.Checkpoint layout of searches saved before bnas-tf wrote one SaveV2 bundle."""
         variables = {f"v{i}": v for i, v in enumerate(self.supernet.all_variables())}
         variables.update({f"m{i}": self.accumulators[id(w)] for i, w in enumerate(self.weights)})
         return tf.train.Checkpoint(alpha_optimizer=self.alpha_optimizer, **variables)
+
+    def _write(self, prefix):
+        """One SaveV2 op for the whole state: a TensorFlow checkpoint bundle (``tf.train.load_checkpoint`` reads
+        it). tf.train.Checkpoint.write took 0.45 s for the ~1,400 variables of the overhead benchmark's
+        supernet, SaveV2 0.24 s (median of 10, 2 cores), once per group."""
+        state = self._state()
+        tf.raw_ops.SaveV2(prefix=prefix, tensor_names=list(state), shape_and_slices=[""] * len(state),
+                          tensors=[v.read_value() for v in state.values()])
+
+    def _read(self, prefix):
+        reader = tf.train.load_checkpoint(prefix)
+        saved = reader.get_variable_to_shape_map()
+        if "_CHECKPOINTABLE_OBJECT_GRAPH" in saved:
+            self._legacy_checkpoint().read(prefix).assert_existing_objects_matched()
+            return
+        state = self._state()
+        wrong = [key for key, v in state.items() if saved.get(key) != v.shape.as_list()]
+        if wrong or len(saved) != len(state):
+            raise ValueError(f"it holds {len(saved)} variables, this supernet has {len(state)} ({len(wrong)} missing or of "
+                             "another shape): it was saved for another space or bnas-tf version")
+        values = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=list(state), shape_and_slices=[""] * len(state),
+                                      dtypes=[v.dtype for v in state.values()])
+        for variable, value in zip(state.values(), values):
+            variable.assign(value)
 
     def save(self, folder, tag: str, record=None):
         """Write a checkpoint, then point ``latest.json`` at it: the pointer is the commit, so a crash before it
@@ -342,7 +376,7 @@ class SupernetTrainer:
         results of the trials these weights finished). The previous checkpoint is kept too (see :meth:`restore`)."""
         os.makedirs(folder, exist_ok=True)
         name = f"ckpt-{tag}"
-        self._checkpoint().write(os.path.join(folder, name))
+        self._write(os.path.join(folder, name))
         current = self.pointer(folder)
         previous = current if current and current["prefix"] != name else (current or {}).get("previous")
         previous = {"prefix": previous["prefix"], "tag": previous["tag"]} if previous else None
@@ -384,9 +418,10 @@ class SupernetTrainer:
             state = previous
         prefix = os.path.join(folder, state["prefix"])
         try:
-            self._checkpoint().read(prefix).assert_existing_objects_matched()
-        except (tf.errors.OpError, ValueError) as error:  # NotFoundError, DataLossError, a missing .data file
-            raise ValueError(f"supernet checkpoint {prefix} cannot be read ({type(error).__name__}); restore it from "
+            self._read(prefix)
+        except (tf.errors.OpError, ValueError, AssertionError) as error:  # NotFoundError, DataLossError, no .data file
+            detail = f"{error}" if type(error) is ValueError else type(error).__name__
+            raise ValueError(f"supernet checkpoint {prefix} cannot be read ({detail}); restore it from "
                              "a backup, or start the search again with overwrite=True") from None
         return state["tag"]
 

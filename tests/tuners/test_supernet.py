@@ -1,5 +1,9 @@
 """The routed supernet: each path computes its own architecture; filler and unsampled ops never move."""
+import json
+import os
+
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from bnas_tf.supernet import KINDS, CellSpace, Supernet
@@ -52,3 +56,41 @@ def test_filler_paths_leave_unsampled_ops_untouched(digits):
     for m in momentum:
         assert float(tf.reduce_max(tf.abs(m))) == 0.0
     assert any(np.abs(b - v.numpy()).max() > 0 for b, v in zip(before_shared, shared))
+
+
+def _randomised(trainer, seed):
+    rng = np.random.default_rng(seed)
+    state = trainer._state()
+    for variable in state.values():
+        variable.assign(rng.normal(size=variable.shape).astype(variable.dtype.as_numpy_dtype))
+    return {key: v.numpy().copy() for key, v in state.items()}
+
+
+def test_checkpoint_round_trip_and_older_layout(tmp_path):
+    # every variable of the search state (weights, BN statistics, α, momentum, α's Adam) comes back; a
+    # checkpoint of the tf.train.Checkpoint layout earlier versions wrote still reads
+    trainer = SupernetTrainer(_supernet())
+    saved = _randomised(trainer, 0)
+    trainer.save(str(tmp_path / "new"), "7")
+    _randomised(trainer, 1)
+    assert trainer.restore(str(tmp_path / "new")) == "7"
+    for key, variable in trainer._state().items():
+        np.testing.assert_array_equal(saved[key], variable.numpy(), err_msg=key)
+    assert set(tf.train.load_checkpoint(str(tmp_path / "new" / "ckpt-7")).get_variable_to_shape_map()) == set(saved)
+
+    os.makedirs(tmp_path / "old")
+    trainer._legacy_checkpoint().write(str(tmp_path / "old" / "ckpt-3"))
+    with open(tmp_path / "old" / "latest.json", "w") as f:
+        json.dump({"prefix": "ckpt-3", "tag": "3", "record": None, "previous": None}, f)
+    _randomised(trainer, 2)
+    assert trainer.restore(str(tmp_path / "old")) == "3"
+    for key, variable in trainer._state().items():
+        np.testing.assert_array_equal(saved[key], variable.numpy(), err_msg=key)
+
+
+def test_checkpoint_of_another_space_is_refused(tmp_path):
+    SupernetTrainer(_supernet()).save(str(tmp_path), "1")
+    other = CellSpace(op_set=["conv_3x3", "max_pool_3x3"], cells=2, channels=8, nodes=2, reduction_cells=[1])
+    trainer = SupernetTrainer(Supernet(other, num_classes=4, input_shape=(8, 8, 1)))
+    with pytest.raises(ValueError, match="cannot be read .*variables.*another space.*overwrite=True"):
+        trainer.restore(str(tmp_path))
