@@ -57,9 +57,16 @@ def candidate_thresholds(scores) -> np.ndarray:
 
 
 def best_threshold(scores, same) -> tuple[float, float]:
-    """``(threshold, accuracy)``: the candidate threshold with the best accuracy; ties go to the lowest."""
+    """``(threshold, accuracy)``: the candidate threshold with the best accuracy; ties go to the lowest.
+
+    At threshold t the right calls are the same pairs scoring >= t plus the different pairs below it; both
+    counts come from sorted scores (``searchsorted``), so all candidates cost O(n log n), not O(n²).
+    """
+    scores, same = np.asarray(scores, dtype=np.float64), np.asarray(same, dtype=bool)
     thresholds = candidate_thresholds(scores)
-    accuracies = np.array([accuracy_at(scores, same, t) for t in thresholds])
+    same_below = np.searchsorted(np.sort(scores[same]), thresholds, side="left")
+    different_below = np.searchsorted(np.sort(scores[~same]), thresholds, side="left")
+    accuracies = (int(same.sum()) - same_below + different_below) / max(len(scores), 1)
     best = int(np.argmax(accuracies))
     return float(thresholds[best]), float(accuracies[best])
 

@@ -60,6 +60,17 @@ def test_best_threshold_ties_go_to_the_lowest_candidate():
     assert (threshold, accuracy) == (pytest.approx(0.3), 0.75)
 
 
+def test_best_threshold_is_the_best_of_every_candidate():
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.uniform(-1, 1, 300), 2)  # rounded: many tied scores
+    same = rng.uniform(size=300) < scores / 2 + 0.5
+    accuracies = [metrics.accuracy_at(scores, same, t) for t in metrics.candidate_thresholds(scores)]
+    threshold, accuracy = metrics.best_threshold(scores, same)
+    assert accuracy == pytest.approx(max(accuracies))
+    assert threshold == pytest.approx(metrics.candidate_thresholds(scores)[int(np.argmax(accuracies))])
+    assert metrics.accuracy_at(scores, same, threshold) == pytest.approx(accuracy)
+
+
 def test_roc_curve_and_auc_by_hand():
     fpr, tpr, thresholds = metrics.roc_curve([0.9, 0.8, 0.7, 0.6], [True, False, True, False])
     assert fpr.tolist() == [0.0, 0.0, 0.5, 0.5, 1.0]
