@@ -94,3 +94,28 @@ def test_checkpoint_of_another_space_is_refused(tmp_path):
     trainer = SupernetTrainer(Supernet(other, num_classes=4, input_shape=(8, 8, 1)))
     with pytest.raises(ValueError, match="cannot be read .*variables.*another space.*overwrite=True"):
         trainer.restore(str(tmp_path))
+
+
+def test_masked_sgd_is_clipped_momentum_with_coupled_weight_decay():
+    # PyTorch's SGD after clip_grad_norm_: g' = g min(1, c / ||g||), buf = μ buf + g' + λ w, w -= lr buf;
+    # an op whose mask is 0 keeps its weight and its buffer
+    supernet = _supernet()
+    trainer = SupernetTrainer(supernet, learning_rate=0.1, momentum=0.9, weight_decay=0.01, clip_norm=1.0)
+    shared = supernet.shared_weights()[:2]
+    frozen = supernet.op_weights("normal", 0, 0)[:1]
+    trainer.op_masks[("normal", 0, 0)].assign(0.0)
+    variables = shared + frozen
+    rng = np.random.default_rng(0)
+    grads = [tf.constant(rng.normal(size=v.shape) * 3.0, tf.float32) for v in variables]
+    norm = np.sqrt(sum(float(np.sum(g.numpy() ** 2)) for g in grads))
+    assert norm > 1.0  # clipping is active
+    before = [v.numpy().copy() for v in variables]
+    buffers = [np.zeros_like(b) for b in before]
+    for _ in range(2):
+        trainer._apply(grads, variables)
+        for i, (v, g) in enumerate(zip(before[:2], grads[:2])):
+            buffers[i] = 0.9 * buffers[i] + g.numpy() / norm + 0.01 * v
+            before[i] = v - 0.1 * buffers[i]
+    for expected, v in zip(before, variables):
+        np.testing.assert_allclose(v.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert float(tf.reduce_max(tf.abs(trainer.accumulators[id(frozen[0])]))) == 0.0
