@@ -346,8 +346,7 @@ class SupernetTrainer:
 
     def _legacy_checkpoint(self):
         """The tf.train.Checkpoint layout of searches saved before bnas-tf wrote one SaveV2 bundle."""
-        variables = {f"v{i}": v for i, v in enumerate(self.supernet.all_variables())}
-        variables.update({f"m{i}": self.accumulators[id(w)] for i, w in enumerate(self.weights)})
+        variables = {key: v for key, v in self._state().items() if key[0] in "vm"}
         return tf.train.Checkpoint(alpha_optimizer=self.alpha_optimizer, **variables)
 
     def _write(self, prefix):
