@@ -116,15 +116,14 @@ class SupernetEdge:
         supernet = self.supernet
         owner = supernet.owner[self.kind][self.edge]
         streams = tf.shape(supernet.path_weight)[0]
-        shape = tf.shape(x)
-        chunks = tf.reshape(x, tf.concat([[streams, shape[0] // streams], shape[1:]], 0))
+        chunks = tf.reshape(x, [streams, -1] + x.shape[1:].as_list())  # H, W, C are static: fewer shape ops
         inputs = tf.unstack(tf.gather(chunks, owner), num=len(candidates))
         outs = tf.stack([self.ops[k](chunk, training) for chunk, k in zip(inputs, candidates)])
         softmax = tf.nn.softmax(tf.gather(supernet.masked_alpha(self.kind, self.edge), list(candidates)))
         weights = 1.0 + supernet.mixing * (softmax - 1.0)  # exactly 1 in path mode
         outs = outs * tf.reshape(weights, [-1] + [1] * (len(outs.shape) - 1))
         combined = tf.math.unsorted_segment_sum(outs, owner, streams)
-        return tf.reshape(combined, tf.concat([[shape[0]], tf.shape(combined)[2:]], 0))
+        return tf.reshape(combined, [-1] + combined.shape[2:].as_list())
 
     def _partial(self, x, out):
         """Mixed mode with ``partial_channels = q > 1``: only the first 1/q of the channels come from the
