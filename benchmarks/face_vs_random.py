@@ -47,6 +47,11 @@ def same_size_random(genotype: Genotype, seed: int) -> tuple[Genotype, bool]:
     return Genotype.random(list(genotype.op_set), seed=seed, nodes=genotype.nodes, all_edges=True), False
 
 
+def cell_ops(genotype: Genotype) -> str:
+    """``normal: conv_3x3 identity ... | reduce: ...``: what a cell type kept, edge by edge."""
+    return " | ".join(f"{kind}: {' '.join(op for op, _ in getattr(genotype, kind))}" for kind in ("normal", "reduce"))
+
+
 def verify(genotype, recipe, bundle, pair_sets):
     result = train_face(genotype, recipe, bundle, verbose=0)
     accuracy = {p.name: p.summary(embeddings(result.model, p.images))["accuracy"] for p in pair_sets}
@@ -60,15 +65,17 @@ def main(argv=None):
     parser.add_argument("--profile", default="quick", choices=recipes.PROFILES)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-    rows, start = [], time.perf_counter()
+    rows, cells, start = [], [], time.perf_counter()
     for seed in range(args.seeds):
         recipe = recipes.get("bnas_face", args.profile, args.set + [f"seed={seed}"])
         folder = tempfile.mkdtemp(prefix="face-vs-random-")
         try:
-            searched = search(recipe, folder, verbose=0).genotype
+            found = search(recipe, folder, verbose=0)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+        searched = found.genotype
         random, same_ops = same_size_random(searched, 1000 + seed)
+        cells.append(f"seed {seed}: searched ({found.seconds:.0f} s) {cell_ops(searched)}; random {cell_ops(random)}")
         bundle = load_training_data(recipe)
         pair_sets = verification_sets(recipe, bundle)
         searched_accuracy, searched_params = verify(searched, recipe, bundle, pair_sets)
@@ -89,6 +96,7 @@ def main(argv=None):
     wins = sum(ours > theirs for _, _, ours, theirs, *_ in rows)
     mean = np.mean([ours - theirs for _, _, ours, theirs, *_ in rows])
     print(f"searched better in {wins} of {len(rows)}; mean difference {mean:+.2%}; {time.perf_counter() - start:.0f} s")
+    print("\n".join(["", "cells (op per edge):"] + cells))
 
 
 if __name__ == "__main__":
