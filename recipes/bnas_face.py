@@ -77,5 +77,9 @@ RECIPE = BnasFace
 #: as bnas_1bit_ucb's quick profile: no fine-tune epochs, 40 steps per sampled epoch. ArcFace's s = 64, m = 0.5
 #: are for thousands of identities: on 10 digits a 15-epoch retraining reached 79% verification (val identity
 #: accuracy 58%) against 83% (79%) with s = 16, m = 0.2 (measured on one searched 3-cell W1/A1 genotype).
+#: At this size the search is not a reliable signal: its paths are near chance when scored (identity accuracy
+#: 7-18%) and favour parameter-free ops, so the searched network beats a same-size random genotype in 1-2 of
+#: 3 seeds; 3.75-7.5x more search steps, T = 3 and a fine-tune epoch did no better (benchmarks/README.md,
+#: face_vs_random.py), so the profile keeps the cheap search.
 QUICK = dict(QUICK_CELLS, image_size=None, stem="cifar", repetitions=2, finetune_epochs=0, search_steps_per_epoch=40,
              embedding_dim=128, margin_scale=16.0, margin=0.2, verification_pairs=(), verify_samples=256)
