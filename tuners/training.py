@@ -205,12 +205,16 @@ class SupernetTrainer:
             variable.assign(value)
 
     def _losses(self, logits, y):
-        """Mean cross-entropy of each path (chunk of the batch), weighted by ``path_weight`` (mixed mode: one
-        chunk, weight 1), plus the layers' own losses."""
+        """The sum over paths (chunks of the batch) of each path's mean cross-entropy, weighted by ``path_weight``
+        (0 for filler paths; mixed mode: one chunk, weight 1), plus the layers' own losses.
+
+        A sum, not a mean: each op serves one path, so it gets that path's whole gradient, as if every sampled
+        path trained on its own (SPEC P1 Algorithm 1 step b, P4); the shared layers get the sum of the paths'
+        gradients, which is P sequential steps to first order. (A mean gave every op 1/P of its gradient.)"""
         per_sample = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
         weights = self.supernet.path_weight
         per_path = tf.reduce_mean(tf.reshape(per_sample, [tf.shape(weights)[0], -1]), axis=1)
-        loss = tf.reduce_sum(per_path * weights) / tf.reduce_sum(weights)
+        loss = tf.reduce_sum(per_path * weights)
         extra = self.supernet.extra_losses()
         return loss + tf.add_n(extra) if extra else loss
 
@@ -237,7 +241,7 @@ class SupernetTrainer:
                 logits = self.supernet.forward(x, training=True)
                 loss = self._losses(logits, y)
             self._apply(tape.gradient(loss, variables), variables)
-            return loss, self._path_correct(logits, y)
+            return loss / tf.reduce_sum(self.supernet.path_weight), self._path_correct(logits, y)  # per path
 
         return tf.function(step, autograph=False, input_signature=self._signature())
 
