@@ -69,7 +69,7 @@ def without_autotune(dataset):
 
 
 def batch_size_of(dataset) -> int:
-    for x, _ in without_autotune(dataset).take(1):
+    for x, _ in dataset.take(1):
         return int(x.shape[0])
     raise ValueError("training data is empty: pass a dataset with at least one batch")
 
@@ -79,8 +79,8 @@ def _paths_batches(dataset, paths: int, steps: int):
     of data: the dataset's epochs one after another, each cut into full batches (the remainder dropped).
     Every epoch is read to its end: a tf.data iterator dropped in the middle of a prefetching pipeline took
     ~2.7 s to delete in a search (measured, once per group)."""
-    size, produced, group = batch_size_of(dataset), 0, []
     dataset = without_autotune(dataset)
+    size, produced, group = batch_size_of(dataset), 0, []
     while produced < steps:
         images, labels, full = [], [], 0
         for x, y in dataset:
