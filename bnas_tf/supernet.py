@@ -7,8 +7,11 @@ Two forward modes over the same weights:
   permutation over the paths (sampling without replacement, SPEC P1
   Algorithm 1 step b / P4 Algorithm 1), so every op processes exactly one
   chunk: a step costs what one path on the whole batch costs. Which op a
-  path takes is an int tensor (``route``), so a new sample is a new value,
-  not a new trace.
+  path takes is an int tensor (``owner``), so a new sample is a new value,
+  not a new trace. A graph is kept while pruning removes ops (see
+  ``SamplingOracle._update_layout``): the ops no sampled path takes read a
+  single row and add nothing, so a round of K paths costs K paths, not
+  the layout's slots.
 * **mixed mode** computes softmax(α)-weighted sums of every remaining op
   (DARTS, SPEC P2); with ``partial_channels = q > 1`` only the first 1/q of
   each mixture's output channels come from the mixture and the rest bypass
@@ -107,23 +110,30 @@ class SupernetEdge:
 
     def _combined(self, x, training, candidates):
         """Both modes in one graph, so path-mode training and mixed-mode fine-tuning share one trace.
-        ``x`` holds ``streams`` chunks (a path each in path mode, the one batch in mixed mode); candidate op
-        ``k`` reads chunk ``owner[k]`` and adds ``weight[k]`` times its output to that chunk's output. Path
-        mode: owner = the inverse of the route (a permutation), weight 1: each op serves exactly one path.
-        Mixed mode: owner 0 for every op, weight softmax(α)."""
+        ``x`` holds ``streams`` equal chunks of rows (a path each in path mode, the one batch in mixed mode);
+        candidate op ``k`` reads chunk ``owner[k]`` and adds ``weight[k]`` times its output to those rows.
+        Path mode: owner = the path the op serves (each real path exactly one op), weight 1. Mixed mode:
+        owner 0 for every remaining op, weight softmax(α). ``owner -1``: the op serves no path (a filler op
+        of the layout, or an abandoned op in mixed mode); it reads a single row and adds nothing, so it costs
+        ~1/chunk of a real op (a zero-row batch would cost nothing, but Conv2DBackpropFilter fails on one)."""
         if len(candidates) == 1:  # every path takes it; softmax over one op is 1
             return self.ops[candidates[0]](x, training)
         supernet = self.supernet
         owner = supernet.owner[self.kind][self.edge]
-        streams = tf.shape(supernet.path_weight)[0]
-        chunks = tf.reshape(x, [streams, -1] + x.shape[1:].as_list())  # H, W, C are static: fewer shape ops
-        inputs = tf.unstack(tf.gather(chunks, owner), num=len(candidates))
-        outs = tf.stack([self.ops[k](chunk, training) for chunk, k in zip(inputs, candidates)])
+        rows = tf.shape(x)[0]
+        chunk = rows // tf.shape(supernet.path_weight)[0]
         softmax = tf.nn.softmax(tf.gather(supernet.masked_alpha(self.kind, self.edge), list(candidates)))
-        weights = 1.0 + supernet.mixing * (softmax - 1.0)  # exactly 1 in path mode
-        outs = outs * tf.reshape(weights, [-1] + [1] * (len(outs.shape) - 1))
-        combined = tf.math.unsorted_segment_sum(outs, owner, streams)
-        return tf.reshape(combined, [-1] + combined.shape[2:].as_list())
+        serves = tf.greater_equal(owner, 0)
+        weights = tf.where(serves, 1.0 + supernet.mixing * (softmax - 1.0), 0.0)  # path mode: exactly 1
+        starts = tf.maximum(owner, 0) * chunk
+        sizes = tf.where(serves, chunk, 1)
+        outs, targets = [], []
+        for k, op in enumerate(candidates):
+            out = self.ops[op](x[starts[k]:starts[k] + sizes[k]], training) * weights[k]
+            outs.append(out)
+            targets.append(tf.where(serves[k], tf.range(starts[k], starts[k] + sizes[k]), rows))  # row `rows`: dropped
+        combined = tf.math.unsorted_segment_sum(tf.concat(outs, 0), tf.concat(targets, 0), rows + 1)
+        return combined[:rows]
 
     def _partial(self, x, out):
         """Mixed mode with ``partial_channels = q > 1``: only the first 1/q of the channels come from the
@@ -177,14 +187,15 @@ class Supernet:
         # 0 for ops still in the space, -1e9 for abandoned ones (mixed mode)
         self.alpha_mask = {kind: [tf.Variable(tf.zeros(space.num_ops), trainable=False, name=f"alpha_mask_{kind}_{e}")
                                   for e in range(edges)] for kind in KINDS}
-        # loss weight of each path: 1 for sampled paths, 0 for the filler paths of a larger layout (mixed mode: [1])
+        # loss weight of each path (its length is the number of paths, 1 in mixed mode): 1 each
         self.path_weight = tf.Variable(tf.ones(1), trainable=False, shape=tf.TensorShape([None]), name="path_weight")
-        # per edge, the chunk of the batch each candidate op reads (see SupernetEdge._combined)
+        # per edge, the chunk of the batch each candidate op reads, -1 for none (see SupernetEdge._combined)
         self.owner = {kind: [tf.Variable(tf.zeros(1, tf.int32), trainable=False, shape=tf.TensorShape([None]),
                                          name=f"owner_{kind}_{e}") for e in range(edges)] for kind in KINDS}
         # 1 in mixed mode, 0 in path mode
         self.mixing = tf.Variable(0.0, trainable=False, name="mixing")
         self.layout = None
+        self.paths = 1  # how many paths (chunks of a batch) the current layout trains: the sampled ones
         channels_of, c = {}, space.channels
         for index in range(space.cells):
             c = c * 2 if index in reduction_cells else c
@@ -276,30 +287,33 @@ class Supernet:
     def set_paths(self, layout_ops: dict, routes: dict, sampled_paths: int | None = None):
         """Path mode. ``layout_ops[kind][edge]`` = the op indices in the graph (one per path slot);
         ``routes[kind][edge][p]`` = position in that tuple of the op path ``p`` takes (a permutation).
-        The first ``sampled_paths`` paths are real samples; the others only fill the layout's slots
-        and carry no loss."""
+        The first ``sampled_paths`` paths are real samples and get a chunk of every batch; the other slots'
+        ops only fill the layout: they serve no path and cost (almost) nothing."""
         layout = Layout("path", {kind: tuple(tuple(int(k) for k in c) for c in layout_ops[kind]) for kind in KINDS})
         self.set_layout(layout)
+        sampled = layout.paths if sampled_paths is None else int(sampled_paths)
         for kind in KINDS:
             for e, route in enumerate(routes[kind]):
                 route = np.asarray(route, dtype=np.int32)
                 self.route[kind][e].assign(route)
-                self.owner[kind][e].assign(np.argsort(route).astype(np.int32))  # candidate k serves path owner[k]
-        sampled = layout.paths if sampled_paths is None else sampled_paths
-        self.path_weight.assign(np.array([1.0] * sampled + [0.0] * (layout.paths - sampled), dtype=np.float32))
+                owner = np.argsort(route).astype(np.int32)  # candidate k serves path owner[k]
+                self.owner[kind][e].assign(np.where(owner < sampled, owner, -1).astype(np.int32))
+        self.paths = sampled
+        self.path_weight.assign(np.ones(sampled, dtype=np.float32))
         self.mixing.assign(0.0)
 
     def set_mixed(self, layout_ops: dict, remaining: dict | None = None):
-        """Mixed mode over ``layout_ops[kind][edge]``; ops not in ``remaining`` get weight 0 in the mixture."""
+        """Mixed mode over ``layout_ops[kind][edge]``; ops not in ``remaining`` take no part in the mixture."""
         self.set_layout(Layout("mixed", {kind: tuple(tuple(int(k) for k in r) for r in layout_ops[kind]) for kind in KINDS}))
         remaining = layout_ops if remaining is None else remaining
         for kind in KINDS:
-            for e, ops in enumerate(self.layout.candidates[kind]):
-                self.owner[kind][e].assign(np.zeros(len(ops), dtype=np.int32))
             for e, ops in enumerate(remaining[kind]):
+                candidates = self.layout.candidates[kind][e]
+                self.owner[kind][e].assign(np.array([0 if op in ops else -1 for op in candidates], dtype=np.int32))
                 mask = np.full(self.space.num_ops, -1e9, dtype=np.float32)
                 mask[list(ops)] = 0.0
                 self.alpha_mask[kind][e].assign(mask)
+        self.paths = 1
         self.path_weight.assign(np.ones(1, dtype=np.float32))
         self.mixing.assign(1.0)
 

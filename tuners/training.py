@@ -206,7 +206,7 @@ class SupernetTrainer:
 
     def _losses(self, logits, y):
         """The sum over paths (chunks of the batch) of each path's mean cross-entropy, weighted by ``path_weight``
-        (0 for filler paths; mixed mode: one chunk, weight 1), plus the layers' own losses.
+        (1 each; mixed mode: one chunk), plus the layers' own losses.
 
         A sum, not a mean: each op serves one path, so it gets that path's whole gradient, as if every sampled
         path trained on its own (SPEC P1 Algorithm 1 step b, P4); the shared layers get the sum of the paths'
@@ -270,7 +270,7 @@ class SupernetTrainer:
     # --- path mode ------------------------------------------------------------
     def train_paths(self, dataset, steps: int) -> dict:
         """Train the current paths for ``steps`` steps; each path gets its own batch every step."""
-        paths = self.supernet.layout.paths
+        paths = self.supernet.paths
         key, step = self._function("train", self._train_step_fn)
         losses, correct, seen = [], np.zeros(paths), 0
         with without_graph_optimisation():
@@ -284,7 +284,7 @@ class SupernetTrainer:
 
     def evaluate_paths(self, dataset) -> np.ndarray:
         """Validation accuracy of every current path on the same samples (mixed mode: of the mixture)."""
-        paths = self.supernet.layout.paths
+        paths = self.supernet.paths
         _, evaluate = self._function("eval", self._eval_fn)
         correct, seen = np.zeros(paths), 0
         with without_graph_optimisation():
@@ -436,7 +436,7 @@ class SupernetTrainer:
     def path_features(self, images, batch_size: int = 256) -> np.ndarray:
         """Pooled features (:meth:`Supernet.features`) of every current path for ``images`` (N, H, W, C):
         an array (paths, N, features), inference mode, each path seeing every image."""
-        paths = self.supernet.layout.paths
+        paths = self.supernet.paths
 
         def build():
             def features(x):

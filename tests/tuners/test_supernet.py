@@ -34,6 +34,31 @@ def test_each_path_computes_its_own_architecture():
         np.testing.assert_allclose(together[2 * path: 2 * path + 2], alone, rtol=1e-4, atol=1e-5)
 
 
+def test_filler_ops_serve_no_path_and_add_nothing():
+    # a layout slot no sampled path takes (path mode) or an abandoned op (mixed mode) reads one row and adds
+    # nothing: the batch holds only the sampled paths, and every output is what the smaller layout gives
+    supernet = _supernet()
+    rng = np.random.default_rng(1)
+    routes = {kind: [rng.permutation(3).tolist() for _ in range(SPACE.num_edges)] for kind in KINDS}
+    supernet.set_paths(_all_slots(), routes, sampled_paths=2)
+    assert supernet.paths == 2 and supernet.path_weight.numpy().tolist() == [1.0, 1.0]
+    x = tf.random.normal((2 * 3, 8, 8, 1))
+    together = supernet.forward(x, training=False).numpy()
+    for path in range(2):
+        single = {kind: [[routes[kind][e][path]] for e in range(SPACE.num_edges)] for kind in KINDS}
+        supernet.set_paths(single, {kind: [[0]] * SPACE.num_edges for kind in KINDS})
+        alone = supernet.forward(x[3 * path: 3 * path + 3], training=False).numpy()
+        np.testing.assert_allclose(together[3 * path: 3 * path + 3], alone, rtol=1e-4, atol=1e-5)
+    for kind in KINDS:
+        for e in range(SPACE.num_edges):
+            supernet.alpha[kind][e].assign(rng.normal(size=3).astype(np.float32))
+    remaining = {kind: [[0, 2]] * SPACE.num_edges for kind in KINDS}
+    supernet.set_mixed(_all_slots(), remaining)
+    larger = supernet.forward(x, training=False).numpy()
+    supernet.set_mixed(remaining)
+    np.testing.assert_allclose(larger, supernet.forward(x, training=False).numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_filler_paths_leave_unsampled_ops_untouched(digits):
     # conv_3x3 (op 2) fills the third path slot: no loss, so neither its weights, its momentum buffers
     # nor its BatchNorm statistics may move, even with weight decay; the sampled max pool path's
