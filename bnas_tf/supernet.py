@@ -120,20 +120,18 @@ class SupernetEdge:
             return self.ops[candidates[0]](x, training)
         supernet = self.supernet
         owner = supernet.owner[self.kind][self.edge]
-        rows = tf.shape(x)[0]
-        chunk = rows // tf.shape(supernet.path_weight)[0]
+        chunk = supernet.chunk
         softmax = tf.nn.softmax(tf.gather(supernet.masked_alpha(self.kind, self.edge), list(candidates)))
         serves = tf.greater_equal(owner, 0)
         weights = tf.where(serves, 1.0 + supernet.mixing * (softmax - 1.0), 0.0)  # path mode: exactly 1
         starts = tf.maximum(owner, 0) * chunk
         sizes = tf.where(serves, chunk, 1)
-        outs, targets = [], []
-        for k, op in enumerate(candidates):
-            out = self.ops[op](x[starts[k]:starts[k] + sizes[k]], training) * weights[k]
-            outs.append(out)
-            targets.append(tf.where(serves[k], tf.range(starts[k], starts[k] + sizes[k]), rows))  # row `rows`: dropped
-        combined = tf.math.unsorted_segment_sum(tf.concat(outs, 0), tf.concat(targets, 0), rows + 1)
-        return combined[:rows]
+        index = tf.ragged.range(starts, starts + sizes).flat_values  # the rows each op reads, op after op
+        inputs = tf.split(tf.gather(x, index), sizes, num=len(candidates))
+        outs = [self.ops[op](chunk_k, training) * w for op, chunk_k, w in
+                zip(candidates, inputs, tf.unstack(weights, num=len(candidates)))]
+        # back to the rows they were read from (an op serving no path adds 0 to row 0)
+        return tf.math.unsorted_segment_sum(tf.concat(outs, 0), index, tf.shape(x)[0])
 
     def _partial(self, x, out):
         """Mixed mode with ``partial_channels = q > 1``: only the first 1/q of the channels come from the
@@ -195,6 +193,7 @@ class Supernet:
         # 1 in mixed mode, 0 in path mode
         self.mixing = tf.Variable(0.0, trainable=False, name="mixing")
         self.layout = None
+        self.chunk = None  # rows of the batch a path owns, set by each forward pass (see _start_pass)
         self.paths = 1  # how many paths (chunks of a batch) the current layout trains: the sampled ones
         channels_of, c = {}, space.channels
         for index in range(space.cells):
@@ -351,7 +350,12 @@ class Supernet:
         return {kind: [v.numpy().tolist() for v in self.alpha[kind]] for kind in KINDS}
 
     # --- computation ------------------------------------------------------
+    def _start_pass(self, x):
+        """Rows of the batch each path owns, once per forward pass (the edges read it: SupernetEdge._combined)."""
+        self.chunk = tf.shape(x)[0] // tf.shape(self.path_weight)[0]
+
     def forward(self, x, training=None):
+        self._start_pass(x)
         s0 = s1 = self.stem(x, training=training)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, training)
@@ -370,6 +374,7 @@ class Supernet:
     # --- features for embedding-based scores (face verification, bnas_tf.face) ----------------------
     def features(self, x, training=None):
         """The globally pooled features before the classifier (what a path's embedding is, issue 9)."""
+        self._start_pass(x)
         s0 = s1 = self.stem(x, training=training)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, training)

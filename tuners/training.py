@@ -237,7 +237,9 @@ class SupernetTrainer:
         variables = self.layout_weights()
 
         def step(x, y):
-            with tf.GradientTape() as tape:
+            # only the weights are watched: ops reading α alone (the mixture weights) are not differentiated
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(variables)
                 logits = self.supernet.forward(x, training=True)
                 loss = self._losses(logits, y)
             self._apply(tape.gradient(loss, variables), variables)
@@ -250,7 +252,9 @@ class SupernetTrainer:
         alphas = self.supernet.alpha_variables
 
         def alpha_step(x, y):
-            with tf.GradientTape() as tape:
+            # only α is watched: the ops on the weights alone (kernel binarization, ...) are not differentiated
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(alphas)
                 logits = self.supernet.forward(x, training=True)
                 loss = self._losses(logits, y) - self.diversity * self.supernet.mean_alpha_entropy()
                 loss += self.cost_weight * self.expected_cost()

@@ -144,3 +144,28 @@ def test_masked_sgd_is_clipped_momentum_with_coupled_weight_decay():
     for expected, v in zip(before, variables):
         np.testing.assert_allclose(v.numpy(), expected, rtol=1e-5, atol=1e-6)
     assert float(tf.reduce_max(tf.abs(trainer.accumulators[id(frozen[0])]))) == 0.0
+
+
+def test_steps_watch_only_what_they_train():
+    # the weight step watches only the weights and the α step only α (so the ops on α alone, or on the
+    # kernels alone, are not differentiated): their gradients equal a full tape's
+    supernet = _supernet()
+    trainer = SupernetTrainer(supernet)
+    supernet.set_mixed(_all_slots(), {kind: [[0, 2]] * SPACE.num_edges for kind in KINDS})
+    for kind in KINDS:
+        for alpha in supernet.alpha[kind]:
+            alpha.assign(np.random.default_rng(0).normal(size=3).astype(np.float32))
+    x, y = tf.random.normal((6, 8, 8, 1), seed=1), tf.constant([0, 1, 2, 3, 0, 1])
+    weights, alphas = trainer.layout_weights(), supernet.alpha_variables
+
+    def gradients(watched):
+        with tf.GradientTape(watch_accessed_variables=watched is None) as tape:
+            if watched is not None:
+                tape.watch(watched)
+            loss = trainer._losses(supernet.forward(x, training=True), y)
+        return tape.gradient(loss, weights + alphas if watched is None else watched)
+
+    full = gradients(None)
+    for expected, got in zip(full, gradients(weights) + gradients(alphas)):
+        np.testing.assert_allclose(expected, got, rtol=1e-5, atol=1e-6)
+    assert all(g is not None for g in full)
