@@ -82,7 +82,7 @@ def cell_space(recipe) -> CellSpace:
 
 
 def _supernet_settings(recipe, bundle) -> dict:
-    return dict(binarization=recipe.binarization_config(), num_classes=bundle.num_classes,
+    return dict(binarization=recipe.search_binarization_config(), num_classes=bundle.num_classes,
                 learning_rate=recipe.search_learning_rate, momentum=recipe.search_momentum,
                 weight_decay=recipe.search_weight_decay, alpha_learning_rate=recipe.alpha_learning_rate,
                 partial_channels=recipe.partial_channels, seed=recipe.seed, deployment=recipe.deployment())

@@ -140,6 +140,7 @@ class CellRecipe(Recipe):
     search_reduction_cells: tuple[int, ...] | None = None  # None: DARTS rule (cells // 3, 2 * cells // 3)
     inter_cell_skip: bool = False
     # --- supernet training during the search
+    search_binarization: str | None = None  # the supernet's (a proxy search, e.g. W1/A32 for a W1/A1 net); None: binarization
     search_learning_rate: float = 0.025
     search_momentum: float = 0.9
     search_weight_decay: float = 5e-4
@@ -152,8 +153,24 @@ class CellRecipe(Recipe):
     auxiliary: bool = True
     auxiliary_weight: float = 0.4
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.search_binarization is not None and self.search_binarization not in BINARIZATION_TAGS:
+            raise ValueError(f"search_binarization must be one of {', '.join(BINARIZATION_TAGS)} or unset (the "
+                             f"retraining's binarization) (got {self.search_binarization!r})")
+
+    def search_binarization_config(self) -> Binarization:
+        """The supernet's binarization: ``search_binarization`` (same scheme), else :meth:`binarization_config`."""
+        if self.search_binarization is None:
+            return self.binarization_config()
+        weight_bits, activation_bits = BINARIZATION_TAGS[self.search_binarization]
+        return Binarization(self.binarization_scheme, weight_bits=weight_bits, activation_bits=activation_bits)
+
     def deployed_network_settings(self) -> dict:
-        return {"cells": self.cells, "channels": self.channels, "reduction_cells": self.reduction_cells}
+        settings = {"cells": self.cells, "channels": self.channels, "reduction_cells": self.reduction_cells}
+        if self.search_binarization is not None:  # a proxy search costs the network `bnas-tf train` builds
+            settings["binarization"] = self.binarization_config().get_config()
+        return settings
 
 
 @dataclasses.dataclass(frozen=True)

@@ -87,6 +87,7 @@ def test_overrides_are_parsed_by_the_field_types():
     ("train_epochs", r"--set takes key=value"),
     ("train_epochs=0", r"train_epochs must be positive"),
     ("binarization=W2/A2", r"binarization must be one of"),
+    ("search_binarization=W2/A2", r"search_binarization must be one of .* or unset"),
     ("lr_schedule=step", r"needs lr_milestones"),
     ("tflite_weights=int8", r"for W1/A32 networks"),
 ])
@@ -109,3 +110,24 @@ def test_lce_friendly_reaches_the_search_space():
     assert space.lce_friendly and space.channels == 32  # rounded up to LCE's 32-channel words
     with pytest.raises(ValueError, match="ops LCE does not run binary"):
         search.cell_space(recipes.get("cpnas", "quick", ["lce_friendly=true", "op_set=sep_conv_3x3,identity"]))
+
+
+def test_search_binarization_is_a_proxy_for_the_supernet_only():
+    """A proxy search (W1/A32 supernet for a W1/A1 network): the tuner's supernet gets it, retraining and the
+    deployment costs keep the recipe's binarization; unset, the search uses the recipe's."""
+    import types
+
+    from bnas_tf import search
+    from bnas_tf.quantizers import W1A1, W1A32
+
+    bundle = types.SimpleNamespace(num_classes=10)
+    proxy = recipes.get("bnas_1bit_ucb", "quick", ["search_binarization=W1/A32"])
+    assert proxy.binarization_config() == W1A1
+    assert search._supernet_settings(proxy, bundle)["binarization"] == W1A32
+    assert proxy.deployed_network_settings()["binarization"] == W1A1.get_config()
+    direct = recipes.get("bnas_1bit_ucb", "quick")
+    assert search._supernet_settings(direct, bundle)["binarization"] == W1A1
+    assert "binarization" not in direct.deployed_network_settings()
+    face = recipes.get("bnas_face", "quick")
+    assert face.search_binarization == "W1/A32" and face.binarization == "W1/A1"
+    assert recipes.get("bnas_face", "paper").search_binarization is None  # P1 searches the 1-bit net directly
