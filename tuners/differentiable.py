@@ -58,9 +58,11 @@ class DifferentiableOracle(AtomicOracleState, kt.Oracle):
         arguments.count("epochs", epochs)
         if gamma < 1:
             raise ValueError(f"gamma must be >= 1 (got {gamma}): larger gamma keeps fewer Zeroise edges (P2 Eq. 4)")
+        self._check_seed(seed)
         super().__init__(objective=kt.Objective("val_accuracy", "max"), max_trials=None, seed=seed,
                          max_retries_per_trial=max_retries_per_trial,
                          max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
+        self._keep_seed(seed)
         self.space, self.epochs, self.gamma = space, epochs, float(gamma)
         self.diversity_lambda, self.diversity_tau = float(diversity_lambda), float(diversity_tau)
         self.epoch, self.running, self.alpha, self.log = 0, None, None, []

@@ -185,8 +185,7 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
         self.mutation_rate = 1.0 / self.gene_length if mutation_rate is None else float(mutation_rate)
         if not 0.0 <= self.mutation_rate <= 1.0:
             raise ValueError(f"mutation_rate must be in [0, 1], got {mutation_rate!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        self._check_seed(seed)
         space = keras_tuner.HyperParameters()
         for layer in range(self.gene_length):
             space.Choice(ratio_name(layer), list(RATIOS), ordered=True)
@@ -196,8 +195,7 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
             hyperparameters=space, allow_new_entries=False, tune_new_entries=False, seed=seed,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials)
-        if seed is not None:  # KerasTuner's `seed or randint` would replace seed 0
-            self.seed = self._seed_state = seed
+        self._keep_seed(seed)
         # One entry per generation so far: {"genes": [[ratio, ...], ...], "trial_ids": [id or None, ...]}.
         self.populations = []
         # trial_id -> fitness of every finished trial (0.0 for FAILED).

@@ -69,9 +69,11 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         deployment = deployment_lib.get(deployment)
         if deployment is not None and deployment.penalty:  # the paths' measurement is the penalised objective
             self.objective_name = deployment_lib.deployed_name(type(self).objective_name)
+        self._check_seed(seed)
         super().__init__(objective=kt.Objective(self.objective_name, "max"), max_trials=None, seed=seed,
                          max_retries_per_trial=max_retries_per_trial,
                          max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
+        self._keep_seed(seed)
         self.space = space
         self.repetitions = repetitions
         self.warmup_epochs = warmup_epochs

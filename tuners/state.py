@@ -27,7 +27,18 @@ def _recovery(project_dir: str) -> str:
 
 
 class AtomicOracleState:
-    """Mixin for ``keras_tuner.Oracle`` subclasses: atomic state files and a checked reload."""
+    """Mixin for ``keras_tuner.Oracle`` subclasses: atomic state files, a checked reload, the exact seed."""
+
+    @staticmethod
+    def _check_seed(seed):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+
+    def _keep_seed(self, seed):
+        """Call after ``keras_tuner.Oracle.__init__``: it takes ``seed or random.randint(1, 10000)``, so seed 0
+        searched with a random seed (two seeded searches of seed 0 sampled different paths); put it back."""
+        if seed is not None:
+            self.seed = self._seed_state = seed
 
     def save(self):
         if getattr(self, "_saves_deferred", False):

@@ -73,6 +73,19 @@ def test_seeded_searches_give_the_same_genotype(tmp_path):
     assert a.to_dict()["normal"] == b.to_dict()["normal"] and a.to_dict()["reduce"] == b.to_dict()["reduce"]
 
 
+def test_seed_zero_is_a_seed():
+    # KerasTuner's Oracle takes `seed or random.randint(...)`: seed 0 used to search with a random seed
+    from bnas_tf.tuners.differentiable import DifferentiableOracle
+    from bnas_tf.tuners.evolution import EvolutionOracle
+    from bnas_tf.tuners.pruning import OperationPruningOracle
+
+    for make in (lambda seed: OperationPruningOracle(SPACE, ucb=True, seed=seed),
+                 lambda seed: DifferentiableOracle(SPACE, seed=seed), lambda seed: EvolutionOracle("vgg_small", seed=seed)):
+        assert make(0).seed == 0 and make(0).get_state()["seed"] == 0
+        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+            make(-1)
+
+
 def test_ucb_variant_samples_every_op_and_counts_them(tmp_path, bundle):
     tuner = _search(_pruning(tmp_path, "ucb", ucb=True), bundle)
     _assert_one_op_per_edge(tuner)
