@@ -9,8 +9,8 @@ Two forward modes over the same weights:
   chunk: a step costs what one path on the whole batch costs. Which op a
   path takes is an int tensor (``owner``), so a new sample is a new value,
   not a new trace. A graph is kept while pruning removes ops (see
-  ``SamplingOracle._update_layout``): the ops no sampled path takes read a
-  single row and add nothing, so a round of K paths costs K paths, not
+  ``SamplingOracle._update_layout``): the ops no sampled path takes read
+  two rows and add nothing, so a round of K paths costs K paths, not
   the layout's slots.
 * **mixed mode** computes softmax(α)-weighted sums of every remaining op
   (DARTS, SPEC P2); with ``partial_channels = q > 1`` only the first 1/q of
@@ -41,6 +41,10 @@ from bnas_tf.networks import STEM_MULTIPLIER, _check_network_args, build_cells, 
 from bnas_tf.quantizers import Binarization, get as get_binarization
 
 KINDS = ("normal", "reduce")
+#: Rows an op that serves no path reads (SupernetEdge._combined). Zero rows would cost nothing, but
+#: Conv2DBackpropFilter fails on an empty batch in a graph; with one row a oneDNN kernel corrupted the heap
+#: in training steps (TF 2.15, a conv_3x3 + identity space: "double free or corruption"); two rows do not.
+FILLER_ROWS = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,8 +118,8 @@ class SupernetEdge:
         candidate op ``k`` reads chunk ``owner[k]`` and adds ``weight[k]`` times its output to those rows.
         Path mode: owner = the path the op serves (each real path exactly one op), weight 1. Mixed mode:
         owner 0 for every remaining op, weight softmax(α). ``owner -1``: the op serves no path (a filler op
-        of the layout, or an abandoned op in mixed mode); it reads a single row and adds nothing, so it costs
-        ~1/chunk of a real op (a zero-row batch would cost nothing, but Conv2DBackpropFilter fails on one)."""
+        of the layout, or an abandoned op in mixed mode); it reads FILLER_ROWS rows and adds nothing, so it
+        costs ~2/chunk of a real op."""
         if len(candidates) == 1:  # every path takes it; softmax over one op is 1
             return self.ops[candidates[0]](x, training)
         supernet = self.supernet
@@ -125,7 +129,7 @@ class SupernetEdge:
         serves = tf.greater_equal(owner, 0)
         weights = tf.where(serves, 1.0 + supernet.mixing * (softmax - 1.0), 0.0)  # path mode: exactly 1
         starts = tf.maximum(owner, 0) * chunk
-        sizes = tf.where(serves, chunk, 1)
+        sizes = tf.where(serves, chunk, tf.minimum(FILLER_ROWS, tf.shape(x)[0]))
         index = tf.ragged.range(starts, starts + sizes).flat_values  # the rows each op reads, op after op
         inputs = tf.split(tf.gather(x, index), sizes, num=len(candidates))
         outs = [self.ops[op](chunk_k, training) * w for op, chunk_k, w in

@@ -35,7 +35,7 @@ def test_each_path_computes_its_own_architecture():
 
 
 def test_filler_ops_serve_no_path_and_add_nothing():
-    # a layout slot no sampled path takes (path mode) or an abandoned op (mixed mode) reads one row and adds
+    # a layout slot no sampled path takes (path mode) or an abandoned op (mixed mode) reads two rows and adds
     # nothing: the batch holds only the sampled paths, and every output is what the smaller layout gives
     supernet = _supernet()
     rng = np.random.default_rng(1)
@@ -57,6 +57,8 @@ def test_filler_ops_serve_no_path_and_add_nothing():
     larger = supernet.forward(x, training=False).numpy()
     supernet.set_mixed(remaining)
     np.testing.assert_allclose(larger, supernet.forward(x, training=False).numpy(), rtol=1e-4, atol=1e-5)
+    supernet.set_mixed(_all_slots(), remaining)  # a one-row batch: the ops serving no path read what there is
+    np.testing.assert_allclose(larger[:1], supernet.forward(x[:1], training=False).numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_filler_paths_leave_unsampled_ops_untouched(digits):
