@@ -20,18 +20,23 @@ def _all_slots():
     return {kind: [[0, 1, 2]] * SPACE.num_edges for kind in KINDS}
 
 
-def test_each_path_computes_its_own_architecture():
-    supernet = _supernet()
-    rng = np.random.default_rng(0)
-    routes = {kind: [rng.permutation(3).tolist() for _ in range(SPACE.num_edges)] for kind in KINDS}
-    supernet.set_paths(_all_slots(), routes)
-    x = tf.random.normal((3 * 2, 8, 8, 1))
+def _each_path_alone(supernet, routes, paths, rows):
+    """The routed forward pass of ``paths`` sampled paths (``rows`` images each) equals each path's own."""
+    supernet.set_paths(_all_slots(), routes, sampled_paths=paths)
+    x = tf.random.normal((paths * rows, 8, 8, 1))
     together = supernet.forward(x, training=False).numpy()
-    for path in range(3):
+    for path in range(paths):
         single = {kind: [[routes[kind][e][path]] for e in range(SPACE.num_edges)] for kind in KINDS}
         supernet.set_paths(single, {kind: [[0]] * SPACE.num_edges for kind in KINDS})
-        alone = supernet.forward(x[2 * path: 2 * path + 2], training=False).numpy()
-        np.testing.assert_allclose(together[2 * path: 2 * path + 2], alone, rtol=1e-4, atol=1e-5)
+        alone = supernet.forward(x[rows * path: rows * (path + 1)], training=False).numpy()
+        np.testing.assert_allclose(together[rows * path: rows * (path + 1)], alone, rtol=1e-4, atol=1e-5)
+    return x
+
+
+def test_each_path_computes_its_own_architecture():
+    rng = np.random.default_rng(0)
+    routes = {kind: [rng.permutation(3).tolist() for _ in range(SPACE.num_edges)] for kind in KINDS}
+    _each_path_alone(_supernet(), routes, paths=3, rows=2)
 
 
 def test_filler_ops_serve_no_path_and_add_nothing():
@@ -42,13 +47,7 @@ def test_filler_ops_serve_no_path_and_add_nothing():
     routes = {kind: [rng.permutation(3).tolist() for _ in range(SPACE.num_edges)] for kind in KINDS}
     supernet.set_paths(_all_slots(), routes, sampled_paths=2)
     assert supernet.paths == 2 and supernet.path_weight.numpy().tolist() == [1.0, 1.0]
-    x = tf.random.normal((2 * 3, 8, 8, 1))
-    together = supernet.forward(x, training=False).numpy()
-    for path in range(2):
-        single = {kind: [[routes[kind][e][path]] for e in range(SPACE.num_edges)] for kind in KINDS}
-        supernet.set_paths(single, {kind: [[0]] * SPACE.num_edges for kind in KINDS})
-        alone = supernet.forward(x[3 * path: 3 * path + 3], training=False).numpy()
-        np.testing.assert_allclose(together[3 * path: 3 * path + 3], alone, rtol=1e-4, atol=1e-5)
+    x = _each_path_alone(supernet, routes, paths=2, rows=3)
     for kind in KINDS:
         for e in range(SPACE.num_edges):
             supernet.alpha[kind][e].assign(rng.normal(size=3).astype(np.float32))
