@@ -1,15 +1,21 @@
 """Issue 9's claim: the searched binary face network beats a random genotype of the same size (3 seeds).
 
 For each seed, the ``bnas_face`` recipe (quick profile unless ``--profile paper``) searches a cell
-architecture scored by verification accuracy; a *random genotype of the same size* shuffles the searched
-ops over the edges of each cell type (the same ops per cell, so the same parameters, except that an
-identity moved onto or off a stride-2 reduction edge becomes or stops being a factorised reduce; the
-table prints both parameter counts; when every edge has the same op it is a uniform random genotype
-of the op set instead, and the table says so).
-Both are retrained identically (ArcFace margin, same seed, same schedule) and verified on the same
-held-out pairs with the 10-fold protocol.
+architecture scored by verification accuracy. Its baselines are networks of the same size (the recipe's
+cells, channels, nodes, stem and embedding), all retrained identically (ArcFace margin, same seed, same
+schedule) and verified on the same held-out pairs with the 10-fold protocol:
 
-    python benchmarks/face_vs_random.py [--seeds 3] [--profile quick] [--set train_epochs=10 ...]
+* ``--random`` (3) **uniform random genotypes**: every edge's op drawn uniformly from the op set, the
+  standard random-architecture baseline; the searched network is compared with their mean and with
+  each draw;
+* the **searched ops shuffled** over the edges of each cell type: the same ops, so the same parameters
+  (except that an identity moved onto or off a stride-2 reduction edge becomes or stops being a
+  factorised reduce), which isolates what placement is worth; when every edge has the same op it is
+  a uniform random genotype instead, and the table says so.
+
+The table prints every network's parameter count.
+
+    python benchmarks/face_vs_random.py [--seeds 3] [--random 3] [--profile quick] [--set train_epochs=10 ...]
 """
 from __future__ import annotations
 
@@ -47,6 +53,17 @@ def same_size_random(genotype: Genotype, seed: int) -> tuple[Genotype, bool]:
     return Genotype.random(list(genotype.op_set), seed=seed, nodes=genotype.nodes, all_edges=True), False
 
 
+def uniform_random(genotype: Genotype, seed: int) -> Genotype:
+    """A random architecture of the same network size: every edge's op drawn uniformly from the op set (the
+    genotype's inputs kept); retrained at the recipe's cells, channels and embedding like the searched one."""
+    rng = np.random.default_rng(seed)
+    ops = list(genotype.op_set)
+    cells = {kind: [(ops[int(rng.integers(len(ops)))], source) for _, source in getattr(genotype, kind)]
+             for kind in ("normal", "reduce")}
+    return Genotype(normal=cells["normal"], reduce=cells["reduce"], op_set=ops, nodes=genotype.nodes,
+                    name="random_uniform")
+
+
 def cell_ops(genotype: Genotype) -> str:
     """``normal: conv_3x3 identity ... | reduce: ...``: what a cell type kept, edge by edge."""
     return " | ".join(f"{kind}: {' '.join(op for op, _ in getattr(genotype, kind))}" for kind in ("normal", "reduce"))
@@ -62,6 +79,7 @@ def verify(genotype, recipe, bundle, pair_sets):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--random", type=int, default=3, help="uniform random genotypes a seed (their mean is compared)")
     parser.add_argument("--profile", default="quick", choices=recipes.PROFILES)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
@@ -74,29 +92,55 @@ def main(argv=None):
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         searched = found.genotype
-        random, same_ops = same_size_random(searched, 1000 + seed)
-        cells.append(f"seed {seed}: searched ({found.seconds:.0f} s) {cell_ops(searched)}; random {cell_ops(random)}")
+        shuffled, same_ops = same_size_random(searched, 1000 + seed)
+        uniform = [uniform_random(searched, 1000 * (draw + 1) + seed) for draw in range(args.random)]
+        cells.append(f"seed {seed}: searched ({found.seconds:.0f} s) {cell_ops(searched)}; same ops shuffled "
+                     f"{cell_ops(shuffled)}; " + "; ".join(f"uniform {i} {cell_ops(g)}" for i, g in enumerate(uniform)))
         bundle = load_training_data(recipe)
         pair_sets = verification_sets(recipe, bundle)
-        searched_accuracy, searched_params = verify(searched, recipe, bundle, pair_sets)
-        random_accuracy, random_params = verify(random, recipe, bundle, pair_sets)
-        for name in searched_accuracy:
-            rows.append((seed, name, searched_accuracy[name], random_accuracy[name], searched_params, random_params,
-                         same_ops))
+        ours = verify(searched, recipe, bundle, pair_sets)
+        theirs = [verify(g, recipe, bundle, pair_sets) for g in uniform]
+        placement = verify(shuffled, recipe, bundle, pair_sets)
+        for name in ours[0]:
+            rows.append(dict(seed=seed, pairs=name, searched=ours[0][name], params=ours[1],
+                             uniform=[a[name] for a, _ in theirs], uniform_params=[p for _, p in theirs],
+                             shuffled=placement[0][name], shuffled_params=placement[1], same_ops=same_ops))
         print(f"seed {seed} done ({time.perf_counter() - start:.0f} s)", flush=True)
-    settings = f" ({', '.join(args.set)})" if args.set else ""
-    print(f"\nbnas_face {args.profile} profile{settings}: 10-fold verification accuracy, searched vs random "
-          "genotype of the same size, retrained identically")
-    print("| seed | pairs | searched | random (same ops) | difference | params searched / random |")
-    print("|---|---|---|---|---|---|")
-    for seed, name, ours, theirs, p_ours, p_theirs, same_ops in rows:
-        note = "" if same_ops else " (uniform genotype: random of the op set)"
-        print(f"| {seed} | {name} | {ours:.2%} | {theirs:.2%}{note} | {ours - theirs:+.2%} | "
-              f"{p_ours:,} / {p_theirs:,} |")
-    wins = sum(ours > theirs for _, _, ours, theirs, *_ in rows)
-    mean = np.mean([ours - theirs for _, _, ours, theirs, *_ in rows])
-    print(f"searched better in {wins} of {len(rows)}; mean difference {mean:+.2%}; {time.perf_counter() - start:.0f} s")
+    report(rows, args, time.perf_counter() - start)
     print("\n".join(["", "cells (op per edge):"] + cells))
+
+
+def _wins(differences) -> str:
+    """``"2"`` or ``"2 (1 tie)"``: accuracies are pair counts over the same pairs, so equal means a tie."""
+    wins = sum(d > 1e-9 for d in differences)
+    ties = sum(abs(d) <= 1e-9 for d in differences)
+    return f"{wins} ({ties} tie{'s' * (ties > 1)})" if ties else f"{wins}"
+
+
+def report(rows, args, seconds):
+    settings = f" ({', '.join(args.set)})" if args.set else ""
+    print(f"\nbnas_face {args.profile} profile{settings}: 10-fold verification accuracy of the searched network, "
+          f"of {args.random} uniform random genotypes and of the searched ops shuffled, all at the same network "
+          "size and retrained identically")
+    print("| seed | pairs | searched | uniform random: each (mean) | searched - mean | same ops shuffled | "
+          "searched - shuffled | params searched / uniform / shuffled |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        mean = float(np.mean(r["uniform"]))
+        note = "" if r["same_ops"] else " (every edge kept one op: a uniform genotype)"
+        each = ", ".join(f"{a:.2%}" for a in r["uniform"])
+        params = "/".join(f"{p // 1000}k" for p in r["uniform_params"])
+        print(f"| {r['seed']} | {r['pairs']} | {r['searched']:.2%} | {each} ({mean:.2%}) | {r['searched'] - mean:+.2%} | "
+              f"{r['shuffled']:.2%}{note} | {r['searched'] - r['shuffled']:+.2%} | "
+              f"{r['params'] // 1000}k / {params} / {r['shuffled_params'] // 1000}k |")
+    against_mean = [r["searched"] - np.mean(r["uniform"]) for r in rows]
+    draws = [r["searched"] - a for r in rows for a in r["uniform"]]
+    against_shuffled = [r["searched"] - r["shuffled"] for r in rows]
+    print(f"searched better than the mean of the uniform random genotypes in {_wins(against_mean)} of {len(rows)} "
+          f"(mean {np.mean(against_mean):+.2%}); better than {_wins(draws)} of {len(draws)} single draws")
+    print(f"searched better than the same ops shuffled in {_wins(against_shuffled)} of {len(rows)} "
+          f"(mean {np.mean(against_shuffled):+.2%})")
+    print(f"{seconds:.0f} s")
 
 
 if __name__ == "__main__":
