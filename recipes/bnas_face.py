@@ -80,6 +80,7 @@ RECIPE = BnasFace
 #: At this size the search is not a reliable signal: its paths are near chance when scored (identity accuracy
 #: 7-18%) and favour parameter-free ops, so the searched network beats a same-size random genotype in 1-2 of
 #: 3 seeds; 3.75-7.5x more search steps, T = 3 and a fine-tune epoch did no better (benchmarks/README.md,
-#: face_vs_random.py), so the profile keeps the cheap search.
+#: face_vs_random.py), so the profile keeps the cheap search. Searching a W1/A32 proxy supernet and retraining
+#: W1/A1 (``--set search_binarization=W1/A32``) kept more convs but did no better either (session 4, same file).
 QUICK = dict(QUICK_CELLS, image_size=None, stem="cifar", repetitions=2, finetune_epochs=0, search_steps_per_epoch=40,
              embedding_dim=128, margin_scale=16.0, margin=0.2, verification_pairs=(), verify_samples=256)
