@@ -74,13 +74,23 @@ def batch_size_of(dataset) -> int:
     raise ValueError("training data is empty: pass a dataset with at least one batch")
 
 
+def _trainable_batch(size: int) -> int:
+    """``size`` if a supernet can train on batches of it: one image is refused (BatchNorm's batch variance
+    is 0, and a one-row training step corrupted the heap in TF 2.15's oneDNN kernels: "free(): invalid
+    pointer", reproduced with and without row routing)."""
+    if size < 2:
+        raise ValueError(f"training batches hold {size} image: a supernet trains on at least 2 per batch "
+                         "(BatchNorm); batch the data with batch_size >= 2, e.g. bnas_tf.data.load(..., batch_size=32)")
+    return size
+
+
 def _paths_batches(dataset, paths: int, steps: int):
     """``steps`` (images, labels) of ``paths`` consecutive full batches each, so every path gets its own stream
     of data: the dataset's epochs one after another, each cut into full batches (the remainder dropped).
     Every epoch is read to its end: a tf.data iterator dropped in the middle of a prefetching pipeline took
     ~2.7 s to delete in a search (measured, once per group)."""
     dataset = without_autotune(dataset)
-    size, produced, group = batch_size_of(dataset), 0, []
+    size, produced, group = _trainable_batch(batch_size_of(dataset)), 0, []
     while produced < steps:
         images, labels, full = [], [], 0
         for x, y in dataset:
@@ -330,6 +340,8 @@ class SupernetTrainer:
         with without_graph_optimisation():
             for batch in batches:
                 (x, y), arch = batch if train_alpha else (batch, None)
+                if not losses:
+                    _trainable_batch(min([int(y.shape[0])] + ([int(arch[1].shape[0])] if arch is not None else [])))
                 if arch is not None:
                     self._timed(alpha_key, alpha_step, arch[0], tf.cast(arch[1], tf.int32))
                 loss, (_, hits) = self._timed(key, weight_step, x, tf.cast(y, tf.int32))

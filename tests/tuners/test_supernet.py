@@ -170,3 +170,16 @@ def test_steps_watch_only_what_they_train():
     for expected, got in zip(full, gradients(weights) + gradients(alphas)):
         np.testing.assert_allclose(expected, got, rtol=1e-5, atol=1e-6)
     assert all(g is not None for g in full)
+
+
+def test_batches_of_one_image_are_refused_before_any_step():
+    # BatchNorm needs 2 samples, and a one-row training step corrupts the heap in TF 2.15's oneDNN kernels
+    trainer = SupernetTrainer(_supernet())
+    data = tf.data.Dataset.from_tensor_slices((tf.zeros((4, 8, 8, 1)), tf.zeros(4, tf.int32))).batch(1)
+    trainer.supernet.set_paths(_all_slots(), {kind: [[0, 1, 2]] * SPACE.num_edges for kind in KINDS})
+    with pytest.raises(ValueError, match="training batches hold 1 image: .*batch_size >= 2"):
+        trainer.train_paths(data, 2)
+    trainer.supernet.set_mixed(_all_slots())
+    with pytest.raises(ValueError, match="training batches hold 1 image"):
+        trainer.train_mixed(data, 2, architecture_data=data)
+    assert trainer.step_times == []  # refused before any step ran
