@@ -129,7 +129,7 @@ class SupernetEdge:
         serves = tf.greater_equal(owner, 0)
         weights = tf.where(serves, 1.0 + supernet.mixing * (softmax - 1.0), 0.0)  # path mode: exactly 1
         starts = tf.maximum(owner, 0) * chunk
-        sizes = tf.where(serves, chunk, tf.minimum(FILLER_ROWS, tf.shape(x)[0]))
+        sizes = tf.where(serves, chunk, supernet.filler_rows)
         index = tf.ragged.range(starts, starts + sizes).flat_values  # the rows each op reads, op after op
         inputs = tf.split(tf.gather(x, index), sizes, num=len(candidates))
         outs = [self.ops[op](chunk_k, training) * w for op, chunk_k, w in
@@ -182,23 +182,21 @@ class Supernet:
         reduction_cells = _check_network_args(space.cells, space.channels, num_classes, self.input_shape,
                                               space.reduction_cells, space.stem)
         edges = space.num_edges
-        self.route = {kind: [tf.Variable(tf.range(1), trainable=False, dtype=tf.int32, shape=tf.TensorShape([None]),
-                                         name=f"route_{kind}_{e}") for e in range(edges)] for kind in KINDS}
         self.alpha = {kind: [tf.Variable(tf.zeros(space.num_ops), name=f"alpha_{kind}_{e}") for e in range(edges)]
                       for kind in KINDS}
         # 0 for ops still in the space, -1e9 for abandoned ones (mixed mode)
         self.alpha_mask = {kind: [tf.Variable(tf.zeros(space.num_ops), trainable=False, name=f"alpha_mask_{kind}_{e}")
                                   for e in range(edges)] for kind in KINDS}
-        # loss weight of each path (its length is the number of paths, 1 in mixed mode): 1 each
-        self.path_weight = tf.Variable(tf.ones(1), trainable=False, shape=tf.TensorShape([None]), name="path_weight")
+        # how many paths (equal chunks of a batch) the graph trains: the sampled ones; 1 in mixed mode
+        self.path_count = tf.Variable(1, trainable=False, dtype=tf.int32, name="path_count")
         # per edge, the chunk of the batch each candidate op reads, -1 for none (see SupernetEdge._combined)
         self.owner = {kind: [tf.Variable(tf.zeros(1, tf.int32), trainable=False, shape=tf.TensorShape([None]),
                                          name=f"owner_{kind}_{e}") for e in range(edges)] for kind in KINDS}
         # 1 in mixed mode, 0 in path mode
         self.mixing = tf.Variable(0.0, trainable=False, name="mixing")
         self.layout = None
-        self.chunk = None  # rows of the batch a path owns, set by each forward pass (see _start_pass)
-        self.paths = 1  # how many paths (chunks of a batch) the current layout trains: the sampled ones
+        self.chunk = self.filler_rows = None  # set by each forward pass (see _start_pass)
+        self.paths = 1  # path_count on the host (batching and evaluation read it)
         channels_of, c = {}, space.channels
         for index in range(space.cells):
             c = c * 2 if index in reduction_cells else c
@@ -297,12 +295,10 @@ class Supernet:
         sampled = layout.paths if sampled_paths is None else int(sampled_paths)
         for kind in KINDS:
             for e, route in enumerate(routes[kind]):
-                route = np.asarray(route, dtype=np.int32)
-                self.route[kind][e].assign(route)
-                owner = np.argsort(route).astype(np.int32)  # candidate k serves path owner[k]
+                owner = np.argsort(np.asarray(route)).astype(np.int32)  # candidate k serves path owner[k]
                 self.owner[kind][e].assign(np.where(owner < sampled, owner, -1).astype(np.int32))
         self.paths = sampled
-        self.path_weight.assign(np.ones(sampled, dtype=np.float32))
+        self.path_count.assign(sampled)
         self.mixing.assign(0.0)
 
     def set_mixed(self, layout_ops: dict, remaining: dict | None = None):
@@ -317,7 +313,7 @@ class Supernet:
                 mask[list(ops)] = 0.0
                 self.alpha_mask[kind][e].assign(mask)
         self.paths = 1
-        self.path_weight.assign(np.ones(1, dtype=np.float32))
+        self.path_count.assign(1)
         self.mixing.assign(1.0)
 
     def masked_alpha(self, kind, edge):
@@ -355,8 +351,10 @@ class Supernet:
 
     # --- computation ------------------------------------------------------
     def _start_pass(self, x):
-        """Rows of the batch each path owns, once per forward pass (the edges read it: SupernetEdge._combined)."""
-        self.chunk = tf.shape(x)[0] // tf.shape(self.path_weight)[0]
+        """Rows of the batch each path owns and rows an op serving no path reads (never more than the batch),
+        once per forward pass: every edge reads them (SupernetEdge._combined)."""
+        rows = tf.shape(x)[0]
+        self.chunk, self.filler_rows = rows // self.path_count, tf.minimum(FILLER_ROWS, rows)
 
     def forward(self, x, training=None):
         self._start_pass(x)

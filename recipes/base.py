@@ -118,9 +118,9 @@ class Recipe:
     def deployed_network_settings(self) -> dict:
         return {}
 
-    def binarization_config(self) -> Binarization:
-        """The :class:`~bnas_tf.quantizers.Binarization` these settings name."""
-        weight_bits, activation_bits = BINARIZATION_TAGS[self.binarization]
+    def binarization_config(self, tag: str | None = None) -> Binarization:
+        """The :class:`~bnas_tf.quantizers.Binarization` these settings name (of ``tag``, same scheme, if given)."""
+        weight_bits, activation_bits = BINARIZATION_TAGS[self.binarization if tag is None else tag]
         return Binarization(self.binarization_scheme, weight_bits=weight_bits, activation_bits=activation_bits)
 
     def settings(self) -> dict:
@@ -161,10 +161,7 @@ class CellRecipe(Recipe):
 
     def search_binarization_config(self) -> Binarization:
         """The supernet's binarization: ``search_binarization`` (same scheme), else :meth:`binarization_config`."""
-        if self.search_binarization is None:
-            return self.binarization_config()
-        weight_bits, activation_bits = BINARIZATION_TAGS[self.search_binarization]
-        return Binarization(self.binarization_scheme, weight_bits=weight_bits, activation_bits=activation_bits)
+        return self.binarization_config(self.search_binarization)
 
     def deployed_network_settings(self) -> dict:
         settings = {"cells": self.cells, "channels": self.channels, "reduction_cells": self.reduction_cells}

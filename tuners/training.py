@@ -215,22 +215,20 @@ class SupernetTrainer:
             variable.assign(value)
 
     def _losses(self, logits, y):
-        """The sum over paths (chunks of the batch) of each path's mean cross-entropy, weighted by ``path_weight``
-        (1 each; mixed mode: one chunk), plus the layers' own losses.
+        """The sum over paths (``path_count`` chunks of the batch; mixed mode: one) of each path's mean
+        cross-entropy, plus the layers' own losses.
 
         A sum, not a mean: each op serves one path, so it gets that path's whole gradient, as if every sampled
         path trained on its own (SPEC P1 Algorithm 1 step b, P4); the shared layers get the sum of the paths'
         gradients, which is P sequential steps to first order. (A mean gave every op 1/P of its gradient.)"""
         per_sample = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-        weights = self.supernet.path_weight
-        per_path = tf.reduce_mean(tf.reshape(per_sample, [tf.shape(weights)[0], -1]), axis=1)
-        loss = tf.reduce_sum(per_path * weights)
+        loss = tf.reduce_sum(tf.reduce_mean(tf.reshape(per_sample, [self.supernet.path_count, -1]), axis=1))
         extra = self.supernet.extra_losses()
         return loss + tf.add_n(extra) if extra else loss
 
     def _path_correct(self, logits, y):
         hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)
-        return tf.reduce_sum(tf.reshape(hits, [tf.shape(self.supernet.path_weight)[0], -1]), axis=1)
+        return tf.reduce_sum(tf.reshape(hits, [self.supernet.path_count, -1]), axis=1)
 
     # --- traced functions: one per layout, shared by path and mixed mode (see bnas_tf.supernet) -------------
     def _function(self, name, build):
@@ -253,7 +251,7 @@ class SupernetTrainer:
                 logits = self.supernet.forward(x, training=True)
                 loss = self._losses(logits, y)
             self._apply(tape.gradient(loss, variables), variables)
-            return loss / tf.reduce_sum(self.supernet.path_weight), self._path_correct(logits, y)  # per path
+            return loss / tf.cast(self.supernet.path_count, loss.dtype), self._path_correct(logits, y)  # per path
 
         return tf.function(step, autograph=False, input_signature=self._signature())
 
@@ -340,8 +338,9 @@ class SupernetTrainer:
         with without_graph_optimisation():
             for batch in batches:
                 (x, y), arch = batch if train_alpha else (batch, None)
-                if not losses:
-                    _trainable_batch(min([int(y.shape[0])] + ([int(arch[1].shape[0])] if arch is not None else [])))
+                if not losses:  # before the first step
+                    for labels in [y] + ([arch[1]] if arch is not None else []):
+                        _trainable_batch(int(labels.shape[0]))
                 if arch is not None:
                     self._timed(alpha_key, alpha_step, arch[0], tf.cast(arch[1], tf.int32))
                 loss, (_, hits) = self._timed(key, weight_step, x, tf.cast(y, tf.int32))
