@@ -53,17 +53,6 @@ def same_size_random(genotype: Genotype, seed: int) -> tuple[Genotype, bool]:
     return Genotype.random(list(genotype.op_set), seed=seed, nodes=genotype.nodes, all_edges=True), False
 
 
-def uniform_random(genotype: Genotype, seed: int) -> Genotype:
-    """A random architecture of the same network size: every edge's op drawn uniformly from the op set (the
-    genotype's inputs kept); retrained at the recipe's cells, channels and embedding like the searched one."""
-    rng = np.random.default_rng(seed)
-    ops = list(genotype.op_set)
-    cells = {kind: [(ops[int(rng.integers(len(ops)))], source) for _, source in getattr(genotype, kind)]
-             for kind in ("normal", "reduce")}
-    return Genotype(normal=cells["normal"], reduce=cells["reduce"], op_set=ops, nodes=genotype.nodes,
-                    name="random_uniform")
-
-
 def cell_ops(genotype: Genotype) -> str:
     """``normal: conv_3x3 identity ... | reduce: ...``: what a cell type kept, edge by edge."""
     return " | ".join(f"{kind}: {' '.join(op for op, _ in getattr(genotype, kind))}" for kind in ("normal", "reduce"))
@@ -93,7 +82,9 @@ def main(argv=None):
             shutil.rmtree(folder, ignore_errors=True)
         searched = found.genotype
         shuffled, same_ops = same_size_random(searched, 1000 + seed)
-        uniform = [uniform_random(searched, 1000 * (draw + 1) + seed) for draw in range(args.random)]
+        # uniform random genotypes of the same space (every edge kept), at the same network size
+        uniform = [Genotype.random(list(searched.op_set), seed=1000 * (draw + 1) + seed, nodes=searched.nodes,
+                                   all_edges=True) for draw in range(args.random)]
         cells.append(f"seed {seed}: searched ({found.seconds:.0f} s) {cell_ops(searched)}; same ops shuffled "
                      f"{cell_ops(shuffled)}; " + "; ".join(f"uniform {i} {cell_ops(g)}" for i, g in enumerate(uniform)))
         bundle = load_training_data(recipe)
