@@ -456,7 +456,8 @@ class SupernetTrainer:
         def build():
             def features(x):
                 out = self.supernet.features(x, training=False)
-                return tf.reshape(out, [paths, -1, out.shape[-1]])
+                # the path count is read when the function runs: a kept layout serves rounds with fewer paths
+                return tf.reshape(out, [self.supernet.path_count, -1, out.shape[-1]])
 
             shape = (None,) + tuple(self.supernet.input_shape)
             return tf.function(features, autograph=False, input_signature=[tf.TensorSpec(shape, tf.float32)])

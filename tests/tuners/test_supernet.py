@@ -183,3 +183,22 @@ def test_batches_of_one_image_are_refused_before_any_step():
     with pytest.raises(ValueError, match="training batches hold 1 image"):
         trainer.train_mixed(data, 2, architecture_data=data)
     assert trainer.step_times == []  # refused before any step ran
+
+
+def test_path_features_follow_the_sampled_paths_of_a_kept_layout():
+    # a layout keeps its graph for rounds with fewer sampled paths (the face search's round 1: 2 of 3 slots);
+    # each path's features must still be its own, not rows of the other paths cut at the old path count
+    trainer = SupernetTrainer(_supernet())
+    supernet = trainer.supernet
+    rng = np.random.default_rng(2)
+    routes = {kind: [rng.permutation(3).tolist() for _ in range(SPACE.num_edges)] for kind in KINDS}
+    images = rng.normal(size=(6, 8, 8, 1)).astype(np.float32)
+    supernet.set_paths(_all_slots(), routes, sampled_paths=3)
+    assert trainer.path_features(images).shape[0] == 3
+    supernet.set_paths(_all_slots(), routes, sampled_paths=2)
+    features = trainer.path_features(images)
+    assert features.shape[:2] == (2, 6)
+    for path in range(2):
+        single = {kind: [[routes[kind][e][path]] for e in range(SPACE.num_edges)] for kind in KINDS}
+        supernet.set_paths(single, {kind: [[0]] * SPACE.num_edges for kind in KINDS})
+        np.testing.assert_allclose(features[path], trainer.path_features(images)[0], rtol=1e-4, atol=1e-5)
