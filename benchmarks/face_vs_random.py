@@ -3,7 +3,8 @@
 For each seed, the ``bnas_face`` recipe (quick profile unless ``--profile paper``) searches a cell
 architecture scored by verification accuracy. Its baselines are networks of the same size (the recipe's
 cells, channels, nodes, stem and embedding), all retrained identically (ArcFace margin, same seed, same
-schedule) and verified on the same held-out pairs with the 10-fold protocol:
+schedule; ``--retrain-seeds K`` averages K retrainings from different initialisations) and verified on the
+same held-out pairs with the 10-fold protocol:
 
 * ``--random`` (3) **uniform random genotypes**: every edge's op drawn uniformly from the op set, the
   standard random-architecture baseline; the searched network is compared with their mean and with
@@ -15,11 +16,12 @@ schedule) and verified on the same held-out pairs with the 10-fold protocol:
 
 The table prints every network's parameter count.
 
-    python benchmarks/face_vs_random.py [--seeds 3] [--random 3] [--profile quick] [--set train_epochs=10 ...]
+    python benchmarks/face_vs_random.py [--seeds 3] [--random 3] [--retrain-seeds 1] [--profile quick] [--set train_epochs=10 ...]
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -58,11 +60,18 @@ def cell_ops(genotype: Genotype) -> str:
     return " | ".join(f"{kind}: {' '.join(op for op, _ in getattr(genotype, kind))}" for kind in ("normal", "reduce"))
 
 
-def verify(genotype, recipe, bundle, pair_sets):
-    result = train_face(genotype, recipe, bundle, verbose=0)
-    accuracy = {p.name: p.summary(embeddings(result.model, p.images))["accuracy"] for p in pair_sets}
+def verify(genotype, recipe, bundle, pair_sets, retrain_seeds=1, spread=None):
+    """(mean verification accuracy per pair set, parameters): the genotype retrained ``retrain_seeds`` times
+    (initialisation seeds ``recipe.seed + 100 k``; same data, same pairs). ``spread`` collects each pair
+    set's standard deviation over the retrainings."""
+    runs = []
+    for k in range(retrain_seeds):
+        result = train_face(genotype, dataclasses.replace(recipe, seed=recipe.seed + 100 * k), bundle, verbose=0)
+        runs.append({p.name: p.summary(embeddings(result.model, p.images))["accuracy"] for p in pair_sets})
+    if spread is not None and retrain_seeds > 1:
+        spread += [float(np.std([run[name] for run in runs])) for name in runs[0]]
     params = costs.profile(result.model)
-    return accuracy, params["binary_params"] + params["float_params"]
+    return {name: float(np.mean([run[name] for run in runs])) for name in runs[0]}, params["binary_params"] + params["float_params"]
 
 
 def main(argv=None):
@@ -70,9 +79,11 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--random", type=int, default=3, help="uniform random genotypes a seed (their mean is compared)")
     parser.add_argument("--profile", default="quick", choices=recipes.PROFILES)
+    parser.add_argument("--retrain-seeds", type=int, default=1,
+                        help="retrainings of every genotype (initialisation seeds seed + 100 k); their mean is compared")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-    rows, cells, start = [], [], time.perf_counter()
+    rows, cells, spread, start = [], [], [], time.perf_counter()
     for seed in range(args.seeds):
         recipe = recipes.get("bnas_face", args.profile, args.set + [f"seed={seed}"])
         folder = tempfile.mkdtemp(prefix="face-vs-random-")
@@ -89,15 +100,18 @@ def main(argv=None):
                      f"{cell_ops(shuffled)}; " + "; ".join(f"uniform {i} {cell_ops(g)}" for i, g in enumerate(uniform)))
         bundle = load_training_data(recipe)
         pair_sets = verification_sets(recipe, bundle)
-        ours = verify(searched, recipe, bundle, pair_sets)
-        theirs = [verify(g, recipe, bundle, pair_sets) for g in uniform]
-        placement = verify(shuffled, recipe, bundle, pair_sets)
+        ours = verify(searched, recipe, bundle, pair_sets, args.retrain_seeds, spread)
+        theirs = [verify(g, recipe, bundle, pair_sets, args.retrain_seeds, spread) for g in uniform]
+        placement = verify(shuffled, recipe, bundle, pair_sets, args.retrain_seeds, spread)
         for name in ours[0]:
             rows.append(dict(seed=seed, pairs=name, searched=ours[0][name], params=ours[1],
                              uniform=[a[name] for a, _ in theirs], uniform_params=[p for _, p in theirs],
                              shuffled=placement[0][name], shuffled_params=placement[1], same_ops=same_ops))
         print(f"seed {seed} done ({time.perf_counter() - start:.0f} s)", flush=True)
     report(rows, args, time.perf_counter() - start)
+    if spread:
+        print(f"retraining noise: standard deviation of one genotype's accuracy over {args.retrain_seeds} retrainings, "
+              f"mean {np.mean(spread):.2%}, largest {np.max(spread):.2%} ({len(spread)} genotypes)")
     print("\n".join(["", "cells (op per edge):"] + cells))
 
 
@@ -112,7 +126,7 @@ def report(rows, args, seconds):
     settings = f" ({', '.join(args.set)})" if args.set else ""
     print(f"\nbnas_face {args.profile} profile{settings}: 10-fold verification accuracy of the searched network, "
           f"of {args.random} uniform random genotypes and of the searched ops shuffled, all at the same network "
-          "size and retrained identically")
+          f"size and retrained identically ({args.retrain_seeds} retraining{'s' * (args.retrain_seeds > 1)} each, mean)")
     print("| seed | pairs | searched | uniform random: each (mean) | searched - mean | same ops shuffled | "
           "searched - shuffled | params searched / uniform / shuffled |")
     print("|---|---|---|---|---|---|---|---|")
