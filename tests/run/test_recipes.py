@@ -128,5 +128,8 @@ def test_search_binarization_is_a_proxy_for_the_supernet_only():
     direct = recipes.get("bnas_1bit_ucb", "quick")
     assert search._supernet_settings(direct, bundle)["binarization"] == W1A1
     assert "binarization" not in direct.deployed_network_settings()
-    for profile in ("quick", "paper"):  # P1 searches the 1-bit network directly
-        assert recipes.get("bnas_face", profile).search_binarization is None
+    # P1 searches the 1-bit network directly; at digits size the quick profile searches a W1/A32 proxy
+    assert recipes.get("bnas_face", "paper").search_binarization is None
+    quick = recipes.get("bnas_face", "quick")
+    assert quick.search_binarization == "W1/A32" and quick.binarization_config() == W1A1
+    assert search._supernet_settings(quick, bundle)["binarization"] == W1A32
