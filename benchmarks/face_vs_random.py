@@ -16,7 +16,7 @@ same held-out pairs with the 10-fold protocol:
 
 The table prints every network's parameter count.
 
-    python benchmarks/face_vs_random.py [--seeds 3] [--random 3] [--retrain-seeds 1] [--profile quick] [--set train_epochs=10 ...]
+    python benchmarks/face_vs_random.py [--seeds 3] [--first-seed 0] [--random 3] [--retrain-seeds 1] [--profile quick] [--set train_epochs=10 ...]
 """
 from __future__ import annotations
 
@@ -77,6 +77,7 @@ def verify(genotype, recipe, bundle, pair_sets, retrain_seeds=1, spread=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--random", type=int, default=3, help="uniform random genotypes a seed (their mean is compared)")
     parser.add_argument("--profile", default="quick", choices=recipes.PROFILES)
     parser.add_argument("--retrain-seeds", type=int, default=1,
@@ -84,7 +85,7 @@ def main(argv=None):
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     rows, cells, spread, start = [], [], [], time.perf_counter()
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         recipe = recipes.get("bnas_face", args.profile, args.set + [f"seed={seed}"])
         folder = tempfile.mkdtemp(prefix="face-vs-random-")
         try:
