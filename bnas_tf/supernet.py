@@ -356,6 +356,11 @@ class Supernet:
         rows = tf.shape(x)[0]
         self.chunk, self.filler_rows = rows // self.path_count, tf.minimum(FILLER_ROWS, rows)
 
+    def by_path(self, tensor):
+        """``tensor`` (rows first, as the batch) as (paths, rows of a path, ...): the paths' equal chunks of rows.
+        The count is read when a graph runs, so a kept layout serves rounds with fewer sampled paths."""
+        return tf.reshape(tensor, [self.path_count, -1] + tensor.shape[1:].as_list())
+
     def forward(self, x, training=None):
         self._start_pass(x)
         s0 = s1 = self.stem(x, training=training)

@@ -222,13 +222,13 @@ class SupernetTrainer:
         path trained on its own (SPEC P1 Algorithm 1 step b, P4); the shared layers get the sum of the paths'
         gradients, which is P sequential steps to first order. (A mean gave every op 1/P of its gradient.)"""
         per_sample = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-        loss = tf.reduce_sum(tf.reduce_mean(tf.reshape(per_sample, [self.supernet.path_count, -1]), axis=1))
+        loss = tf.reduce_sum(tf.reduce_mean(self.supernet.by_path(per_sample), axis=1))
         extra = self.supernet.extra_losses()
         return loss + tf.add_n(extra) if extra else loss
 
     def _path_correct(self, logits, y):
         hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)
-        return tf.reduce_sum(tf.reshape(hits, [self.supernet.path_count, -1]), axis=1)
+        return tf.reduce_sum(self.supernet.by_path(hits), axis=1)
 
     # --- traced functions: one per layout, shared by path and mixed mode (see bnas_tf.supernet) -------------
     def _function(self, name, build):
@@ -455,9 +455,7 @@ class SupernetTrainer:
 
         def build():
             def features(x):
-                out = self.supernet.features(x, training=False)
-                # the path count is read when the function runs: a kept layout serves rounds with fewer paths
-                return tf.reshape(out, [self.supernet.path_count, -1, out.shape[-1]])
+                return self.supernet.by_path(self.supernet.features(x, training=False))
 
             shape = (None,) + tuple(self.supernet.input_shape)
             return tf.function(features, autograph=False, input_signature=[tf.TensorSpec(shape, tf.float32)])

@@ -20,14 +20,19 @@ def _all_slots():
     return {kind: [[0, 1, 2]] * SPACE.num_edges for kind in KINDS}
 
 
+def _set_single_path(supernet, routes, path):
+    """Path mode with only the ops ``path`` takes in ``routes``: that path's own network."""
+    single = {kind: [[routes[kind][e][path]] for e in range(SPACE.num_edges)] for kind in KINDS}
+    supernet.set_paths(single, {kind: [[0]] * SPACE.num_edges for kind in KINDS})
+
+
 def _each_path_alone(supernet, routes, paths, rows):
     """The routed forward pass of ``paths`` sampled paths (``rows`` images each) equals each path's own."""
     supernet.set_paths(_all_slots(), routes, sampled_paths=paths)
     x = tf.random.normal((paths * rows, 8, 8, 1))
     together = supernet.forward(x, training=False).numpy()
     for path in range(paths):
-        single = {kind: [[routes[kind][e][path]] for e in range(SPACE.num_edges)] for kind in KINDS}
-        supernet.set_paths(single, {kind: [[0]] * SPACE.num_edges for kind in KINDS})
+        _set_single_path(supernet, routes, path)
         alone = supernet.forward(x[rows * path: rows * (path + 1)], training=False).numpy()
         np.testing.assert_allclose(together[rows * path: rows * (path + 1)], alone, rtol=1e-4, atol=1e-5)
     return x
@@ -199,6 +204,5 @@ def test_path_features_follow_the_sampled_paths_of_a_kept_layout():
     features = trainer.path_features(images)
     assert features.shape[:2] == (2, 6)
     for path in range(2):
-        single = {kind: [[routes[kind][e][path]] for e in range(SPACE.num_edges)] for kind in KINDS}
-        supernet.set_paths(single, {kind: [[0]] * SPACE.num_edges for kind in KINDS})
+        _set_single_path(supernet, routes, path)
         np.testing.assert_allclose(features[path], trainer.path_features(images)[0], rtol=1e-4, atol=1e-5)
