@@ -104,6 +104,14 @@ class AtomicTunerState:
             self.oracle.save()
         atomic_write_json(self._get_tuner_fname(), self.get_state())
 
+    def on_search_begin(self):
+        """Write the search state before the first trial. KerasTuner reloads a project only when the tuner's
+        file exists, and writes that file only when a trial ends: a crash before the first trial ended (a
+        supernet group committed with its results, none reported yet) made the rerun start a fresh oracle
+        beside the committed weights, and a finished trial could be run again."""
+        super().on_search_begin()
+        self.save()
+
     def reload(self):
         read_json(self._get_tuner_fname(), what="search state file", recovery=_recovery(self.project_dir))
         super().reload()

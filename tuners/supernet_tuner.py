@@ -157,7 +157,13 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
         """Report trials whose weights were committed but whose results a crash kept from the oracle."""
         state = self.child.pointer(self._folder("supernet")) or {}
         for trial_id, metrics in sorted((state.get("record") or {}).items()):
-            trial = self.oracle.get_trial(trial_id)
+            try:
+                trial = self.oracle.get_trial(trial_id)
+            except KeyError:
+                raise ValueError(f"the supernet checkpoint in {self._folder('supernet')} holds the results of trial "
+                                 f"{trial_id}, which the search state in {self.project_dir} does not know (its files "
+                                 "were deleted or come from another search); restore the project from a backup, or "
+                                 "start the search again with overwrite=True") from None
             if trial.status in (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED):
                 continue
             if not trial.metrics.exists(self.oracle.objective.name):  # else the trial file has them already

@@ -5,12 +5,13 @@ so round 1 has two groups of 3 paths (trials 0000-0005), then one mixed-mode
 fine-tuning epoch (0006), and round 2 two groups of 2 (0007-0010). The data
 has a fixed order (no reshuffling) and ops are deterministic, so a resumed
 search can be compared with an unbroken one number for number. One project is
-killed six times (``KILLS``), each rerun of the same command continuing it:
+killed seven times (``KILLS``), each rerun of the same command continuing it:
 from outside when a file appears (a trial COMPLETED, the search log of a
 pruned round, a new trial), or by the script itself at an exact point
 (``CRASH_AT``): right after a group's checkpoint is committed and before its
-trials are reported, after one of them is reported, and after a trial file
-says COMPLETED while oracle.json does not know it yet.
+trials are reported (the first group, before any trial has ended, and the
+last), after one of them is reported, and after a trial file says COMPLETED
+while oracle.json does not know it yet.
 
 After each kill: every trial COMPLETED before it is COMPLETED after with the
 same metrics, and the supernet checkpoint is at or past the last finished
@@ -103,16 +104,25 @@ def _start(script, folder, crash=None):
     env.pop("CRASH_AT", None)
     if crash:
         env["CRASH_AT"] = crash
-    log = open(os.path.join(folder, "log.txt"), "a")
+    log_path = os.path.join(folder, "log.txt")
+    log = open(log_path, "a")
     log.write(f"\n--- run (CRASH_AT={crash}) ---\n")
     log.flush()
-    return subprocess.Popen([sys.executable, str(script), folder], env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, str(script), folder], env=env, stdout=log, stderr=subprocess.STDOUT)
+    process.log_path = log_path
+    return process
+
+
+def _log_tail(process, lines=40):
+    """The end of the run's output, so a failure in CI shows the script's traceback."""
+    with open(process.log_path) as f:
+        return "".join(f.readlines()[-lines:])
 
 
 def _kill_when(process, condition):
     deadline = time.monotonic() + TIMEOUT
     while not condition():
-        assert process.poll() is None, "the search ended before the kill point"
+        assert process.poll() is None, f"the search ended before the kill point; it printed:\n{_log_tail(process)}"
         assert time.monotonic() < deadline, "kill point never reached"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
@@ -121,7 +131,7 @@ def _kill_when(process, condition):
 
 def _wait(process, killed=False):
     code = process.wait(timeout=TIMEOUT)
-    assert code == (-signal.SIGKILL if killed else 0), f"exit code {code}"
+    assert code == (-signal.SIGKILL if killed else 0), f"exit code {code}; the run printed:\n{_log_tail(process)}"
 
 
 def _exists(project, *parts):
@@ -130,6 +140,7 @@ def _exists(project, *parts):
 
 # (name, the file whose appearance triggers the kill from outside, or the script's own CRASH_AT)
 KILLS = [
+    ("first group committed, no trial ended yet", None, "commit:0002"),
     ("first trial file COMPLETED", lambda project: lambda: len(_completed(project)) >= 1, None),
     ("group r0t1 committed, trial 0003 reported", None, "reported:0003"),
     ("right after round 1's pruning", lambda project: _exists(project, "search_log.json"), None),
@@ -165,7 +176,9 @@ def runs(tmp_path_factory):
 def test_kills_lose_no_finished_trial_and_keep_its_weights(runs):
     final = _trials(os.path.join(runs["broken"], "search"))
     assert [point for point, _, _ in runs["snapshots"]] == [name for name, _, _ in KILLS]
-    for point, completed, tag in runs["snapshots"]:
+    (first, nothing, first_tag), *later = runs["snapshots"]
+    assert not nothing and first_tag == 2, (first, first_tag)  # committed, not reported: the rerun reports them
+    for point, completed, tag in later:
         assert completed, point
         for trial_id, (status, score, metrics) in completed.items():
             assert final[trial_id] == ("COMPLETED", score, metrics), (point, trial_id)

@@ -1,6 +1,7 @@
 """Tiny complete searches on digits: each oracle ends with one op per edge, seeded runs agree, resume continues."""
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -114,6 +115,12 @@ def test_stopped_search_resumes_from_saved_state_and_weights(tmp_path, bundle):
     finished = {tid: t.status for tid, t in first.oracle.trials.items()}
     assert len(finished) == 4 and first.oracle.phase == "sample"
     saved = [w.numpy() for w in first.child.supernet.all_weights()[:5]]
+
+    assert os.path.exists(first._get_tuner_fname())  # written at search begin, so a rerun always reloads
+    orphan = os.path.join(str(tmp_path), "orphan")  # the weights without the search state they belong to
+    shutil.copytree(os.path.join(first.project_dir, "supernet"), os.path.join(orphan, "supernet"))
+    with pytest.raises(ValueError, match=r"holds the results of trial \d+, which the search state .* does not know"):
+        _search(_pruning(tmp_path, "orphan", ucb=True), bundle)
 
     resumed = _pruning(tmp_path, "resume", ucb=True)  # overwrite=False: reloads oracle and supernet
     resumed._build(bundle.search_weights, bundle.search_validation)
