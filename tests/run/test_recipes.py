@@ -132,4 +132,5 @@ def test_search_binarization_is_a_proxy_for_the_supernet_only():
     assert recipes.get("bnas_face", "paper").search_binarization is None
     quick = recipes.get("bnas_face", "quick")
     assert quick.search_binarization == "W1/A32" and quick.binarization_config() == W1A1
+    assert (quick.repetitions, quick.search_steps_per_epoch) == (3, 80)  # P1's T = 3 (benchmarks/face_vs_random.py)
     assert search._supernet_settings(quick, bundle)["binarization"] == W1A32
