@@ -21,7 +21,7 @@ from bnas_tf.io import atomic_write_json, read_json
 _TERMINAL = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
 
 
-def _recovery(project_dir: str) -> str:
+def recovery(project_dir: str) -> str:
     return (f"restore it from a backup, or start the search again with overwrite=True (or delete {project_dir}); "
             "the supernet checkpoints alone cannot resume a search")
 
@@ -79,10 +79,10 @@ class AtomicOracleState:
         """
         if not os.path.exists(self._get_oracle_fname()):
             raise ValueError(f"search state file {self._get_oracle_fname()} is missing from a saved search; "
-                             f"{_recovery(self._project_dir)}")
+                             f"{recovery(self._project_dir)}")
         for path in (*sorted(glob.glob(os.path.join(self._project_dir, "trial_*", "trial.json"))),
                      self._get_oracle_fname()):
-            read_json(path, what="search state file", recovery=_recovery(self._project_dir))
+            read_json(path, what="search state file", recovery=recovery(self._project_dir))
         super().reload()
         started, ended = set(self.start_order), set(self.end_order)
         for trial_id in [t for t in self.trials if t not in started]:
@@ -91,7 +91,7 @@ class AtomicOracleState:
             trial = self.trials.get(trial_id)
             if trial is None:
                 raise ValueError(f"search state file {self._get_oracle_fname()} lists trial {trial_id}, whose "
-                                 f"trial.json is missing; {_recovery(self._project_dir)}")
+                                 f"trial.json is missing; {recovery(self._project_dir)}")
             if trial.status in _TERMINAL:
                 trial.status = trial_module.TrialStatus.RUNNING
 
@@ -113,5 +113,5 @@ class AtomicTunerState:
         self.save()
 
     def reload(self):
-        read_json(self._get_tuner_fname(), what="search state file", recovery=_recovery(self.project_dir))
+        read_json(self._get_tuner_fname(), what="search state file", recovery=recovery(self.project_dir))
         super().reload()

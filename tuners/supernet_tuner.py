@@ -29,7 +29,7 @@ from bnas_tf.quantizers import get as get_binarization
 from bnas_tf.supernet import KINDS, CellSpace, Supernet
 from bnas_tf.tuners.deployment import DEPLOYED_PREFIX, DeploymentAware, report_rejection
 from bnas_tf.tuners.sampling import SLOT, edge_name
-from bnas_tf.tuners.state import AtomicTunerState
+from bnas_tf.tuners.state import AtomicTunerState, recovery
 from bnas_tf.tuners.training import SupernetTrainer
 
 IDLE_SLEEP_SECONDS = 0.2
@@ -162,8 +162,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
             except KeyError:
                 raise ValueError(f"the supernet checkpoint in {self._folder('supernet')} holds the results of trial "
                                  f"{trial_id}, which the search state in {self.project_dir} does not know (its files "
-                                 "were deleted or come from another search); restore the project from a backup, or "
-                                 "start the search again with overwrite=True") from None
+                                 f"were deleted or come from another search); {recovery(self.project_dir)}") from None
             if trial.status in (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED):
                 continue
             if not trial.metrics.exists(self.oracle.objective.name):  # else the trial file has them already
