@@ -29,7 +29,7 @@ import time
 import pytest
 
 SCRIPT = textwrap.dedent('''
-    import os, signal, sys, json
+    import os, signal, sys, json, time
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     tf.config.experimental.enable_op_determinism()
@@ -38,23 +38,35 @@ SCRIPT = textwrap.dedent('''
     from bnas_tf.tuners import OperationPruning
     from bnas_tf.tuners import state, supernet_tuner
 
-    crash, _, at = os.environ.get("CRASH_AT", "").partition(":")
-    def die_after(owner, method, reached):
-        """SIGKILL this process right after owner.method returns on a call where reached(*args) holds."""
+    # points in the search, each right after (CRASH_AT: SIGKILL) or right before (STALL_AT: wait to be
+    # killed from outside) owner.method is called with arguments where reached(at, *args) holds
+    POINTS = {
+        "commit": (supernet_tuner.SupernetTuner, "_save_weights", lambda at, tag, record: tag == at),
+        "reported": (supernet_tuner.SupernetTuner, "on_trial_end", lambda at, trial: trial.trial_id == at),
+        "trial-file": (state.AtomicOracleState, "_save_trial",
+                       lambda at, trial: trial.trial_id == at and trial.status == "COMPLETED"),
+    }
+    def at_point(spec, action, before):
+        kind, _, at = spec.partition(":")
+        owner, method, reached = POINTS[kind]
         original = getattr(owner, method)
         def wrapped(self, *args):
+            if before and reached(at, *args):
+                action()
             original(self, *args)
-            if reached(*args):
-                sys.stdout.flush()
-                os.kill(os.getpid(), signal.SIGKILL)
+            if not before and reached(at, *args):
+                action()
         setattr(owner, method, wrapped)
-    if crash == "commit":
-        die_after(supernet_tuner.SupernetTuner, "_save_weights", lambda tag, record: tag == at)
-    if crash == "reported":
-        die_after(supernet_tuner.SupernetTuner, "on_trial_end", lambda trial: trial.trial_id == at)
-    if crash == "trial-file":
-        die_after(state.AtomicOracleState, "_save_trial",
-                  lambda trial: trial.trial_id == at and trial.status == "COMPLETED")
+    def die():
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    def stall():
+        sys.stdout.flush()
+        time.sleep(600)
+    if os.environ.get("CRASH_AT"):
+        at_point(os.environ["CRASH_AT"], die, before=False)
+    if os.environ.get("STALL_AT"):
+        at_point(os.environ["STALL_AT"], stall, before=True)
 
     x, y = data.digits_arrays(16)
     train = tf.data.Dataset.from_tensor_slices((x[:320], y[:320])).batch(32)  # fixed order: no reshuffling
@@ -99,14 +111,15 @@ def _checkpoint_tag(project):
     return -1 if tag == "init" else int(tag)
 
 
-def _start(script, folder, crash=None):
+def _start(script, folder, crash=None, stall=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    env.pop("CRASH_AT", None)
-    if crash:
-        env["CRASH_AT"] = crash
+    for name, point in (("CRASH_AT", crash), ("STALL_AT", stall)):
+        env.pop(name, None)
+        if point:
+            env[name] = point
     log_path = os.path.join(folder, "log.txt")
     log = open(log_path, "a")
-    log.write(f"\n--- run (CRASH_AT={crash}) ---\n")
+    log.write(f"\n--- run (CRASH_AT={crash}, STALL_AT={stall}) ---\n")
     log.flush()
     process = subprocess.Popen([sys.executable, str(script), folder], env=env, stdout=log, stderr=subprocess.STDOUT)
     process.log_path = log_path
@@ -138,7 +151,9 @@ def _exists(project, *parts):
     return lambda: os.path.exists(os.path.join(project, *parts))
 
 
-# (name, the file whose appearance triggers the kill from outside, or the script's own CRASH_AT)
+# (name, the file whose appearance triggers the kill from outside, or the script's own CRASH_AT).
+# An outside kill lands whenever the poll sees the file, so a late one could carry the run past the next
+# entry's crash point (it would then exit 0): the run stalls right before that point, waiting for the kill.
 KILLS = [
     ("first group committed, no trial ended yet", None, "commit:0002"),
     ("first trial file COMPLETED", lambda project: lambda: len(_completed(project)) >= 1, None),
@@ -148,6 +163,11 @@ KILLS = [
     ("during the last group", lambda project: _exists(project, "trial_0009", "trial.json"), None),
     ("last group committed, not reported", None, "commit:0010"),
 ]
+
+
+def _stall_point(index):
+    """Where an outside kill's run waits: the next entry's crash point."""
+    return KILLS[index + 1][2] if index + 1 < len(KILLS) else None
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +182,8 @@ def runs(tmp_path_factory):
 
     project = os.path.join(broken, "search")
     snapshots = []
-    for name, trigger, crash in KILLS:
-        process = _start(script, broken, crash)
+    for index, (name, trigger, crash) in enumerate(KILLS):
+        process = _start(script, broken, crash, stall=_stall_point(index) if trigger else None)
         if trigger:
             _kill_when(process, trigger(project))
         else:
