@@ -15,7 +15,7 @@ steady step:
 
 Each mode runs in its own process, so every first call is really a first call.
 
-    python benchmarks/graph_build_cost.py [--blocks 120] [--forward-only]
+    python benchmarks/graph_build_cost.py [--blocks 120] [--forward-only] [--grappler]
 """
 from __future__ import annotations
 
@@ -30,10 +30,12 @@ MODES = ("ops", "shared", "noinline", "remat")
 CHANNELS = 16
 
 
-def _run(mode: str, blocks: int, forward_only: bool) -> dict:
+def _run(mode: str, blocks: int, forward_only: bool, grappler: bool) -> dict:
     import larq as lq
     import tensorflow as tf
 
+    if not grappler:  # as the supernet's steps run (tuners/training.py: without_graph_optimisation)
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     sign, kernel_sign = lq.quantizers.SteSign(), lq.quantizers.MagnitudeAwareSign()
 
     def block(x, kernel, gamma, beta, mean, variance, alpha):
@@ -111,19 +113,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--blocks", type=int, default=120)
     parser.add_argument("--forward-only", action="store_true", help="no gradient, no update")
+    parser.add_argument("--grappler", action="store_true", help="keep TensorFlow's graph optimizer on (the supernet runs without)")
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # one mode, in a child process
     args = parser.parse_args()
     if args.mode:
-        print(json.dumps(_run(args.mode, args.blocks, args.forward_only)))
+        print(json.dumps(_run(args.mode, args.blocks, args.forward_only, args.grappler)))
         return
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    print(f"{args.blocks} binary conv blocks (C = {CHANNELS}, 16x16), {'forward only' if args.forward_only else 'training step'}")
+    print(f"{args.blocks} binary conv blocks (C = {CHANNELS}, 16x16), {'forward only' if args.forward_only else 'training step'}, "
+          f"Grappler {'on' if args.grappler else 'off'}")
     print("| mode | graph ops | trace | first call, 2 rows | first call, 64 rows | step |")
     print("|---|---|---|---|---|---|")
     for mode in MODES:
         command = [sys.executable, __file__, "--mode", mode, "--blocks", str(args.blocks)]
-        if args.forward_only:
-            command.append("--forward-only")
+        command += ["--forward-only"] * args.forward_only + ["--grappler"] * args.grappler
         out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         print(f"| {mode} | {r['graph_ops']} | {r['trace']:.2f} s | {r['instantiate']:.2f} s | {r['first_64']:.2f} s | "
