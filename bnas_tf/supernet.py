@@ -30,6 +30,7 @@ share its definition.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -39,6 +40,7 @@ from bnas_tf import ops as ops_module
 from bnas_tf.genotype import Genotype, edge_inputs, full_edge_count
 from bnas_tf.networks import STEM_MULTIPLIER, _check_network_args, build_cells, build_stem
 from bnas_tf.quantizers import Binarization, get as get_binarization
+from bnas_tf.shared_ops import SharedOps
 
 KINDS = ("normal", "reduce")
 #: Rows an op that serves no path reads (SupernetEdge._combined). Zero rows would cost nothing, but
@@ -120,9 +122,9 @@ class SupernetEdge:
         owner 0 for every remaining op, weight softmax(α). ``owner -1``: the op serves no path (a filler op
         of the layout, or an abandoned op in mixed mode); it reads FILLER_ROWS rows and adds nothing, so it
         costs ~2/chunk of a real op."""
-        if len(candidates) == 1:  # every path takes it; softmax over one op is 1
-            return self.ops[candidates[0]](x, training)
         supernet = self.supernet
+        if len(candidates) == 1:  # every path takes it; softmax over one op is 1
+            return supernet.call_op(self.ops[candidates[0]], x, training)
         owner = supernet.owner[self.kind][self.edge]
         chunk = supernet.chunk
         softmax = tf.nn.softmax(tf.gather(supernet.masked_alpha(self.kind, self.edge), list(candidates)))
@@ -132,7 +134,7 @@ class SupernetEdge:
         sizes = tf.where(serves, chunk, supernet.filler_rows)
         index = tf.ragged.range(starts, starts + sizes).flat_values  # the rows each op reads, op after op
         inputs = tf.split(tf.gather(x, index), sizes, num=len(candidates))
-        outs = [self.ops[op](chunk_k, training) * w for op, chunk_k, w in
+        outs = [supernet.call_op(self.ops[op], chunk_k, training) * w for op, chunk_k, w in
                 zip(candidates, inputs, tf.unstack(weights, num=len(candidates)))]
         # back to the rows they were read from (an op serving no path adds 0 to row 0)
         return tf.math.unsorted_segment_sum(tf.concat(outs, 0), index, tf.shape(x)[0])
@@ -224,6 +226,10 @@ class Supernet:
         self._stem_input = tf.keras.Input(self.input_shape)
         self.stem = tf.keras.Model(self._stem_input, build_stem(self._stem_input, stem_channels, space.stem), name=f"{name}_stem")
         self._functions = {}
+        # ops traced once per signature as shared _noinline functions (see bnas_tf.shared_ops); the α step
+        # turns this off (a shared op's backward computes every input's gradient, the kernels' too)
+        self.shared_ops = SharedOps()
+        self.share_ops = True
         self._build_all()
 
     # --- structure --------------------------------------------------------
@@ -237,6 +243,9 @@ class Supernet:
         all_ops = tuple(range(self.space.num_ops))
         self.set_mixed({kind: (all_ops,) * self.space.num_edges for kind in KINDS})
         self.forward(tf.zeros((1,) + self.input_shape), training=False)
+        # ops whose layers add losses (PCNN's amplitude loss) stay inline: the loss must be a tensor of the step
+        self.shared_ops.inline = {id(op) for kind in KINDS for cell_edges in self.edges(kind) for edge in cell_edges
+                                  for op in edge.ops if any(layer.losses for layer in op.layers)}
 
     def op_weights(self, kind, edge, op):
         return [w for cell_edges in self.edges(kind) for w in cell_edges[edge].ops[op].trainable_weights]
@@ -350,6 +359,19 @@ class Supernet:
         return {kind: [v.numpy().tolist() for v in self.alpha[kind]] for kind in KINDS}
 
     # --- computation ------------------------------------------------------
+    def call_op(self, op, x, training):
+        """``op`` on ``x``: inline, or through its signature's shared function while a graph is traced."""
+        return self.shared_ops(op, x, training) if self.share_ops else op(x, training)
+
+    @contextlib.contextmanager
+    def inlined_ops(self):
+        """Ops written inline into the graph traced inside (the α step: its tape prunes the kernels' gradients)."""
+        previous, self.share_ops = self.share_ops, False
+        try:
+            yield
+        finally:
+            self.share_ops = previous
+
     def _start_pass(self, x):
         """Rows of the batch each path owns and rows an op serving no path reads (never more than the batch),
         once per forward pass: every edge reads them (SupernetEdge._combined)."""

@@ -261,7 +261,7 @@ class SupernetTrainer:
 
         def alpha_step(x, y):
             # only α is watched: the ops on the weights alone (kernel binarization, ...) are not differentiated
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
+            with tf.GradientTape(watch_accessed_variables=False) as tape, self.supernet.inlined_ops():
                 tape.watch(alphas)
                 logits = self.supernet.forward(x, training=True)
                 loss = self._losses(logits, y) - self.diversity * self.supernet.mean_alpha_entropy()

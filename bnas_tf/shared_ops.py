@@ -1,0 +1,104 @@
+"""Each op signature traced once: a supernet's ops as shared ``_noinline`` functions (issue 3).
+
+A supernet's graph repeats the same op (same layers and configs, same input shape) on every edge of a
+cell kind, each copy with its own weights. Written inline, every copy is traced op by op and
+instantiated again. Called as one ``tf.function`` with the op's variables as arguments, a signature is
+traced once and, marked ``_noinline``, instantiated once: for a chain of 120 binary conv blocks with
+Grappler off (as the supernet runs) that cut the training graph's trace and first calls by 60%
+(``benchmarks/graph_build_cost.py``). With Grappler on, every call site would re-optimise its function.
+
+The function runs a *template* op (the first op of the signature) with its layers' variable
+attributes bound to the arguments while it is traced, so it computes exactly what the op's own Keras
+and Larq layers compute. Ops stay inline when sharing cannot be exact: ops without weights (pools,
+identity, zero: nothing to share), ops whose layers add losses (PCNN's amplitude loss would be a
+tensor of the inner function), and ops whose weights are not all plain attributes of their layers.
+"""
+from __future__ import annotations
+
+import json
+
+import tensorflow as tf
+from larq.quantized_variable import QuantizedVariable
+
+NOINLINE = {"_noinline": True}
+
+
+def _argument(weight):
+    """What a weight is passed as: Larq's QuantizedVariable traces as itself (one trace per variable), so its
+    latent variable goes in and the function wraps it again with the same quantizer (see ``_bound``)."""
+    return weight.latent_variable if isinstance(weight, QuantizedVariable) else weight
+
+
+def _bound(original, argument):
+    """``argument`` in the role of the template's ``original`` weight."""
+    if isinstance(original, QuantizedVariable):
+        return QuantizedVariable.from_variable(argument, original.quantizer, original.precision)
+    return argument
+
+
+def _without_names(config):
+    """A layer config without its (and its nested quantizers') names: two edges' identical ops differ only there."""
+    if isinstance(config, dict):
+        return {k: _without_names(v) for k, v in config.items() if k != "name"}
+    if isinstance(config, (list, tuple)):
+        return [_without_names(v) for v in config]
+    return config
+
+
+def _config(layer) -> str:
+    return json.dumps(_without_names(layer.get_config()), sort_keys=True, default=str)
+
+
+def signature(op, x, training):
+    """What a shared function depends on: the op, its layers' configs, its weights' shapes, the input."""
+    return (op.op_name, tuple((type(layer).__name__, _config(layer)) for layer in op.layers),
+            tuple(tuple(w.shape) for w in op.weights), tuple(x.shape[1:]), x.dtype.name, training)
+
+
+def bindings(op):
+    """``(object, attribute, weight index)`` for every attribute of the op's layers (and their sublayers, such
+    as Larq quantizers) that holds one of its weights; None if some weight is not held that way."""
+    index = {id(w): i for i, w in enumerate(op.weights)}
+    out, found = [], set()
+    for layer in op.layers:
+        for owner in layer._flatten_layers(include_self=True):
+            for name, value in vars(owner).items():
+                if id(value) in index:
+                    out.append((owner, name, index[id(value)]))
+                    found.add(index[id(value)])
+    return out if len(found) == len(index) else None
+
+
+class SharedOps:
+    """Calls ops through one ``_noinline`` tf.function per signature while a graph is traced."""
+
+    def __init__(self):
+        self._functions = {}
+        self.inline = set()  # ids of ops that must stay inline (their layers add losses)
+
+    def __call__(self, op, x, training):
+        if not op.weights or id(op) in self.inline or not tf.inside_function():
+            return op(x, training)
+        key = signature(op, x, training)
+        if key not in self._functions:
+            self._functions[key] = self._function(op, training)
+        function = self._functions[key]
+        return op(x, training) if function is None else function(x, *[_argument(w) for w in op.weights])
+
+    @staticmethod
+    def _function(template, training):
+        bound = bindings(template)
+        if bound is None:
+            return None
+
+        def shared_op(x, *weights):
+            saved = [(owner, name, getattr(owner, name)) for owner, name, _ in bound]
+            try:
+                for (owner, name, i), (_, _, original) in zip(bound, saved):
+                    object.__setattr__(owner, name, _bound(original, weights[i]))
+                return template(x, training)
+            finally:
+                for owner, name, value in saved:
+                    object.__setattr__(owner, name, value)
+
+        return tf.function(shared_op, autograph=False, experimental_attributes=NOINLINE)

@@ -1,0 +1,59 @@
+"""Shared op functions (bnas_tf.shared_ops): each op signature traced once, every step exactly as with inline ops."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bnas_tf.quantizers import Binarization
+from bnas_tf.shared_ops import bindings, signature
+from bnas_tf.supernet import KINDS, CellSpace, Supernet
+from bnas_tf.tuners.training import SupernetTrainer, without_graph_optimisation
+
+SPACE = CellSpace(op_set=["conv_3x3", "dilated_conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=2,
+                  reduction_cells=[1])
+ALL = {kind: [[0, 1, 2, 3]] * SPACE.num_edges for kind in KINDS}
+
+
+def _trained(binarization, share):
+    """Every variable after 2 path-mode steps, 1 mixed-mode weight step, 1 α step, and the evaluation."""
+    tf.keras.utils.set_random_seed(0)
+    supernet = Supernet(SPACE, num_classes=4, input_shape=(8, 8, 1), binarization=binarization)
+    supernet.share_ops = share
+    trainer = SupernetTrainer(supernet)
+    rng = np.random.default_rng(0)
+    routes = {kind: [rng.permutation(4).tolist() for _ in range(SPACE.num_edges)] for kind in KINDS}
+    x = tf.constant(rng.normal(size=(16, 8, 8, 1)).astype(np.float32))
+    y = tf.constant(rng.integers(0, 4, 16).astype(np.int32))
+    with without_graph_optimisation():
+        supernet.set_paths(ALL, routes, sampled_paths=4)
+        step = trainer._train_step_fn()
+        losses = [float(step(x, y)[0]) for _ in range(2)]
+        hits = trainer._eval_fn()(x, y).numpy().tolist()
+        supernet.set_mixed(ALL, {kind: [[0, 1, 3]] * SPACE.num_edges for kind in KINDS})
+        losses.append(float(step(x[:8], y[:8])[0]))
+        losses.append(float(trainer._alpha_step_fn()(x[8:], y[8:])))
+    return supernet, losses, hits, [v.numpy() for v in supernet.all_variables()]
+
+
+@pytest.mark.parametrize("binarization", ["W1/A1", "W1/A32", Binarization("pcnn", 1, 1)], ids=["W1A1", "W1A32", "pcnn"])
+def test_shared_ops_train_exactly_like_inline_ops(binarization):
+    shared, losses, hits, variables = _trained(binarization, share=True)
+    _, inline_losses, inline_hits, inline_variables = _trained(binarization, share=False)
+    assert losses == inline_losses and hits == inline_hits
+    for got, expected in zip(variables, inline_variables):
+        np.testing.assert_array_equal(got, expected)
+    functions = shared.shared_ops._functions
+    if isinstance(binarization, Binarization):  # PCNN's amplitude loss: its convs stay inline
+        assert shared.shared_ops.inline and not any(key[0] in ("conv_3x3", "dilated_conv_3x3") for key in functions)
+    else:
+        # one function per signature (op, channels, stride, input shape, training), not per edge
+        assert not shared.shared_ops.inline and 0 < len(functions) < 2 * 2 * SPACE.num_edges
+
+
+def test_signature_and_bindings_of_two_edges_ops():
+    supernet = Supernet(SPACE, num_classes=4, input_shape=(8, 8, 1), binarization="W1/A1")
+    first, second = (supernet.edges("normal")[0][e].ops[0] for e in (0, 1))
+    x = tf.zeros((2, 8, 8, 8))
+    assert signature(first, x, True) == signature(second, x, True) != signature(first, x, False)
+    assert signature(first, x, True) != signature(supernet.edges("normal")[0][0].ops[1], x, True)  # another op
+    bound = bindings(first)
+    assert sorted(i for _, _, i in bound) == list(range(len(first.weights)))  # every weight is an attribute
