@@ -2,7 +2,8 @@
 
 The optimiser is SGD with momentum and coupled weight decay (SPEC P1: momentum
 0.9, weight decay 5e-4, lr 0.025 cosine to 0), applied with one fused
-``ResourceApplyKerasMomentum`` per variable, and **only to the variables the
+``ResourceApplyMomentum`` per variable (an op's variables in one function shared
+by every op of the same signature), and **only to the variables the
 current layout uses**: ops outside the sampled paths are not in the graph, so
 neither momentum nor weight decay moves them. (Keras' own SGD builds ~25 graph
 ops per variable; on a 534-variable supernet that took 18 of a 24 s trace.)
@@ -20,9 +21,13 @@ import time
 
 import numpy as np
 import tensorflow as tf
+from larq.quantized_variable import QuantizedVariable
 
 from bnas_tf.io import atomic_write_json, read_json
+from bnas_tf.shared_ops import NOINLINE
 from bnas_tf.supernet import KINDS, Supernet
+
+UNSET = object()
 
 POINTER = "latest.json"
 
@@ -109,6 +114,28 @@ def _paths_batches(dataset, paths: int, steps: int):
             raise ValueError(f"training data has no full batch of {size} examples: pass a dataset with at least one")
 
 
+def _momentum_update(var, accumulator, grad, factor, lr, decay, momentum, constraint=UNSET):
+    """One variable's masked SGD step (see SupernetTrainer._apply), then its constraint."""
+    tf.raw_ops.ResourceApplyMomentum(var=var.handle, accum=accumulator.handle, lr=lr, grad=grad * factor + decay * var,
+                                     momentum=momentum)
+    constraint = var.constraint if constraint is UNSET else constraint
+    if constraint is not None:
+        var.assign(constraint(var))
+
+
+def _latent(var):
+    """Larq's QuantizedVariable traces as itself (a trace per variable): its latent variable is what a shared
+    function takes (the update reads and writes the float weights either way)."""
+    return var.latent_variable if isinstance(var, QuantizedVariable) else var
+
+
+def _constraint_key(constraint):
+    if constraint is None:
+        return None
+    config = constraint.get_config() if hasattr(constraint, "get_config") else {}
+    return type(constraint).__name__, json.dumps(config, sort_keys=True, default=str)
+
+
 class SupernetTrainer:
     """Runs training and evaluation of a :class:`Supernet` in its current layout."""
 
@@ -142,6 +169,9 @@ class SupernetTrainer:
         self.alpha_optimizer = tf.keras.optimizers.Adam(alpha_learning_rate, beta_1=0.5, beta_2=0.999)
         self.alpha_optimizer.build(supernet.alpha_variables)
         self._shared = supernet.shared_weights()
+        # each op's update as one shared function per signature (bnas_tf.shared_ops' reasoning); off: inline
+        self.share_updates = True
+        self._updates = {}
         # (seconds, traced) of every training step: what benchmarks/search_overhead.py reads
         self.step_times = []
         self._traced = set()
@@ -170,14 +200,15 @@ class SupernetTrainer:
         """SGD with momentum and coupled weight decay (PyTorch's form, as the papers' code) after clipping the
         global gradient norm, masked per variable: with mask 0 neither the weight nor its momentum buffer
         changes. Clip scale and mask are one factor per op, so a variable costs 6 graph ops (tf.clip_by_global_norm
-        and a separate mask multiply made it 8: ~1,000 of the benchmark graph's 26,600 ops)."""
+        and a separate mask multiply made it 8: ~1,000 of the benchmark graph's 26,600 ops); an op's update is one
+        call of a shared function (``share_updates``: the benchmark's training graph 12,022 -> 8,830 ops)."""
         pairs = [(var, grad) for var, grad in zip(variables, grads) if grad is not None]
         if not pairs:
             return
         norm = tf.sqrt(2.0 * tf.add_n([tf.nn.l2_loss(grad) for _, grad in pairs]))  # the global norm
         clip = self.clip_norm / tf.maximum(norm, self.clip_norm)
         # per op mask (None: shared layers): gradient factor, lr, weight decay and momentum, built once per graph
-        factors = {}
+        factors, groups = {}, {}
         for var, grad in pairs:
             mask = self.update_mask.get(id(var))
             if id(mask) not in factors:
@@ -189,11 +220,33 @@ class SupernetTrainer:
                     m = mask.read_value()
                     factors[id(mask)] = (clip * m, self.learning_rate * m, self.weight_decay * m,
                                          self.momentum * m + (1.0 - m))
-            factor, lr, decay, momentum = factors[id(mask)]
-            tf.raw_ops.ResourceApplyMomentum(var=var.handle, accum=self.accumulators[id(var)].handle, lr=lr,
-                                             grad=grad * factor + decay * var, momentum=momentum)
-            if var.constraint is not None:
-                var.assign(var.constraint(var))
+            groups.setdefault(id(mask), (mask, []))[1].append((var, grad))
+        for key, (mask, members) in groups.items():
+            if mask is None or not self.share_updates:
+                for var, grad in members:
+                    _momentum_update(var, self.accumulators[id(var)], grad, *factors[key])
+            else:  # an op's variables: one shared function per op signature (see bnas_tf.shared_ops)
+                variables = [var for var, _ in members]
+                self._update_function(variables)(*[tf.convert_to_tensor(f, tf.float32) for f in factors[key]],
+                                                 *[_latent(v) for v in variables],
+                                                 *[self.accumulators[id(v)] for v in variables],
+                                                 *[grad for _, grad in members])
+
+    def _update_function(self, variables):
+        """The masked SGD update of one op's variables as a ``_noinline`` function shared by every op with the
+        same weight shapes and constraints: ~8 graph ops a variable become one call an op."""
+        constraints = [var.constraint for var in variables]
+        key = tuple((tuple(var.shape), _constraint_key(c)) for var, c in zip(variables, constraints))
+        if key not in self._updates:
+            count = len(variables)
+
+            def update(factor, lr, decay, momentum, *arguments):
+                for var, accumulator, grad, constraint in zip(arguments[:count], arguments[count:2 * count],
+                                                              arguments[2 * count:], constraints):
+                    _momentum_update(var, accumulator, grad, factor, lr, decay, momentum, constraint)
+
+            self._updates[key] = tf.function(update, autograph=False, experimental_attributes=NOINLINE)
+        return self._updates[key]
 
     def set_active(self, active: dict | None):
         """Only ops in ``active[kind][edge]`` (and the shared layers) are updated; None: every layout op.

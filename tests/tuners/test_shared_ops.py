@@ -1,4 +1,5 @@
-"""Shared op functions (bnas_tf.shared_ops): each op signature traced once, every step exactly as with inline ops."""
+"""Shared op functions (bnas_tf.shared_ops) and shared per-op updates: each signature traced once, every step
+exactly as with inline ops and inline updates."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -19,6 +20,7 @@ def _trained(binarization, share):
     supernet = Supernet(SPACE, num_classes=4, input_shape=(8, 8, 1), binarization=binarization)
     supernet.share_ops = share
     trainer = SupernetTrainer(supernet)
+    trainer.share_updates = share
     rng = np.random.default_rng(0)
     routes = {kind: [rng.permutation(4).tolist() for _ in range(SPACE.num_edges)] for kind in KINDS}
     x = tf.constant(rng.normal(size=(16, 8, 8, 1)).astype(np.float32))
@@ -31,7 +33,12 @@ def _trained(binarization, share):
         supernet.set_mixed(ALL, {kind: [[0, 1, 3]] * SPACE.num_edges for kind in KINDS})
         losses.append(float(step(x[:8], y[:8])[0]))
         losses.append(float(trainer._alpha_step_fn()(x[8:], y[8:])))
+    supernet.trainer = trainer
     return supernet, losses, hits, [v.numpy() for v in supernet.all_variables()]
+
+
+def trainer_updates(supernet):
+    return supernet.trainer._updates
 
 
 @pytest.mark.parametrize("binarization", ["W1/A1", "W1/A32", Binarization("pcnn", 1, 1)], ids=["W1A1", "W1A32", "pcnn"])
@@ -42,6 +49,7 @@ def test_shared_ops_train_exactly_like_inline_ops(binarization):
     for got, expected in zip(variables, inline_variables):
         np.testing.assert_array_equal(got, expected)
     functions = shared.shared_ops._functions
+    assert 0 < len(trainer_updates(shared)) < 2 * 2 * SPACE.num_edges  # per op signature, not per edge
     if isinstance(binarization, Binarization):  # PCNN's amplitude loss: its convs stay inline
         assert shared.shared_ops.inline and not any(key[0] in ("conv_3x3", "dilated_conv_3x3") for key in functions)
     else:
