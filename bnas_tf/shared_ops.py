@@ -23,9 +23,10 @@ from larq.quantized_variable import QuantizedVariable
 NOINLINE = {"_noinline": True}
 
 
-def _argument(weight):
-    """What a weight is passed as: Larq's QuantizedVariable traces as itself (one trace per variable), so its
-    latent variable goes in and the function wraps it again with the same quantizer (see ``_bound``)."""
+def latent(weight):
+    """What a weight is passed to a shared function as: Larq's QuantizedVariable traces as itself (one trace per
+    variable), so its latent variable goes in (an op's function wraps it again with the same quantizer, see
+    ``_bound``; an update reads and writes the float weights either way)."""
     return weight.latent_variable if isinstance(weight, QuantizedVariable) else weight
 
 
@@ -45,13 +46,15 @@ def _without_names(config):
     return config
 
 
-def _config(layer) -> str:
-    return json.dumps(_without_names(layer.get_config()), sort_keys=True, default=str)
+def config_key(obj) -> str:
+    """A layer's (or constraint's) config as a key of the shared functions, names left out."""
+    config = obj.get_config() if hasattr(obj, "get_config") else {}
+    return json.dumps(_without_names(config), sort_keys=True, default=str)
 
 
 def signature(op, x, training):
     """What a shared function depends on: the op, its layers' configs, its weights' shapes, the input."""
-    return (op.op_name, tuple((type(layer).__name__, _config(layer)) for layer in op.layers),
+    return (op.op_name, tuple((type(layer).__name__, config_key(layer)) for layer in op.layers),
             tuple(tuple(w.shape) for w in op.weights), tuple(x.shape[1:]), x.dtype.name, training)
 
 
@@ -83,7 +86,7 @@ class SharedOps:
         if key not in self._functions:
             self._functions[key] = self._function(op, training)
         function = self._functions[key]
-        return op(x, training) if function is None else function(x, *[_argument(w) for w in op.weights])
+        return op(x, training) if function is None else function(x, *[latent(w) for w in op.weights])
 
     @staticmethod
     def _function(template, training):

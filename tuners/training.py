@@ -21,13 +21,10 @@ import time
 
 import numpy as np
 import tensorflow as tf
-from larq.quantized_variable import QuantizedVariable
 
 from bnas_tf.io import atomic_write_json, read_json
-from bnas_tf.shared_ops import NOINLINE
+from bnas_tf.shared_ops import NOINLINE, config_key, latent
 from bnas_tf.supernet import KINDS, Supernet
-
-UNSET = object()
 
 POINTER = "latest.json"
 
@@ -114,26 +111,12 @@ def _paths_batches(dataset, paths: int, steps: int):
             raise ValueError(f"training data has no full batch of {size} examples: pass a dataset with at least one")
 
 
-def _momentum_update(var, accumulator, grad, factor, lr, decay, momentum, constraint=UNSET):
-    """One variable's masked SGD step (see SupernetTrainer._apply), then its constraint."""
+def _momentum_update(var, accumulator, grad, factor, lr, decay, momentum, constraint):
+    """One variable's masked SGD step (see SupernetTrainer._apply), then its constraint (None: none)."""
     tf.raw_ops.ResourceApplyMomentum(var=var.handle, accum=accumulator.handle, lr=lr, grad=grad * factor + decay * var,
                                      momentum=momentum)
-    constraint = var.constraint if constraint is UNSET else constraint
     if constraint is not None:
         var.assign(constraint(var))
-
-
-def _latent(var):
-    """Larq's QuantizedVariable traces as itself (a trace per variable): its latent variable is what a shared
-    function takes (the update reads and writes the float weights either way)."""
-    return var.latent_variable if isinstance(var, QuantizedVariable) else var
-
-
-def _constraint_key(constraint):
-    if constraint is None:
-        return None
-    config = constraint.get_config() if hasattr(constraint, "get_config") else {}
-    return type(constraint).__name__, json.dumps(config, sort_keys=True, default=str)
 
 
 class SupernetTrainer:
@@ -224,11 +207,11 @@ class SupernetTrainer:
         for key, (mask, members) in groups.items():
             if mask is None or not self.share_updates:
                 for var, grad in members:
-                    _momentum_update(var, self.accumulators[id(var)], grad, *factors[key])
+                    _momentum_update(var, self.accumulators[id(var)], grad, *factors[key], var.constraint)
             else:  # an op's variables: one shared function per op signature (see bnas_tf.shared_ops)
                 variables = [var for var, _ in members]
                 self._update_function(variables)(*[tf.convert_to_tensor(f, tf.float32) for f in factors[key]],
-                                                 *[_latent(v) for v in variables],
+                                                 *[latent(v) for v in variables],
                                                  *[self.accumulators[id(v)] for v in variables],
                                                  *[grad for _, grad in members])
 
@@ -236,7 +219,7 @@ class SupernetTrainer:
         """The masked SGD update of one op's variables as a ``_noinline`` function shared by every op with the
         same weight shapes and constraints: ~8 graph ops a variable become one call an op."""
         constraints = [var.constraint for var in variables]
-        key = tuple((tuple(var.shape), _constraint_key(c)) for var, c in zip(variables, constraints))
+        key = tuple((tuple(var.shape), type(c).__name__, config_key(c)) for var, c in zip(variables, constraints))
         if key not in self._updates:
             count = len(variables)
 

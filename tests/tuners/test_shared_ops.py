@@ -33,23 +33,19 @@ def _trained(binarization, share):
         supernet.set_mixed(ALL, {kind: [[0, 1, 3]] * SPACE.num_edges for kind in KINDS})
         losses.append(float(step(x[:8], y[:8])[0]))
         losses.append(float(trainer._alpha_step_fn()(x[8:], y[8:])))
-    supernet.trainer = trainer
-    return supernet, losses, hits, [v.numpy() for v in supernet.all_variables()]
-
-
-def trainer_updates(supernet):
-    return supernet.trainer._updates
+    return trainer, losses, hits, [v.numpy() for v in supernet.all_variables()]
 
 
 @pytest.mark.parametrize("binarization", ["W1/A1", "W1/A32", Binarization("pcnn", 1, 1)], ids=["W1A1", "W1A32", "pcnn"])
 def test_shared_ops_train_exactly_like_inline_ops(binarization):
-    shared, losses, hits, variables = _trained(binarization, share=True)
+    trainer, losses, hits, variables = _trained(binarization, share=True)
     _, inline_losses, inline_hits, inline_variables = _trained(binarization, share=False)
     assert losses == inline_losses and hits == inline_hits
     for got, expected in zip(variables, inline_variables):
         np.testing.assert_array_equal(got, expected)
+    shared = trainer.supernet
     functions = shared.shared_ops._functions
-    assert 0 < len(trainer_updates(shared)) < 2 * 2 * SPACE.num_edges  # per op signature, not per edge
+    assert 0 < len(trainer._updates) < 2 * 2 * SPACE.num_edges  # per op signature, not per edge
     if isinstance(binarization, Binarization):  # PCNN's amplitude loss: its convs stay inline
         assert shared.shared_ops.inline and not any(key[0] in ("conv_3x3", "dilated_conv_3x3") for key in functions)
     else:
