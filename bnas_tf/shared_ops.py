@@ -72,24 +72,45 @@ def bindings(op):
     return out if len(found) == len(index) else None
 
 
+def input_gradient_only(template, x, training):
+    """``template(x, training)`` whose gradient is its input's alone: the backward of a ``_noinline`` function
+    computes every argument's gradient (nothing prunes it), and an α step needs none of the weights'."""
+
+    @tf.custom_gradient
+    def forward(inputs):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(inputs)
+            outputs = template(inputs, training)
+
+        def backward(upstream, variables=()):
+            return tape.gradient(outputs, inputs, output_gradients=upstream), [None] * len(variables)
+
+        return outputs, backward
+
+    return forward(x)
+
+
 class SharedOps:
-    """Calls ops through one ``_noinline`` tf.function per signature while a graph is traced."""
+    """Calls ops through one ``_noinline`` tf.function per signature while a graph is traced. With
+    ``input_gradients`` (an α step, :meth:`Supernet.input_gradient_ops`) an op's backward computes only the
+    gradient of its input (a function of its own per signature)."""
 
     def __init__(self):
         self._functions = {}
         self.inline = set()  # ids of ops that must stay inline (their layers add losses)
+        self.input_gradients = False
 
     def __call__(self, op, x, training):
         if not op.weights or id(op) in self.inline or not tf.inside_function():
             return op(x, training)
-        key = signature(op, x, training)
+        key = signature(op, x, training) + (self.input_gradients,)
         if key not in self._functions:
-            self._functions[key] = self._function(op, training)
+            self._functions[key] = self._function(op, training, self.input_gradients)
         function = self._functions[key]
         return op(x, training) if function is None else function(x, *[latent(w) for w in op.weights])
 
     @staticmethod
-    def _function(template, training):
+    def _function(template, training, input_gradients=False):
         bound = bindings(template)
         if bound is None:
             return None
@@ -99,7 +120,7 @@ class SharedOps:
             try:
                 for (owner, name, i), (_, _, original) in zip(bound, saved):
                     object.__setattr__(owner, name, _bound(original, weights[i]))
-                return template(x, training)
+                return input_gradient_only(template, x, training) if input_gradients else template(x, training)
             finally:
                 for owner, name, value in saved:
                     object.__setattr__(owner, name, value)

@@ -226,8 +226,8 @@ class Supernet:
         self._stem_input = tf.keras.Input(self.input_shape)
         self.stem = tf.keras.Model(self._stem_input, build_stem(self._stem_input, stem_channels, space.stem), name=f"{name}_stem")
         self._functions = {}
-        # ops traced once per signature as shared _noinline functions (see bnas_tf.shared_ops); the α step
-        # turns this off (a shared op's backward computes every input's gradient, the kernels' too)
+        # ops traced once per signature as shared _noinline functions (see bnas_tf.shared_ops); the α step's
+        # compute only their input's gradient (input_gradient_ops)
         self.shared_ops = SharedOps()
         self.share_ops = True
         self._build_all()
@@ -364,13 +364,13 @@ class Supernet:
         return self.shared_ops(op, x, training) if self.share_ops else op(x, training)
 
     @contextlib.contextmanager
-    def inlined_ops(self):
-        """Ops written inline into the graph traced inside (the α step: its tape prunes the kernels' gradients)."""
-        previous, self.share_ops = self.share_ops, False
+    def input_gradient_ops(self):
+        """Shared ops traced inside compute only their input's gradient (the α step: no kernel gradients)."""
+        previous, self.shared_ops.input_gradients = self.shared_ops.input_gradients, True
         try:
             yield
         finally:
-            self.share_ops = previous
+            self.shared_ops.input_gradients = previous
 
     def _start_pass(self, x):
         """Rows of the batch each path owns and rows an op serving no path reads (never more than the batch),

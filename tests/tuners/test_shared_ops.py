@@ -1,5 +1,5 @@
 """Shared op functions (bnas_tf.shared_ops) and shared per-op updates: each signature traced once, every step
-exactly as with inline ops and inline updates."""
+(the α step's input-gradient-only ops too) exactly as with inline ops and inline updates."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -49,8 +49,12 @@ def test_shared_ops_train_exactly_like_inline_ops(binarization):
     if isinstance(binarization, Binarization):  # PCNN's amplitude loss: its convs stay inline
         assert shared.shared_ops.inline and not any(key[0] in ("conv_3x3", "dilated_conv_3x3") for key in functions)
     else:
-        # one function per signature (op, channels, stride, input shape, training), not per edge
-        assert not shared.shared_ops.inline and 0 < len(functions) < 2 * 2 * SPACE.num_edges
+        # one function per signature (op, channels, stride, input shape, training) and kind of step (weight
+        # step and evaluation; α step: input gradients only), not per edge
+        assert not shared.shared_ops.inline
+        for mode in [(True, False), (False, False), (True, True)]:
+            count = sum(key[-2:] == mode for key in functions)
+            assert 0 < count < 2 * 2 * SPACE.num_edges, mode
 
 
 def test_signature_and_bindings_of_two_edges_ops():

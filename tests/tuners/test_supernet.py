@@ -152,6 +152,24 @@ def test_masked_sgd_is_clipped_momentum_with_coupled_weight_decay():
     assert float(tf.reduce_max(tf.abs(trainer.accumulators[id(frozen[0])]))) == 0.0
 
 
+def test_alpha_adam_is_keras_adam():
+    # the fused α update (one ResourceApplyAdam per α on the Keras Adam's slots) is Keras' Adam, steps counted
+    supernet = _supernet()
+    trainer = SupernetTrainer(supernet, alpha_learning_rate=0.1)
+    alphas = supernet.alpha_variables[:3]
+    twins = [tf.Variable(a) for a in alphas]
+    keras_adam = tf.keras.optimizers.Adam(0.1, beta_1=0.5, beta_2=0.999)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        grads = [tf.constant(rng.normal(size=a.shape), tf.float32) for a in alphas]
+        trainer._apply_alpha(grads + [None], alphas + supernet.alpha_variables[3:4])
+        keras_adam.apply_gradients(zip(grads, twins))
+    for got, expected in zip(alphas, twins):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=2e-5, atol=1e-6)  # float32 rounding
+    assert int(trainer.alpha_optimizer.iterations) == 3
+    assert np.all(supernet.alpha_variables[3].numpy() == 0.0)  # no gradient: not moved
+
+
 def test_steps_watch_only_what_they_train():
     # the weight step watches only the weights and the α step only α (so the ops on α alone, or on the
     # kernels alone, are not differentiated): their gradients equal a full tape's
