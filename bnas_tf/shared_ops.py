@@ -91,29 +91,46 @@ def input_gradient_only(template, x, training):
 
 
 class SharedOps:
-    """Calls ops through one ``_noinline`` tf.function per signature while a graph is traced. With
-    ``input_gradients`` (an α step, :meth:`Supernet.input_gradient_ops`) an op's backward computes only the
-    gradient of its input (a function of its own per signature)."""
+    """Calls ops, and whole supernet edges, through one ``_noinline`` tf.function per signature while a graph
+    is traced. With ``alpha_gradients`` (an α step, :meth:`Supernet.alpha_gradient_ops`) an op's backward
+    computes only the gradient of its input and an edge's passes α theirs (functions of their own); otherwise
+    an edge's mixture weights get no gradient (a weight step does not differentiate α)."""
 
     def __init__(self):
         self._functions = {}
+        self._bindable = {}
         self.inline = set()  # ids of ops that must stay inline (their layers add losses)
-        self.input_gradients = False
+        self.alpha_gradients = False
+
+    def function(self, op, x, training):
+        """The shared function of ``op`` on ``x``'s shape, called ``(x, *latent weights)``; None: ``op`` runs inline."""
+        if not self.shareable(op) or not op.weights:
+            return None
+        key = signature(op, x, training) + (self.alpha_gradients,)
+        if key not in self._functions:
+            self._functions[key] = self._op_function(op, training, self.alpha_gradients)
+        return self._functions[key]
+
+    def shareable(self, op) -> bool:
+        """Whether ``op`` can run in a shared function with its weights as arguments (or has no weights)."""
+        if id(op) not in self._bindable:
+            self._bindable[id(op)] = not op.weights or (id(op) not in self.inline and bindings(op) is not None)
+        return self._bindable[id(op)]
 
     def __call__(self, op, x, training):
-        if not op.weights or id(op) in self.inline or not tf.inside_function():
-            return op(x, training)
-        key = signature(op, x, training) + (self.input_gradients,)
-        if key not in self._functions:
-            self._functions[key] = self._function(op, training, self.input_gradients)
-        function = self._functions[key]
+        function = self.function(op, x, training) if tf.inside_function() else None
         return op(x, training) if function is None else function(x, *[latent(w) for w in op.weights])
 
+    def edge_function(self, key, body):
+        """The shared function ``body`` of an edge signature ``key`` (the mode is part of the key)."""
+        key = ("edge",) + tuple(key) + (self.alpha_gradients,)
+        if key not in self._functions:
+            self._functions[key] = tf.function(body, autograph=False, experimental_attributes=NOINLINE)
+        return self._functions[key]
+
     @staticmethod
-    def _function(template, training, input_gradients=False):
+    def _op_function(template, training, input_gradients=False):
         bound = bindings(template)
-        if bound is None:
-            return None
 
         def shared_op(x, *weights):
             saved = [(owner, name, getattr(owner, name)) for owner, name, _ in bound]

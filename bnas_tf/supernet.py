@@ -121,23 +121,32 @@ class SupernetEdge:
         Path mode: owner = the path the op serves (each real path exactly one op), weight 1. Mixed mode:
         owner 0 for every remaining op, weight softmax(α). ``owner -1``: the op serves no path (a filler op
         of the layout, or an abandoned op in mixed mode); it reads FILLER_ROWS rows and adds nothing, so it
-        costs ~2/chunk of a real op."""
+        costs ~2/chunk of a real op.
+
+        While a graph is traced, the routing (rows to the ops) and the mixture (weights and rows back) are
+        shared functions per signature too, beside the ops' own (~150 graph ops an edge become two calls;
+        see bnas_tf.shared_ops). Not nested: an op called inside an edge function made steps slower."""
         supernet = self.supernet
         if len(candidates) == 1:  # every path takes it; softmax over one op is 1
             return supernet.call_op(self.ops[candidates[0]], x, training)
         owner = supernet.owner[self.kind][self.edge]
-        chunk = supernet.chunk
-        softmax = tf.nn.softmax(tf.gather(supernet.masked_alpha(self.kind, self.edge), list(candidates)))
-        serves = tf.greater_equal(owner, 0)
-        weights = tf.where(serves, 1.0 + supernet.mixing * (softmax - 1.0), 0.0)  # path mode: exactly 1
-        starts = tf.maximum(owner, 0) * chunk
-        sizes = tf.where(serves, chunk, supernet.filler_rows)
-        index = tf.ragged.range(starts, starts + sizes).flat_values  # the rows each op reads, op after op
-        inputs = tf.split(tf.gather(x, index), sizes, num=len(candidates))
-        outs = [supernet.call_op(self.ops[op], chunk_k, training) * w for op, chunk_k, w in
-                zip(candidates, inputs, tf.unstack(weights, num=len(candidates)))]
-        # back to the rows they were read from (an op serving no path adds 0 to row 0)
-        return tf.math.unsorted_segment_sum(tf.concat(outs, 0), index, tf.shape(x)[0])
+        mixture = (owner, supernet.alpha[self.kind][self.edge], supernet.alpha_mask[self.kind][self.edge], supernet.mixing)
+        rows = tf.shape(x)[0]
+        shared = supernet.shared_ops
+        if not (supernet.share_ops and supernet.share_edges and tf.inside_function()):
+            inputs, index = _route(x, owner, supernet.chunk, supernet.filler_rows, len(candidates))
+            outs = [supernet.call_op(self.ops[op], rows_k, training) for op, rows_k in zip(candidates, inputs)]
+            return _mix(outs, index, rows, *mixture, candidates=candidates)
+        count = len(candidates)
+        route = shared.edge_function(("route", count, tuple(x.shape[1:]), x.dtype.name),
+                                     lambda x, owner, chunk, filler_rows: _route(x, owner, chunk, filler_rows, count))
+        inputs, index = route(x, owner, supernet.chunk, supernet.filler_rows)
+        outs = [supernet.call_op(self.ops[op], rows_k, training) for op, rows_k in zip(candidates, inputs)]
+        alpha_gradients = shared.alpha_gradients
+        mix = shared.edge_function(("mix", tuple(candidates), tuple(tuple(out.shape[1:]) for out in outs), outs[0].dtype.name),
+                                   lambda outs, index, rows, *mixture: _mix(outs, index, rows, *mixture, candidates=candidates,
+                                                                            alpha_gradients=alpha_gradients))
+        return mix(outs, index, rows, *mixture)
 
     def _partial(self, x, out):
         """Mixed mode with ``partial_channels = q > 1``: only the first 1/q of the channels come from the
@@ -148,6 +157,28 @@ class SupernetEdge:
         # the bypass goes first: a channel shuffle (PC-DARTS), so each channel takes its turn in the mixture
         bypassed = tf.concat([rest, out[..., :keep]], axis=-1)
         return tf.where(self.supernet.mixing > 0.5, bypassed, out)
+
+
+def _route(x, owner, chunk, filler_rows, count):
+    """The rows of ``x`` each of ``count`` candidate ops reads (SupernetEdge._combined), and their indices."""
+    serves = tf.greater_equal(owner, 0)
+    starts = tf.maximum(owner, 0) * chunk
+    sizes = tf.where(serves, chunk, filler_rows)
+    index = tf.ragged.range(starts, starts + sizes).flat_values  # the rows each op reads, op after op
+    return tf.split(tf.gather(x, index), sizes, num=count), index
+
+
+def _mix(outs, index, rows, owner, alpha, alpha_mask, mixing, *, candidates, alpha_gradients=True):
+    """The candidates' outputs weighted (1 in path mode, softmax(α) in mixed mode, 0 serving no path) and put
+    back in the ``rows`` rows they were read from. Without ``alpha_gradients`` the weights get no gradient
+    (a weight step in a shared function, where nothing else would prune it)."""
+    softmax = tf.nn.softmax(tf.gather(alpha + alpha_mask, list(candidates)))
+    weights = tf.where(tf.greater_equal(owner, 0), 1.0 + mixing * (softmax - 1.0), 0.0)  # path mode: exactly 1
+    if not alpha_gradients:
+        weights = tf.stop_gradient(weights)
+    weighted = [out * w for out, w in zip(outs, tf.unstack(weights, num=len(candidates)))]
+    # an op serving no path adds 0 to row 0
+    return tf.math.unsorted_segment_sum(tf.concat(weighted, 0), index, rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,10 +257,11 @@ class Supernet:
         self._stem_input = tf.keras.Input(self.input_shape)
         self.stem = tf.keras.Model(self._stem_input, build_stem(self._stem_input, stem_channels, space.stem), name=f"{name}_stem")
         self._functions = {}
-        # ops traced once per signature as shared _noinline functions (see bnas_tf.shared_ops); the α step's
-        # compute only their input's gradient (input_gradient_ops)
+        # ops and edges traced once per signature as shared _noinline functions (see bnas_tf.shared_ops); the
+        # α step's differentiate only their inputs and α (alpha_gradient_ops)
         self.shared_ops = SharedOps()
         self.share_ops = True
+        self.share_edges = True  # whole edges as shared functions too (needs share_ops)
         self._build_all()
 
     # --- structure --------------------------------------------------------
@@ -364,13 +396,14 @@ class Supernet:
         return self.shared_ops(op, x, training) if self.share_ops else op(x, training)
 
     @contextlib.contextmanager
-    def input_gradient_ops(self):
-        """Shared ops traced inside compute only their input's gradient (the α step: no kernel gradients)."""
-        previous, self.shared_ops.input_gradients = self.shared_ops.input_gradients, True
+    def alpha_gradient_ops(self):
+        """The shared ops and edges traced inside differentiate α and the inputs, not the weights (the α step:
+        no kernel gradients). Outside, a traced edge's mixture weights get no gradient."""
+        previous, self.shared_ops.alpha_gradients = self.shared_ops.alpha_gradients, True
         try:
             yield
         finally:
-            self.shared_ops.input_gradients = previous
+            self.shared_ops.alpha_gradients = previous
 
     def _start_pass(self, x):
         """Rows of the batch each path owns and rows an op serving no path reads (never more than the batch),

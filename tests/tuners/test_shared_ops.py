@@ -14,11 +14,11 @@ SPACE = CellSpace(op_set=["conv_3x3", "dilated_conv_3x3", "max_pool_3x3", "ident
 ALL = {kind: [[0, 1, 2, 3]] * SPACE.num_edges for kind in KINDS}
 
 
-def _trained(binarization, share):
+def _trained(binarization, share, edges=False):
     """Every variable after 2 path-mode steps, 1 mixed-mode weight step, 1 α step, and the evaluation."""
     tf.keras.utils.set_random_seed(0)
     supernet = Supernet(SPACE, num_classes=4, input_shape=(8, 8, 1), binarization=binarization)
-    supernet.share_ops = share
+    supernet.share_ops, supernet.share_edges = share, edges
     trainer = SupernetTrainer(supernet)
     trainer.share_updates = share
     rng = np.random.default_rng(0)
@@ -38,11 +38,18 @@ def _trained(binarization, share):
 
 @pytest.mark.parametrize("binarization", ["W1/A1", "W1/A32", Binarization("pcnn", 1, 1)], ids=["W1A1", "W1A32", "pcnn"])
 def test_shared_ops_train_exactly_like_inline_ops(binarization):
-    trainer, losses, hits, variables = _trained(binarization, share=True)
+    _, losses, hits, variables = _trained(binarization, share=True)
     _, inline_losses, inline_hits, inline_variables = _trained(binarization, share=False)
     assert losses == inline_losses and hits == inline_hits
     for got, expected in zip(variables, inline_variables):
         np.testing.assert_array_equal(got, expected)
+    # shared edges too: the same computation, but gradients of a tensor several edges read are summed in
+    # another order (float rounding: 1-2 ulp seen)
+    trainer, losses, hits, variables = _trained(binarization, share=True, edges=True)
+    np.testing.assert_allclose(losses, inline_losses, rtol=1e-6)
+    assert hits == inline_hits
+    for got, expected in zip(variables, inline_variables):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     shared = trainer.supernet
     functions = shared.shared_ops._functions
     assert 0 < len(trainer._updates) < 2 * 2 * SPACE.num_edges  # per op signature, not per edge
@@ -53,8 +60,11 @@ def test_shared_ops_train_exactly_like_inline_ops(binarization):
         # step and evaluation; α step: input gradients only), not per edge
         assert not shared.shared_ops.inline
         for mode in [(True, False), (False, False), (True, True)]:
-            count = sum(key[-2:] == mode for key in functions)
+            count = sum(key[0] != "edge" and key[-2:] == mode for key in functions)
             assert 0 < count < 2 * 2 * SPACE.num_edges, mode
+        # whole edges too: one function per edge signature and kind of step, not per edge
+        edges = [key for key in functions if key[0] == "edge"]
+        assert 0 < len(edges) < 3 * 2 * SPACE.num_edges
 
 
 def test_signature_and_bindings_of_two_edges_ops():
