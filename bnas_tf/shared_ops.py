@@ -91,10 +91,10 @@ def input_gradient_only(template, x, training):
 
 
 class SharedOps:
-    """Calls ops, and whole supernet edges, through one ``_noinline`` tf.function per signature while a graph
-    is traced. With ``alpha_gradients`` (an α step, :meth:`Supernet.alpha_gradient_ops`) an op's backward
-    computes only the gradient of its input and an edge's passes α theirs (functions of their own); otherwise
-    an edge's mixture weights get no gradient (a weight step does not differentiate α)."""
+    """Calls ops, and the routing and mixture of supernet edges, through one ``_noinline`` tf.function per
+    signature while a graph is traced. With ``alpha_gradients`` (an α step, :meth:`Supernet.alpha_gradient_ops`)
+    an op's backward computes only the gradient of its input and an edge's mixture passes α theirs (functions of
+    their own); otherwise the mixture weights get no gradient (a weight step does not differentiate α)."""
 
     def __init__(self):
         self._functions = {}
@@ -122,8 +122,9 @@ class SharedOps:
         return op(x, training) if function is None else function(x, *[latent(w) for w in op.weights])
 
     def edge_function(self, key, body):
-        """The shared function ``body`` of an edge signature ``key`` (the mode is part of the key)."""
-        key = ("edge",) + tuple(key) + (self.alpha_gradients,)
+        """The shared function ``body`` of an edge part with signature ``key`` (it holds whatever ``body``
+        depends on: the routing is the same in every step, the mixture differs in α steps)."""
+        key = ("edge",) + tuple(key)
         if key not in self._functions:
             self._functions[key] = tf.function(body, autograph=False, experimental_attributes=NOINLINE)
         return self._functions[key]

@@ -131,22 +131,24 @@ class SupernetEdge:
             return supernet.call_op(self.ops[candidates[0]], x, training)
         owner = supernet.owner[self.kind][self.edge]
         mixture = (owner, supernet.alpha[self.kind][self.edge], supernet.alpha_mask[self.kind][self.edge], supernet.mixing)
-        rows = tf.shape(x)[0]
-        shared = supernet.shared_ops
-        if not (supernet.share_ops and supernet.share_edges and tf.inside_function()):
-            inputs, index = _route(x, owner, supernet.chunk, supernet.filler_rows, len(candidates))
-            outs = [supernet.call_op(self.ops[op], rows_k, training) for op, rows_k in zip(candidates, inputs)]
-            return _mix(outs, index, rows, *mixture, candidates=candidates)
-        count = len(candidates)
-        route = shared.edge_function(("route", count, tuple(x.shape[1:]), x.dtype.name),
-                                     lambda x, owner, chunk, filler_rows: _route(x, owner, chunk, filler_rows, count))
+        count, shared = len(candidates), supernet.shared_ops
+        sharing = supernet.share_ops and supernet.share_edges and tf.inside_function()
+        alpha_gradients = shared.alpha_gradients or not sharing  # inline, a tape prunes what it does not need
+
+        def route(x, owner, chunk, filler_rows):
+            return _route(x, owner, chunk, filler_rows, count)
+
+        def mix(outs, index, rows, *mixture):
+            return _mix(outs, index, rows, *mixture, candidates=candidates, alpha_gradients=alpha_gradients)
+
+        if sharing:
+            route = shared.edge_function(("route", count, tuple(x.shape[1:]), x.dtype.name), route)
         inputs, index = route(x, owner, supernet.chunk, supernet.filler_rows)
         outs = [supernet.call_op(self.ops[op], rows_k, training) for op, rows_k in zip(candidates, inputs)]
-        alpha_gradients = shared.alpha_gradients
-        mix = shared.edge_function(("mix", tuple(candidates), tuple(tuple(out.shape[1:]) for out in outs), outs[0].dtype.name),
-                                   lambda outs, index, rows, *mixture: _mix(outs, index, rows, *mixture, candidates=candidates,
-                                                                            alpha_gradients=alpha_gradients))
-        return mix(outs, index, rows, *mixture)
+        if sharing:
+            mix = shared.edge_function(("mix", tuple(candidates), tuple(tuple(out.shape[1:]) for out in outs),
+                                        outs[0].dtype.name, alpha_gradients), mix)
+        return mix(outs, index, tf.shape(x)[0], *mixture)
 
     def _partial(self, x, out):
         """Mixed mode with ``partial_channels = q > 1``: only the first 1/q of the channels come from the
