@@ -12,6 +12,16 @@ attributes bound to the arguments while it is traced, so it computes exactly wha
 and Larq layers compute. Ops stay inline when sharing cannot be exact: ops without weights (pools,
 identity, zero: nothing to share), ops whose layers add losses (PCNN's amplitude loss would be a
 tensor of the inner function), and ops whose weights are not all plain attributes of their layers.
+
+Two more kinds of shared function (issue 3, session 9):
+
+* In an α step an op's function differentiates only its input (:func:`input_gradient_only`): the
+  backward of a ``_noinline`` function computes every argument's gradient, and the kernels' are what
+  the α tape pruned when the α step had inline ops.
+* A supernet edge's routing (the rows each candidate op reads) and mixture (the weighted outputs put
+  back in their rows) are functions per signature too (:meth:`SharedOps.edge_function`), called beside
+  the ops' functions. Around them, nesting the op calls inside an edge function, every α step took 40-50%
+  longer, as measured on the overhead benchmark's space.
 """
 from __future__ import annotations
 

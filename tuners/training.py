@@ -112,8 +112,8 @@ def _paths_batches(dataset, paths: int, steps: int):
 
 
 #: Input pixels (rows x height x width, every path's copy counted) an evaluation call takes at most: consecutive
-#: validation batches are merged up to it (a call has a fixed cost: 256 rows of the overhead benchmark took
-#: 86 ms, 720 rows 175 ms); a batch larger than it goes alone.
+#: validation batches are merged up to it (a call has a fixed cost: on the overhead benchmark's supernet with
+#: 8x8 inputs 256 rows took 86 ms, 720 rows 175 ms); a batch larger than it goes alone.
 EVAL_PIXELS = 2 ** 19
 
 
@@ -214,42 +214,44 @@ class SupernetTrainer:
         norm = tf.sqrt(2.0 * tf.add_n([tf.nn.l2_loss(grad) for _, grad in pairs]))  # the global norm
         clip = self.clip_norm / tf.maximum(norm, self.clip_norm)
         # per op mask (None: shared layers): gradient factor, lr, weight decay and momentum, built once per graph
-        factors, groups = {}, {}
+        groups = {}
         for var, grad in pairs:
             mask = self.update_mask.get(id(var))
-            if id(mask) not in factors:
-                if mask is None:
-                    factors[id(mask)] = (clip, self.learning_rate, self.weight_decay, self.momentum)
-                else:
-                    # filler chunks share BatchNorm batch statistics with the sampled ones, so their ops do get
-                    # (small) gradients: zero them; with decay 0 and momentum 1 neither weight nor buffer moves
-                    m = mask.read_value()
-                    factors[id(mask)] = (clip * m, self.learning_rate * m, self.weight_decay * m,
-                                         self.momentum * m + (1.0 - m))
             groups.setdefault(id(mask), (mask, []))[1].append((var, grad))
-        for key, (mask, members) in groups.items():
+        for mask, members in groups.values():
             if mask is None or not self.share_updates:
+                factors = self._factors(clip, self.learning_rate, mask)
                 for var, grad in members:
-                    _momentum_update(var, self.accumulators[id(var)], grad, *factors[key], var.constraint)
+                    _momentum_update(var, self.accumulators[id(var)], grad, *factors, var.constraint)
             else:  # an op's variables: one shared function per op signature (see bnas_tf.shared_ops)
                 variables = [var for var, _ in members]
-                self._update_function(variables)(*[tf.convert_to_tensor(f, tf.float32) for f in factors[key]],
-                                                 *[latent(v) for v in variables],
+                self._update_function(variables)(clip, self.learning_rate, mask, *[latent(v) for v in variables],
                                                  *[self.accumulators[id(v)] for v in variables],
                                                  *[grad for _, grad in members])
 
+    def _factors(self, clip, learning_rate, mask):
+        """(gradient factor, lr, weight decay, momentum) of variables under ``mask`` (None: unmasked)."""
+        if mask is None:
+            return clip, learning_rate, self.weight_decay, self.momentum
+        # filler chunks share BatchNorm batch statistics with the sampled ones, so their ops do get (small)
+        # gradients: zero them; with decay 0 and momentum 1 neither weight nor buffer moves
+        m = mask.read_value()
+        return clip * m, learning_rate * m, self.weight_decay * m, self.momentum * m + (1.0 - m)
+
     def _update_function(self, variables):
         """The masked SGD update of one op's variables as a ``_noinline`` function shared by every op with the
-        same weight shapes and constraints: ~8 graph ops a variable become one call an op."""
+        same weight shapes and constraints, its mask's factors computed inside: ~8 graph ops a variable and
+        ~8 a mask become one call an op."""
         constraints = [var.constraint for var in variables]
         key = tuple((tuple(var.shape), type(c).__name__, config_key(c)) for var, c in zip(variables, constraints))
         if key not in self._updates:
             count = len(variables)
 
-            def update(factor, lr, decay, momentum, *arguments):
+            def update(clip, learning_rate, mask, *arguments):
+                factors = self._factors(clip, learning_rate, mask)
                 for var, accumulator, grad, constraint in zip(arguments[:count], arguments[count:2 * count],
                                                               arguments[2 * count:], constraints):
-                    _momentum_update(var, accumulator, grad, factor, lr, decay, momentum, constraint)
+                    _momentum_update(var, accumulator, grad, *factors, constraint)
 
             self._updates[key] = tf.function(update, autograph=False, experimental_attributes=NOINLINE)
         return self._updates[key]
