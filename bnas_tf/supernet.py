@@ -263,7 +263,7 @@ class Supernet:
         # α step's differentiate only their inputs and α (alpha_gradient_ops)
         self.shared_ops = SharedOps()
         self.share_ops = True
-        self.share_edges = True  # whole edges as shared functions too (needs share_ops)
+        self.share_edges = True  # each edge's routing and mixture as shared functions too (with share_ops)
         self._build_all()
 
     # --- structure --------------------------------------------------------
