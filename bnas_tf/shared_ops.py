@@ -108,27 +108,16 @@ class SharedOps:
 
     def __init__(self):
         self._functions = {}
-        self._bindable = {}
         self.inline = set()  # ids of ops that must stay inline (their layers add losses)
         self.alpha_gradients = False
 
-    def function(self, op, x, training):
-        """The shared function of ``op`` on ``x``'s shape, called ``(x, *latent weights)``; None: ``op`` runs inline."""
-        if not self.shareable(op) or not op.weights:
-            return None
+    def __call__(self, op, x, training):
+        if not op.weights or id(op) in self.inline or not tf.inside_function():
+            return op(x, training)
         key = signature(op, x, training) + (self.alpha_gradients,)
         if key not in self._functions:
             self._functions[key] = self._op_function(op, training, self.alpha_gradients)
-        return self._functions[key]
-
-    def shareable(self, op) -> bool:
-        """Whether ``op`` can run in a shared function with its weights as arguments (or has no weights)."""
-        if id(op) not in self._bindable:
-            self._bindable[id(op)] = not op.weights or (id(op) not in self.inline and bindings(op) is not None)
-        return self._bindable[id(op)]
-
-    def __call__(self, op, x, training):
-        function = self.function(op, x, training) if tf.inside_function() else None
+        function = self._functions[key]
         return op(x, training) if function is None else function(x, *[latent(w) for w in op.weights])
 
     def edge_function(self, key, body):
@@ -142,6 +131,8 @@ class SharedOps:
     @staticmethod
     def _op_function(template, training, input_gradients=False):
         bound = bindings(template)
+        if bound is None:
+            return None
 
         def shared_op(x, *weights):
             saved = [(owner, name, getattr(owner, name)) for owner, name, _ in bound]
