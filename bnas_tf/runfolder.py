@@ -79,7 +79,8 @@ def _jsonable(value):
 
 # --- shared command-line options ----------------------------------------------
 def add_recipe_arguments(parser: argparse.ArgumentParser, *, default_recipe: str | None = None) -> None:
-    """``--recipe --profile --dataset --set --output --seed --quiet`` (run, search and train take these)."""
+    """``--recipe --profile --dataset --set --output --seed --quiet --deterministic`` (run, search and train take
+    these)."""
     from bnas_tf import recipes
 
     default_recipe = default_recipe or recipes.DEFAULT_RECIPE
@@ -98,11 +99,20 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, *, default_recipe: str
     parser.add_argument("--output", "-o", metavar="DIR",
                         help="run folder to write (default: runs/<timestamp>-<recipe>)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or per-trial lines")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="bit-for-bit repeatable: deterministic ops on one thread (the same seed gives the same "
+                             "genotype and weights on this machine; see bnas_tf.determinism)")
 
 
 def recipe_from_args(args):
-    """The recipe ``args`` select, with ``--set``, ``--dataset`` and ``--seed`` applied."""
+    """The recipe ``args`` select, with ``--set``, ``--dataset`` and ``--seed`` applied; ``--deterministic``
+    turns determinism on here, before the command runs anything in TensorFlow."""
     from bnas_tf import recipes
+
+    if getattr(args, "deterministic", False):
+        from bnas_tf.determinism import enable_determinism
+
+        enable_determinism()
 
     overrides = list(args.overrides)
     if args.dataset:

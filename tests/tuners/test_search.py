@@ -2,6 +2,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -63,15 +65,49 @@ def test_operation_pruning_with_warmup_prunes_to_one_op_per_edge(tmp_path, bundl
     assert [best[f"normal_e{e}"] for e in range(SPACE.num_edges)] == [op for op, _ in genotype.normal]
 
 
+# the same seeded search as one command: deterministic mode first (bnas_tf.determinism), then data, then search
+SEEDED_SEARCH = """
+import hashlib, json, sys
+from bnas_tf.determinism import enable_determinism
+enable_determinism(seed=0)
+from bnas_tf import data
+from bnas_tf.supernet import CellSpace
+from bnas_tf.tuners import OperationPruning
+space = CellSpace(op_set=["conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=2, reduction_cells=[1])
+bundle = data.load("digits", batch_size=32, search_split=True, max_examples=600)
+tuner = OperationPruning(space, directory=sys.argv[1], project_name="seeded", repetitions=2, warmup_epochs=2,
+                         warmup_weights_only=1, finetune_epochs=1, seed=3, ucb=True)
+tuner.search(bundle.search_weights, bundle.search_validation, architecture_data=bundle.search_architecture,
+             steps_per_epoch=4, verbose=0)
+weights = hashlib.sha256(b"".join(w.numpy().tobytes() for w in tuner.child.supernet.all_weights())).hexdigest()
+scores = [trial.score for _, trial in sorted(tuner.oracle.trials.items())]
+print(json.dumps(dict(genotype=tuner.best_genotype().to_dict(), scores=scores, weights=weights)))
+"""
+
+
 def test_seeded_searches_give_the_same_genotype(tmp_path):
-    # a fresh process state and seeded data pipeline each time, as when the same command runs twice
-    runs = []
-    for name in ("a", "b"):
-        tf.keras.utils.set_random_seed(0)
-        bundle = data.load("digits", batch_size=32, search_split=True, max_examples=600)
-        runs.append(_search(_pruning(tmp_path, name, ucb=True), bundle))
-    a, b = (run.best_genotype() for run in runs)
-    assert a.to_dict()["normal"] == b.to_dict()["normal"] and a.to_dict()["reduce"] == b.to_dict()["reduce"]
+    # the same command twice, at the same time (one thread each): same scores, genotype and weights to the bit
+    runs = [subprocess.Popen([sys.executable, "-c", SEEDED_SEARCH, str(tmp_path / name)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+            for name in ("a", "b")]
+    outputs = []
+    for run in runs:
+        out, err = run.communicate(timeout=600)
+        assert run.returncode == 0, err[-3000:]
+        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    a, b = outputs
+    assert len(a["scores"]) == 11 and a["scores"] == b["scores"]
+    assert a["genotype"] == b["genotype"] and a["weights"] == b["weights"]
+
+
+def test_enable_determinism_after_tensorflow_started_names_the_fix():
+    from bnas_tf.determinism import enable_determinism
+
+    tf.constant(1.0) + 1.0  # the runtime is up: thread counts are fixed
+    with pytest.raises(RuntimeError, match="Call it first thing in the script"):
+        enable_determinism(threads=tf.config.threading.get_intra_op_parallelism_threads() + 7)
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        enable_determinism(threads=0)
 
 
 def test_seed_zero_is_a_seed():
@@ -197,3 +233,14 @@ def test_oracle_idles_while_a_round_waits_and_never_prunes_half_a_round(tmp_path
     b[2].status = "COMPLETED"
     oracle.end_trial(b[2])
     assert oracle.round == 1 and all(len(r) == 2 for r in oracle.remaining["normal"])
+
+
+def test_deterministic_flag_sets_one_thread_before_the_command_runs():
+    code = ("from bnas_tf import cli, runfolder\n"
+            "runfolder.recipe_from_args(cli.build_parser().parse_args(['search', '--deterministic']))\n"
+            "import tensorflow as tf\n"
+            "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+            "tf.config.threading.get_inter_op_parallelism_threads(), tf.constant(2.0).numpy())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert out.stdout.split() == ["1", "1", "2.0"]
