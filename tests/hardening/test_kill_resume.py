@@ -3,7 +3,7 @@
 A subprocess runs a tiny OperationPruning (UCB) search: 3 ops, 2 repetitions,
 so round 1 has two groups of 3 paths (trials 0000-0005), then one mixed-mode
 fine-tuning epoch (0006), and round 2 two groups of 2 (0007-0010). The data
-has a fixed order (no reshuffling) and ops are deterministic, so a resumed
+has a fixed order (no reshuffling) and ops are deterministic on one thread, so a resumed
 search can be compared with an unbroken one number for number. One project is
 killed seven times (``KILLS``), each rerun of the same command continuing it:
 from outside when a file appears (a trial COMPLETED, the search log of a
@@ -32,7 +32,8 @@ SCRIPT = textwrap.dedent('''
     import os, signal, sys, json, time
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
-    tf.config.experimental.enable_op_determinism()
+    from bnas_tf.determinism import enable_determinism
+    enable_determinism()  # one thread: every rerun rounds as the unbroken run does
     from bnas_tf import data
     from bnas_tf.supernet import CellSpace
     from bnas_tf.tuners import OperationPruning
