@@ -35,7 +35,12 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--binarization", default="W1/A1")
     parser.add_argument("--warmup", action="store_true", help="P1 W1/A32 style: PC-DARTS warm-up and O_smaller")
+    parser.add_argument("--deterministic", action="store_true", help="bnas_tf.enable_determinism (one thread)")
     args = parser.parse_args()
+    if args.deterministic:
+        from bnas_tf import enable_determinism
+
+        enable_determinism()
 
     bundle = data.load("digits", batch_size=args.batch, search_split=True)
     space = CellSpace(op_set=OPS[: args.ops], cells=args.cells, channels=args.channels)
