@@ -168,7 +168,8 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
             :class:`Evolution` tuner reports.
         max_trials: defaults to ``population_size * generations``; smaller
             stops early, and a later ``overwrite=False`` search continues.
-        seed: non-negative int (0 included, unlike KerasTuner's ``seed or random``).
+        seed: non-negative int (0 included, unlike KerasTuner's ``seed or random``); the same
+            fitness values every run also need ``bnas_tf.enable_determinism``.
         max_retries_per_trial, max_consecutive_failed_trials: KerasTuner's.
     """
 

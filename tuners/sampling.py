@@ -20,7 +20,9 @@ INVALID first and retried up to ``max_retries_per_trial`` times;
 ``max_consecutive_failed_trials`` counts failed groups, not paths.
 
 All decisions are JSON state (``get_state``/``set_state``); the random draws
-derive from (seed, round, repetition), so a resumed search samples the same.
+derive from (seed, round, repetition), so a resumed search samples the same. The
+trained weights, and so the scores, repeat bit for bit only with deterministic
+kernels on one thread (``bnas_tf.enable_determinism``).
 """
 from __future__ import annotations
 
