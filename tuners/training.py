@@ -13,7 +13,6 @@ step on an architecture batch, then one weight step on a weights batch).
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import threading
