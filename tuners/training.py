@@ -541,6 +541,7 @@ class SupernetTrainer:
         images = np.asarray(images, dtype=np.float32)
         if not len(images):
             raise ValueError("no images to compute features of: pass at least one")
-        chunks = [features(np.tile(images[start:start + batch_size], (paths, 1, 1, 1))).numpy()
-                  for start in range(0, len(images), batch_size)]
+        with without_graph_optimisation():  # as the steps run: Grappler would re-optimise every shared function
+            chunks = [features(np.tile(images[start:start + batch_size], (paths, 1, 1, 1))).numpy()
+                      for start in range(0, len(images), batch_size)]
         return np.concatenate(chunks, axis=1)
