@@ -36,9 +36,10 @@ def _trained(binarization, share, edges=False):
     return trainer, losses, hits, [v.numpy() for v in supernet.all_variables()]
 
 
-# W1/A32 shares ops exactly as W1/A1 does (same functions, other quantizers): -m slow, 13 s of the suite's 15 min
+# W1/A32 and PCNN (whose loss-adding ops stay inline) run with -m slow: 13 and 29-36 s of a suite at its 15 minutes
 @pytest.mark.parametrize("binarization", ["W1/A1", pytest.param("W1/A32", marks=pytest.mark.slow),
-                                          Binarization("pcnn", 1, 1)], ids=["W1A1", "W1A32", "pcnn"])
+                                          pytest.param(Binarization("pcnn", 1, 1), marks=pytest.mark.slow)],
+                         ids=["W1A1", "W1A32", "pcnn"])
 def test_shared_ops_train_exactly_like_inline_ops(binarization):
     trainer, losses, hits, variables = _trained(binarization, share=True)
     _, inline_losses, inline_hits, inline_variables = _trained(binarization, share=False)
@@ -81,3 +82,23 @@ def test_signature_and_bindings_of_two_edges_ops():
     assert signature(first, x, True) != signature(supernet.edges("normal")[0][0].ops[1], x, True)  # another op
     bound = bindings(first)
     assert sorted(i for _, _, i in bound) == list(range(len(first.weights)))  # every weight is an attribute
+
+
+def test_loss_adding_ops_stay_inline_and_their_losses_reach_the_step():
+    # the cheap part of the PCNN case above (-m slow): its conv ops add amplitude losses, so they are not shared
+    supernet = Supernet(SPACE, num_classes=4, input_shape=(8, 8, 1), binarization=Binarization("pcnn", 1, 1))
+    convs = supernet.edges("normal")[0][0].ops[:2]  # conv_3x3, dilated_conv_3x3
+    assert all(id(op) in supernet.shared_ops.inline for op in convs)
+    pool = supernet.edges("normal")[0][0].ops[2]
+    assert id(pool) not in supernet.shared_ops.inline and not pool.weights
+    trainer, y = SupernetTrainer(supernet), tf.zeros((2,), tf.int32)
+
+    def losses(x):  # the step's loss and its cross-entropy part, in one trace
+        logits = supernet.forward(x, training=True)
+        per_sample = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        return trainer._losses(logits, y), tf.reduce_sum(tf.reduce_mean(supernet.by_path(per_sample), axis=1))
+
+    with without_graph_optimisation():
+        supernet.set_mixed(ALL, ALL)
+        total, cross_entropy = tf.function(losses, autograph=False)(tf.zeros((2, 8, 8, 1)))
+    assert float(total) > float(cross_entropy)  # + the inline ops' amplitude losses
