@@ -10,4 +10,5 @@ from bnas_tf.networks import build_network, build_width_network  # noqa: E402
 from bnas_tf.quantizers import Binarization  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["Binarization", "Genotype", "WidthGenotype", "build_network", "build_width_network", "enable_determinism", "ops", "quantizers"]
+__all__ = ["Binarization", "Genotype", "WidthGenotype", "build_network", "build_width_network", "enable_determinism",
+           "ops", "quantizers"]

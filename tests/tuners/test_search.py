@@ -65,7 +65,8 @@ def test_operation_pruning_with_warmup_prunes_to_one_op_per_edge(tmp_path, bundl
     assert [best[f"normal_e{e}"] for e in range(SPACE.num_edges)] == [op for op, _ in genotype.normal]
 
 
-# each supernet oracle's tiny seeded search, as one command: deterministic mode first (bnas_tf.determinism), then the searches
+# each supernet oracle's tiny seeded search as one command: deterministic mode first (bnas_tf.determinism), then
+# the searches
 SEEDED_SEARCHES = """
 import hashlib, json, sys
 from bnas_tf import enable_determinism
