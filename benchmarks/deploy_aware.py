@@ -27,9 +27,9 @@ import tensorflow as tf  # noqa: E402
 
 from bnas_tf import recipes  # noqa: E402
 from bnas_tf.convert import to_tflite  # noqa: E402
-from bnas_tf.lce import lce_profile  # noqa: E402
-from bnas_tf.search import search  # noqa: E402
-from bnas_tf.train import load_training_data, train  # noqa: E402
+from bnas_tf.deploy.lce_profile import lce_profile  # noqa: E402
+from bnas_tf.pipeline.search import search  # noqa: E402
+from bnas_tf.pipeline.train import load_training_data, train  # noqa: E402
 
 OP_SET = ("conv_3x3", "sep_conv_3x3", "max_pool_3x3")
 

@@ -19,7 +19,7 @@ import tensorflow as tf  # noqa: E402
 
 import bnas_tf  # noqa: E402
 from bnas_tf import convert  # noqa: E402
-from bnas_tf.convert.checks import with_one_padding  # noqa: E402
+from bnas_tf.deploy.convertibility import with_one_padding  # noqa: E402
 
 
 def networks(quick: bool):

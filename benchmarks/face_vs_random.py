@@ -31,12 +31,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from bnas_tf import costs, recipes  # noqa: E402
-from bnas_tf.face.pipeline import verification_sets  # noqa: E402
-from bnas_tf.face.train import embeddings, train_face  # noqa: E402
-from bnas_tf.genotype import Genotype  # noqa: E402
-from bnas_tf.search import search  # noqa: E402
-from bnas_tf.train import load_training_data  # noqa: E402
+from bnas_tf.deploy import costs  # noqa: E402
+from bnas_tf import recipes
+from bnas_tf.pipeline.face import verification_sets  # noqa: E402
+from bnas_tf.pipeline.face_train import embeddings, train_face  # noqa: E402
+from bnas_tf.space.genotype import Genotype  # noqa: E402
+from bnas_tf.pipeline.search import search  # noqa: E402
+from bnas_tf.pipeline.train import load_training_data  # noqa: E402
 
 
 def same_size_random(genotype: Genotype, seed: int) -> tuple[Genotype, bool]:

@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from bnas_tf import data  # noqa: E402
-from bnas_tf.supernet import CellSpace  # noqa: E402
+from bnas_tf.space.supernet import CellSpace  # noqa: E402
 from bnas_tf.tuners import OperationPruning  # noqa: E402
 
 OPS = ["conv_3x3", "conv_5x5", "dilated_conv_3x3", "max_pool_3x3", "avg_pool_3x3", "dilated_conv_5x5", "zero"]

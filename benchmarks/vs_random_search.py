@@ -23,11 +23,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bnas_tf import recipes  # noqa: E402
-from bnas_tf.genotype import edge_inputs  # noqa: E402
-from bnas_tf.networks import build_network  # noqa: E402
-from bnas_tf.search import cell_space, load_search_data, search  # noqa: E402
-from bnas_tf.supernet import KINDS  # noqa: E402
-from bnas_tf.train import load_training_data, train  # noqa: E402
+from bnas_tf.space.genotype import edge_inputs  # noqa: E402
+from bnas_tf.space.networks import build_network  # noqa: E402
+from bnas_tf.pipeline.search import cell_space, load_search_data, search  # noqa: E402
+from bnas_tf.space.supernet import KINDS  # noqa: E402
+from bnas_tf.pipeline.train import load_training_data, train  # noqa: E402
 from bnas_tf.tuners.sampling import edge_name  # noqa: E402
 
 METHODS = {"ChildParent": "cpnas", "OperationPruning+UCB": "bnas_1bit_ucb"}

@@ -1,4 +1,4 @@
-"""Checks of counts given to public functions: one test and one wording for every bad integer argument.
+"""Checks of numbers given to public functions: one test and one wording for every bad count or number.
 
 Example:
     >>> count("repetitions", 3)
@@ -9,6 +9,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 
@@ -25,3 +26,24 @@ def count(name: str, value, minimum: int = 1, *, allow_none: bool = False):
         what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise ValueError(f"{name} must be {what}{' or None' if allow_none else ''} (got {value!r})")
     return int(value)
+
+
+def number(name: str, value, minimum: float | None = None, strict: bool = False) -> float:
+    """``value`` as a finite float, optionally bounded below (``> minimum`` when ``strict``, else ``>=``).
+
+    Raises:
+        ValueError: ``"<name> must be a number"``, ``"... must be finite"`` or ``"... must be >= <minimum>"``,
+            each with the value given.
+    """
+    try:
+        result = float(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a number, got {value!r}") from error
+    if not math.isfinite(result):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if minimum is not None:
+        if strict and not result > minimum:
+            raise ValueError(f"{name} must be > {minimum}, got {value!r}")
+        if not strict and not result >= minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return result

@@ -14,6 +14,7 @@ from bnas_tf.convert.export import WEIGHT_FORMATS, to_tflite
 from bnas_tf.convert.inspection import inspect
 from bnas_tf.convert.loading import load_model
 from bnas_tf.convert.verification import verify
+from bnas_tf import data as data_lib
 
 DEFAULT_MIN_AGREEMENT = 0.99
 
@@ -47,8 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _verification_data(name: str, model, data_dir):
-    from bnas_tf import data as data_lib
-
     height, width, channels = (int(d) for d in model.inputs[0].shape[1:])
     bundle = data_lib.load(name, image_size=(height, width), data_dir=data_dir, batch_size=64)
     if tuple(bundle.input_shape)[-1] != channels:

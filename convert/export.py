@@ -7,8 +7,8 @@ import tempfile
 import larq_compute_engine as lce
 import tensorflow as tf
 
-from bnas_tf.convert.checks import check_convertible, has_binary_input, leaf_layers
-from bnas_tf.io import atomic_write_bytes
+from bnas_tf.deploy.convertibility import check_convertible, has_binary_input, leaf_layers
+from bnas_tf.files import atomic_write_bytes
 
 WEIGHT_FORMATS = ("float", "int8")
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import math
 
-from bnas_tf import costs
+from bnas_tf.deploy import costs
 from bnas_tf.convert import flatbuffer
-from bnas_tf.convert.checks import becomes_lce_binary_conv, leaf_layers
+from bnas_tf.deploy.convertibility import becomes_lce_binary_conv, leaf_layers
 
 # Operators that do a convolution or matrix product in float.
 FLOAT_KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
@@ -33,7 +33,7 @@ def inspect(tflite, model=None) -> dict:
     really became binary kernels) and ``float_kernel_ops`` (CONV_2D,
     DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV). With the Keras
     ``model`` it converted from, also ``binary_params``, ``float_params``
-    (from :func:`bnas_tf.costs.profile`), ``bound_bytes``
+    (from :func:`bnas_tf.deploy.costs.profile`), ``bound_bytes``
     (:func:`weight_bound_bytes`), ``size_over_bound`` and
     ``binary_conv_layers``: Keras convs with sign input and binary kernel.
     Fewer ``binary_kernel_ops`` than that means some stayed float: LCE 0.16

@@ -8,7 +8,7 @@ that is its ``paper`` profile. Its ``QUICK`` dict overrides some fields for a
 CPU-sized ``quick`` profile. Users override single fields with
 :func:`apply_overrides` (``bnas-tf run --set key=value``); settings never
 turn into code paths, the search strategy is a class attribute that
-:mod:`bnas_tf.search` looks up in its table.
+:mod:`bnas_tf.pipeline.search` looks up in its table.
 
 Retraining schedules the papers leave out follow DARTS' evaluation protocol
 (SGD momentum 0.9, lr 0.025 cosine to 0, weight decay 3e-4, gradient norm
@@ -24,7 +24,7 @@ import types
 import typing
 from typing import ClassVar
 
-from bnas_tf.quantizers import SCHEMES, Binarization
+from bnas_tf.space.quantizers import SCHEMES, Binarization
 
 BINARIZATION_TAGS = {"W1/A32": (1, 32), "W1/A1": (1, 1), "W32/A32": (32, 32)}
 LR_SCHEDULES = ("cosine", "step")
@@ -41,7 +41,7 @@ class Recipe:
 
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""  # citation: SPEC section and experiment
-    strategy: ClassVar[str] = ""  # key of bnas_tf.search.STRATEGIES
+    strategy: ClassVar[str] = ""  # key of bnas_tf.pipeline.search.STRATEGIES
     task: ClassVar[str] = "classification"  # what `bnas-tf run` trains and verifies; "face_verification": bnas_tf.face
 
     # --- data (bnas_tf.data.load)
@@ -49,18 +49,18 @@ class Recipe:
     image_size: int | None = None
     max_examples: int | None = None
     seed: int = 0
-    # --- binarization (bnas_tf.quantizers.Binarization)
+    # --- binarization (bnas_tf.space.quantizers.Binarization)
     binarization: str = "W1/A32"
     binarization_scheme: str = "xnor"
     lce_friendly: bool = False  # W1/A1: only ops LCE runs as binary kernels, channels rounded up to 32
     # --- deployment objective (bnas_tf.tuners.DeploymentObjective), costed on the evaluation network
-    deploy_cost: str = "size_bytes"  # size_bytes, binary_macs, float_macs or fallback_macs (bnas_tf.lce.lce_profile)
+    deploy_cost: str = "size_bytes"  # size_bytes, binary_macs, float_macs or fallback_macs (bnas_tf.deploy.lce_profile.lce_profile)
     deploy_budget: float | None = None  # candidates costing more fail before training; never an over-budget winner
     deploy_penalty: float = 0.0  # lam of max(objective - lam * cost / base_cost, 0); 0 = none
     # --- search data
     search_batch_size: int = 64
     search_steps_per_epoch: int | None = None
-    # --- retraining the winner (bnas_tf.train)
+    # --- retraining the winner (bnas_tf.pipeline.train)
     train_epochs: int = 600
     train_batch_size: int = 96
     train_steps_per_epoch: int | None = None
@@ -105,21 +105,11 @@ class Recipe:
             if field.name in _NON_NEGATIVE and value < 0:
                 raise ValueError(f"{field.name} must be >= 0 (got {value!r})")
 
-    def deployment(self):
-        """The :class:`~bnas_tf.tuners.DeploymentObjective` of ``deploy_*`` (None when neither a budget nor a
-        penalty is set), costed on the network ``bnas-tf train`` builds."""
-        if self.deploy_budget is None and not self.deploy_penalty:
-            return None
-        from bnas_tf.tuners.deployment import DeploymentObjective
-
-        return DeploymentObjective(self.deploy_cost, budget=self.deploy_budget, penalty=self.deploy_penalty,
-                                   network=self.deployed_network_settings())
-
     def deployed_network_settings(self) -> dict:
         return {}
 
     def binarization_config(self, tag: str | None = None) -> Binarization:
-        """The :class:`~bnas_tf.quantizers.Binarization` these settings name (of ``tag``, same scheme, if given)."""
+        """The :class:`~bnas_tf.space.quantizers.Binarization` these settings name (of ``tag``, same scheme, if given)."""
         weight_bits, activation_bits = BINARIZATION_TAGS[self.binarization if tag is None else tag]
         return Binarization(self.binarization_scheme, weight_bits=weight_bits, activation_bits=activation_bits)
 
@@ -132,7 +122,7 @@ class Recipe:
 class CellRecipe(Recipe):
     """A cell search (SPEC "Common"): the search space and the evaluation network."""
 
-    # --- search space (bnas_tf.supernet.CellSpace)
+    # --- search space (bnas_tf.space.supernet.CellSpace)
     op_set: str | tuple[str, ...] = "DARTS_BINARY_OPS"
     search_cells: int = 6
     search_channels: int = 16

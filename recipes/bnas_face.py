@@ -4,7 +4,7 @@ From SPEC P1 "face recognition": search and train on CASIA-WebFace (an image fol
 identity), batch 400, lr 0.05, up to 100 epochs; test verification accuracy on LFW, CFP and AgeDB
 (10-fold protocol). The search is P1's operation pruning with the UCB bonus (the 1-bit setting: no
 PC-DARTS warm-up), each sampled path scored by its verification accuracy on held-out pairs
-(bnas_tf.face.search). Retraining adds a float 512-d embedding (Dense + BN) and the ArcFace additive
+(bnas_tf.face.tuners). Retraining adds a float 512-d embedding (Dense + BN) and the ArcFace additive
 angular margin, s = 64, m = 0.5 (bnas_tf.face.head); the exported model is the embedding.
 P1 Table 5's W1/A32 row (98.57% LFW) is ``--set binarization=W1/A32 ucb=false warmup_epochs=5``.
 

@@ -1,7 +1,7 @@
 """Deployment objectives: what Larq Compute Engine will run, as a budget or a penalty of any search.
 
 A :class:`DeploymentObjective` names a cost read from
-:func:`bnas_tf.lce.lce_profile` of the network a candidate becomes
+:func:`bnas_tf.deploy.lce_profile.lce_profile` of the network a candidate becomes
 (``"size_bytes"``: expected .tflite size; ``"binary_macs"``: accelerated
 binary MACs; ``"float_macs"``: MACs LCE runs in float; ``"fallback_macs"``:
 the part of them from layers binary in Keras but float in LCE; or any
@@ -33,6 +33,7 @@ import warnings
 from typing import Callable, Mapping
 
 from bnas_tf.tuners import scores
+from bnas_tf.deploy.lce_profile import lce_profile
 
 #: Costs read from ``lce_profile``; each trial records all of them as ``lce_<name>``.
 COSTS = ("size_bytes", "binary_macs", "float_macs", "fallback_macs")
@@ -224,8 +225,6 @@ class CandidateCosts:
         """``lce_profile`` of the candidate's network (built once per architecture)."""
         key = self._key(candidate)
         if key not in self._cache:
-            from bnas_tf.lce import lce_profile
-
             self._cache[key] = lce_profile(self._build(candidate))
         return self._cache[key]
 

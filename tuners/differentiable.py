@@ -19,9 +19,9 @@ import numpy as np
 from keras_tuner.engine import trial as trial_module
 
 from bnas_tf import arguments
-from bnas_tf.genotype import Genotype
-from bnas_tf.networks import default_reduction_cells
-from bnas_tf.supernet import KINDS, CellSpace
+from bnas_tf.space.genotype import Genotype
+from bnas_tf.space.networks import default_reduction_cells
+from bnas_tf.space.supernet import KINDS, CellSpace
 from bnas_tf.tuners import deployment as deployment_lib
 from bnas_tf.tuners import scores
 from bnas_tf.tuners.state import AtomicOracleState

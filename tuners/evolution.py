@@ -47,12 +47,13 @@ import tensorflow as tf
 from keras_tuner.engine.trial import TrialStatus
 from keras_tuner.engine.tuner import maybe_distribute
 
-from bnas_tf import arguments, costs
+from bnas_tf import arguments
+from bnas_tf.deploy import costs
 from bnas_tf.data import DataBundle
-from bnas_tf.genotype import WIDTH_RATIOS, WidthGenotype
-from bnas_tf.io import atomic_write_json, read_json
-from bnas_tf.networks import BACKBONES, build_width_network
-from bnas_tf.quantizers import get as get_binarization
+from bnas_tf.space.genotype import WIDTH_RATIOS, WidthGenotype
+from bnas_tf.files import atomic_write_json, read_json
+from bnas_tf.space.networks import BACKBONES, build_width_network
+from bnas_tf.space.quantizers import get as get_binarization
 from bnas_tf.tuners import deployment as deployment_lib
 from bnas_tf.tuners import scores, width_init
 from bnas_tf.tuners.state import AtomicOracleState, AtomicTunerState
@@ -159,7 +160,7 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
     """Evolutionary width search over a backbone, SPEC P3 (choices in the module docstring).
 
     Args:
-        backbone: ``"vgg_small"`` or ``"resnet18"`` (``bnas_tf.networks.BACKBONES``).
+        backbone: ``"vgg_small"`` or ``"resnet18"`` (``bnas_tf.space.networks.BACKBONES``).
         population_size: individuals per generation (P3: 32).
         generations: generations including the random generation 0 (P3: 50).
         mutation_rate: per-gene mutation probability; default ``1 / len(gene)``.
@@ -341,7 +342,7 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
 
     Each trial builds ``build_width_network`` for the trial's gene, trains it
     ``epochs_per_candidate`` epochs on ``search``'s training data and reports
-    ``val_accuracy``, ``flops`` (``bnas_tf.costs``, float + binary / 64),
+    ``val_accuracy``, ``flops`` (``bnas_tf.deploy.costs``, float + binary / 64),
     ``base_flops`` (uniform 1x) and ``fitness`` (SPEC P3 Eq. 4, ``lam =
     flops_penalty``); the :class:`EvolutionOracle` maximises ``fitness``.
 

@@ -36,8 +36,8 @@ from keras_tuner.engine import trial as trial_module
 from keras_tuner.src.engine.oracle import synchronized
 
 from bnas_tf import arguments
-from bnas_tf.io import atomic_write_json
-from bnas_tf.supernet import KINDS, CellSpace
+from bnas_tf.files import atomic_write_json
+from bnas_tf.space.supernet import KINDS, CellSpace
 from bnas_tf.tuners import deployment as deployment_lib
 from bnas_tf.tuners.state import AtomicOracleState
 
@@ -62,7 +62,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
                  seed: int | None = None, max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3,
                  deployment=None, **kwargs):
         if not isinstance(space, CellSpace):
-            raise TypeError(f"space must be a bnas_tf.supernet.CellSpace, got {type(space).__name__}")
+            raise TypeError(f"space must be a bnas_tf.space.supernet.CellSpace, got {type(space).__name__}")
         if space.num_ops < 2:
             raise ValueError(f"a search needs at least 2 ops per edge, the space has {space.num_ops}: {list(space.op_set)}")
         for name, value, low in (("repetitions", repetitions, 1), ("warmup_epochs", warmup_epochs, 0),

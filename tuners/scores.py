@@ -14,15 +14,18 @@ Each function implements one equation of ``shared/SPEC.md`` and says which:
   :func:`diversity_weight`, :func:`entropy`;
 - reports: :func:`pareto_front`.
 
-Only numpy and math: the oracles call these on JSON-restored state, and the
-TensorFlow side (``bnas_tf.losses``) imports :func:`diversity_weight` from
-here so the formula exists once. Public functions validate their inputs and
+Only numpy and math: the oracles call these on JSON-restored state.
+:func:`diversity_weight` is defined beside the loss it weights
+(:mod:`bnas_tf.space.schedules`, pure Python) and exported here with the rest. Public functions validate their inputs and
 raise ``ValueError`` saying what was wrong; inner helpers trust them.
 """
 
 import math
 
 import numpy as np
+
+from bnas_tf.arguments import number
+from bnas_tf.space.schedules import diversity_weight
 
 __all__ = [
     "softmax_likelihood",
@@ -65,22 +68,6 @@ def _float_array(name, values, ndim=None, min_size=1):
 def _require_finite(name, array):
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be finite, got {array.tolist()}")
-
-
-def _finite_number(name, value, minimum=None, strict=False):
-    """``value`` as a finite float, optionally bounded below."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be a number, got {value!r}") from error
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if minimum is not None:
-        if strict and not number > minimum:
-            raise ValueError(f"{name} must be > {minimum}, got {value!r}")
-        if not strict and not number >= minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return number
 
 
 def _boolean_mask(name, mask, shape):
@@ -233,7 +220,7 @@ def ucb_bonus(s, total_samples, times_selected, delta=2.0):
     """
     likelihood = _float_array("s", s, ndim=1)
     _require_finite("s", likelihood)
-    n_total = _finite_number("total_samples", total_samples)
+    n_total = number("total_samples", total_samples)
     if n_total < 1:
         raise ValueError(
             f"total_samples must be >= 1 (N counts samples drawn so far), "
@@ -262,7 +249,7 @@ def ucb_bonus(s, total_samples, times_selected, delta=2.0):
             f"{total_samples!r}: an op cannot be selected more often than "
             "samples were drawn"
         )
-    weight = _finite_number("delta", delta, minimum=0.0)
+    weight = number("delta", delta, minimum=0.0)
     return likelihood + weight * np.sqrt(2.0 * math.log(n_total) / counts)
 
 
@@ -335,7 +322,7 @@ def child_parent_score(acc_child, acc_parent, beta):
     _require_finite("acc_child", child)
     _require_finite("acc_parent", parent)
     child, parent = _broadcast(("acc_child", "acc_parent"), (child, parent))
-    weight = _finite_number("beta", beta)
+    weight = number("beta", beta)
     score = child + weight * (parent - child)
     return float(score) if score.ndim == 0 else score
 
@@ -373,8 +360,8 @@ def penalised_score(acc, cost, base_cost, lam):
     if np.any(costs < 0):
         raise ValueError(f"cost must be >= 0, got {costs.tolist()}")
     accuracy, costs = _broadcast(("acc", "cost"), (accuracy, costs))
-    base = _finite_number("base_cost", base_cost, minimum=0.0, strict=True)
-    weight = _finite_number("lam", lam, minimum=0.0)
+    base = number("base_cost", base_cost, minimum=0.0, strict=True)
+    weight = number("lam", lam, minimum=0.0)
     score = np.maximum(accuracy - weight * costs / base, 0.0)
     return float(score) if score.ndim == 0 else score
 
@@ -431,7 +418,7 @@ def zeroise_select(alpha, zero_index, gamma):
             "alpha must be softmax weights (>= 0), not logits: pass "
             f"softmax(alpha); got {weights.tolist()}"
         )
-    divisor = _finite_number("gamma", gamma, minimum=1.0)
+    divisor = number("gamma", gamma, minimum=1.0)
     if zero_index is not None:
         if isinstance(zero_index, bool) or not isinstance(
             zero_index, (int, np.integer)
@@ -447,31 +434,6 @@ def zeroise_select(alpha, zero_index, gamma):
         weights = weights.copy()
         weights[zero_index] /= divisor
     return int(np.argmax(weights))
-
-
-def diversity_weight(epoch, lam=1.0, tau=7.7):
-    """Weight of the diversity regulariser at epoch t, SPEC P2 Eq. 5.
-
-    ``lam * exp(-t / tau)``; the loss is ``L_S - weight * H(alpha)``. P2
-    uses ``lam = 1.0``, ``tau = 7.7``. This is the one copy of the formula:
-    ``bnas_tf.losses.DiversityRegularizer`` calls it.
-
-    Args:
-        epoch: t, a finite number >= 0.
-        lam: finite float >= 0.
-        tau: finite float > 0.
-
-    Returns:
-        ``float``.
-
-    Example:
-        >>> round(diversity_weight(7.7), 6)  # exp(-1)
-        0.367879
-    """
-    t = _finite_number("epoch", epoch, minimum=0.0)
-    weight = _finite_number("lam", lam, minimum=0.0)
-    scale = _finite_number("tau", tau, minimum=0.0, strict=True)
-    return weight * math.exp(-t / scale)
 
 
 def entropy(p):

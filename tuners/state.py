@@ -3,7 +3,7 @@
 KerasTuner writes its JSON state in place (``open(path, "w")``): a process
 killed mid-write leaves a truncated file, and the next run fails inside
 ``json.loads``. Our oracles and tuners mix these classes in first, so every
-state file is written to a temporary file and renamed (:mod:`bnas_tf.io`),
+state file is written to a temporary file and renamed (:mod:`bnas_tf.files`),
 and a corrupt file found on reload raises a ``ValueError`` naming the file
 and the ways out.
 """
@@ -16,7 +16,7 @@ from datetime import datetime
 from keras_tuner.engine import trial as trial_module
 from keras_tuner.src.engine.oracle import synchronized
 
-from bnas_tf.io import atomic_write_json, read_json
+from bnas_tf.files import atomic_write_json, read_json
 
 _TERMINAL = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
 

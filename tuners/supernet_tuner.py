@@ -23,10 +23,10 @@ from keras_tuner.engine import trial as trial_module
 from keras_tuner.src.distribute import utils as dist_utils
 
 from bnas_tf import arguments
-from bnas_tf.genotype import Genotype
-from bnas_tf.networks import build_network
-from bnas_tf.quantizers import get as get_binarization
-from bnas_tf.supernet import KINDS, CellSpace, Supernet
+from bnas_tf.space.genotype import Genotype
+from bnas_tf.space.networks import build_network
+from bnas_tf.space.quantizers import get as get_binarization
+from bnas_tf.space.supernet import KINDS, CellSpace, Supernet
 from bnas_tf.tuners.deployment import DEPLOYED_PREFIX, DeploymentAware, report_rejection
 from bnas_tf.tuners.sampling import SLOT, edge_name
 from bnas_tf.tuners.state import AtomicTunerState, recovery

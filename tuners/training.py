@@ -21,9 +21,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from bnas_tf.io import atomic_write_json, read_json
-from bnas_tf.shared_ops import NOINLINE, config_key, latent
-from bnas_tf.supernet import KINDS, Supernet
+from bnas_tf.files import atomic_write_json, read_json
+from bnas_tf.space.shared_ops import NOINLINE, config_key, latent
+from bnas_tf.space.supernet import KINDS, Supernet
 
 POINTER = "latest.json"
 
@@ -174,7 +174,7 @@ class SupernetTrainer:
         self.alpha_optimizer = tf.keras.optimizers.Adam(alpha_learning_rate, beta_1=0.5, beta_2=0.999)
         self.alpha_optimizer.build(supernet.alpha_variables)
         self._shared = supernet.shared_weights()
-        # each op's update as one shared function per signature (bnas_tf.shared_ops' reasoning); off: inline
+        # each op's update as one shared function per signature (bnas_tf.space.shared_ops' reasoning); off: inline
         self.share_updates = True
         self._updates = {}
         # (seconds, traced) of every training step: what benchmarks/search_overhead.py reads
@@ -222,7 +222,7 @@ class SupernetTrainer:
                 factors = self._factors(clip, self.learning_rate, mask)
                 for var, grad in members:
                     _momentum_update(var, self.accumulators[id(var)], grad, *factors, var.constraint)
-            else:  # an op's variables: one shared function per op signature (see bnas_tf.shared_ops)
+            else:  # an op's variables: one shared function per op signature (see bnas_tf.space.shared_ops)
                 variables = [var for var, _ in members]
                 self._update_function(variables)(clip, self.learning_rate, mask, *[latent(v) for v in variables],
                                                  *[self.accumulators[id(v)] for v in variables],
@@ -290,7 +290,7 @@ class SupernetTrainer:
         hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)
         return tf.reduce_sum(self.supernet.by_path(hits), axis=1)
 
-    # --- traced functions: one per layout, shared by path and mixed mode (see bnas_tf.supernet) -------------
+    # --- traced functions: one per layout, shared by path and mixed mode (see bnas_tf.space.supernet) -------------
     def _function(self, name, build):
         """``(key, function)``: the layout's tf.function ``name``; ``key`` tells :meth:`_timed` which trace it is."""
         return (name,) + self.supernet.layout.graph_key, self.supernet.function(name, build, any_mode=True)
@@ -524,7 +524,7 @@ class SupernetTrainer:
                              "a backup, or start the search again with overwrite=True") from None
         return state["tag"]
 
-    # --- per-path features (face verification scores, bnas_tf.face.search) ---------------------------
+    # --- per-path features (face verification scores, bnas_tf.face.tuners) ---------------------------
     def path_features(self, images, batch_size: int = 256) -> np.ndarray:
         """Pooled features (:meth:`Supernet.features`) of every current path for ``images`` (N, H, W, C):
         an array (paths, N, features), inference mode, each path seeing every image."""

@@ -20,7 +20,7 @@ import io
 
 import numpy as np
 
-from bnas_tf.io import atomic_write_bytes
+from bnas_tf.files import atomic_write_bytes
 
 #: File name of the trained uniform-4x weights inside the tuner's project directory.
 UNIFORM4X_FILE = "uniform4x_weights.npz"

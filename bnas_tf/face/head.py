@@ -20,13 +20,13 @@ import math
 
 import tensorflow as tf
 
-from bnas_tf import ops as ops_module
-from bnas_tf.networks import build_network
+from bnas_tf.space import ops as ops_module
+from bnas_tf.space.networks import build_network
 
 DEFAULT_SCALE = 64.0
 DEFAULT_MARGIN = 0.5
 EMBEDDING = "embedding"
-POOLED = "global_pool"  # bnas_tf.networks.classifier's pooling layer
+POOLED = "global_pool"  # bnas_tf.space.networks.classifier's pooling layer
 
 
 def arcface_logits(cosine, labels, scale: float = DEFAULT_SCALE, margin: float = DEFAULT_MARGIN):

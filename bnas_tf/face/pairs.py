@@ -23,6 +23,7 @@ import os
 import numpy as np
 
 from bnas_tf.face.metrics import DEFAULT_FOLDS, fold_ids, pair_scores, verification_summary
+from bnas_tf.face.metrics import ten_fold_accuracy
 
 FORMATS = ("auto", "lfw", "list")
 LFW_EXTENSION = ".jpg"
@@ -73,8 +74,6 @@ class PairSet:
 
     def accuracy(self, embeddings) -> float:
         """The 10-fold verification accuracy (mean over folds) of ``embeddings``."""
-        from bnas_tf.face.metrics import ten_fold_accuracy
-
         return ten_fold_accuracy(self.scores(embeddings), self.same, self.folds)["mean"]
 
 

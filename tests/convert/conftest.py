@@ -14,7 +14,7 @@ import tensorflow as tf  # noqa: E402
 
 import bnas_tf  # noqa: E402
 from bnas_tf import convert  # noqa: E402
-from bnas_tf.convert import checks  # noqa: E402
+from bnas_tf.deploy import convertibility  # noqa: E402
 from bnas_tf.data import digits_arrays  # noqa: E402
 
 TRAIN_EXAMPLES = 640
@@ -55,8 +55,8 @@ def train_steps(model, x, y, steps=TRAIN_STEPS, batch_size=64):
 
 
 def one_padded(model):
-    """Workaround until bnas_tf.ops pads binary convs with ones (LCE 0.16 zero-padding bug, see checks)."""
-    return checks.with_one_padding(model)
+    """Workaround until bnas_tf.space.ops pads binary convs with ones (LCE 0.16 zero-padding bug, see convertibility)."""
+    return convertibility.with_one_padding(model)
 
 
 def small_network(op_set, binarization, seed=0, **kwargs):

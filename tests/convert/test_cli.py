@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bnas_tf import cli, convert
+from bnas_tf.pipeline import cli
+from bnas_tf import convert
 
 
 def digits_sized_model():
@@ -26,7 +27,7 @@ def test_round_trip_in_a_fresh_process(converted, tmp_path):
     output = tmp_path / "deploy" / "model.tflite"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(
-        [sys.executable, "-m", "bnas_tf.cli", "convert", str(saved), "-o", str(output), "--verify-on", "digits",
+        [sys.executable, "-m", "bnas_tf.pipeline.cli", "convert", str(saved), "-o", str(output), "--verify-on", "digits",
          "--benchmark", "--runs", "5"],
         capture_output=True, text=True, env=env, timeout=300)
     print(result.stdout)

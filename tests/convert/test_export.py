@@ -4,9 +4,9 @@ import pytest
 import tensorflow as tf
 
 from bnas_tf import convert
-from bnas_tf.convert import checks
-from bnas_tf.costs import profile
-from bnas_tf.ops import OP_SETS
+from bnas_tf.deploy import convertibility
+from bnas_tf.deploy.costs import profile
+from bnas_tf.space.ops import OP_SETS
 
 # The DARTS networks (14 edges, separable and dilated convs) take 1-3 minutes each to train and convert on
 # 2 cores: they run with -m slow; the default suite converts DARTS cells in tests/lce/test_agreement.py.
@@ -40,7 +40,7 @@ def test_binary_ops_w1a1_become_binary_kernels(converted):
     model, flatbuffer = converted("BINARY_OPS", "W1/A1")
     info = convert.inspect(flatbuffer, model=model)
     print("inspect BINARY_OPS W1/A1:", info)
-    binary_convs = [layer for _, layer in checks.leaf_layers(model) if checks.becomes_lce_binary_conv(layer)]
+    binary_convs = [layer for _, layer in convertibility.leaf_layers(model) if convertibility.becomes_lce_binary_conv(layer)]
     undilated = [layer for layer in binary_convs if tuple(layer.dilation_rate) == (1, 1)]
     assert info["binary_conv_layers"] == len(binary_convs) == sum(row["lce_binary"] for row in profile(model)["layers"])
     assert info["ops"]["LceBconv2d"] == info["binary_kernel_ops"] > 0

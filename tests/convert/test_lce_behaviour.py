@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from bnas_tf import convert
-from bnas_tf.convert import checks, flatbuffer, verification
+from bnas_tf.deploy import convertibility
+from bnas_tf.convert import flatbuffer, verification
 
 
 def binary_conv(kernel, dilation=1, pad_values=0.0, channels=16):
@@ -51,7 +52,7 @@ def test_zero_padding_is_wrong_when_kernel_overhangs_input(size, kernel, dilatio
 @pytest.mark.parametrize("size,kernel,dilation", FITTING)
 def test_zero_padding_is_exact_when_kernel_fits(size, kernel, dilation):
     model = single_conv_model(size, kernel, dilation)
-    assert checks.zero_padding_problem(model.layers[-1]) is None
+    assert convertibility.zero_padding_problem(model.layers[-1]) is None
     assert max_diff(model, convert.to_tflite(model)) == 0.0
 
 

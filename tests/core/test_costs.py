@@ -1,10 +1,10 @@
-"""Tests for bnas_tf.costs (SPEC "Costs to report", SPEC P3 Eq. 4)."""
+"""Tests for bnas_tf.deploy.costs (SPEC "Costs to report", SPEC P3 Eq. 4)."""
 
 import larq as lq
 import pytest
 import tensorflow as tf
 
-from bnas_tf import costs
+from bnas_tf.deploy import costs
 
 BINARY = dict(
     input_quantizer="ste_sign",

@@ -8,7 +8,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 import tensorflow_datasets.testing as tfds_testing
 
-from bnas_tf import augment, data
+from bnas_tf.data import augment
+from bnas_tf import data
 
 PARTS = ("train", "validation", "test", "search_weights", "search_architecture",
          "search_validation")

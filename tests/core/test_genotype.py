@@ -3,7 +3,7 @@ import json
 import pytest
 
 from bnas_tf import Genotype, WidthGenotype
-from bnas_tf.genotype import load_any
+from bnas_tf.space.genotype import load_any
 
 
 @pytest.mark.parametrize("op_set", ["DARTS_BINARY_OPS", "BINARY_OPS"])

@@ -4,7 +4,7 @@ import pytest
 
 from bnas_tf import Genotype, WidthGenotype, build_network, build_width_network
 from bnas_tf.convert import inspect, to_tflite
-from bnas_tf.supernet import CellSpace
+from bnas_tf.space.supernet import CellSpace
 
 
 def _binary_convs(model):

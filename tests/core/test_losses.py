@@ -1,4 +1,4 @@
-"""Hand-computed checks of bnas_tf.losses (SPEC P1 Eq. 2, P2 Eq. 5, P4 Eq. 3)."""
+"""Hand-computed checks of bnas_tf.space.losses (SPEC P1 Eq. 2, P2 Eq. 5, P4 Eq. 3)."""
 
 import math
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bnas_tf import losses
+from bnas_tf.space import losses
 from bnas_tf.tuners import scores
 
 # ----------------------------------------------------------- P1 Eq. 2

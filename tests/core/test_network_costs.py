@@ -1,7 +1,8 @@
 """Costs of real bnas-tf networks: the 1-bit/32-bit split follows the ops, FLOPs follow the /64 rule."""
 import pytest
 
-from bnas_tf import Genotype, build_network, costs
+from bnas_tf import Genotype, build_network
+from bnas_tf.deploy import costs
 
 
 def _only(op, op_set):

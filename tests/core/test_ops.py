@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bnas_tf import ops
-from bnas_tf.quantizers import W1A1, W1A32
+from bnas_tf.space import ops
+from bnas_tf.space.quantizers import W1A1, W1A32
 
 ALL_OPS = sorted(set(ops.DARTS_BINARY_OPS) | set(ops.BINARY_OPS))
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bnas_tf.quantizers import Binarization, LearnableAmplitudeSign, amplitude_reconstruction_error, get
+from bnas_tf.space.quantizers import Binarization, LearnableAmplitudeSign, amplitude_reconstruction_error, get
 
 
 @pytest.mark.parametrize("scheme", ["xnor", "pcnn", "dorefa", "ste"])

@@ -7,7 +7,7 @@ import tensorflow as tf
 from bnas_tf import data, recipes
 from bnas_tf.convert import inspect, to_tflite, verify
 from bnas_tf.convert.verification import embedding_agreement
-from bnas_tf.face.train import train_face
+from bnas_tf.pipeline.face_train import train_face
 from test_head import GENOTYPE
 
 

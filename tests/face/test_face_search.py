@@ -5,8 +5,8 @@ import pytest
 
 from bnas_tf import data
 from bnas_tf.face.data import pairs_from_dataset
-from bnas_tf.face.search import FaceOperationPruning
-from bnas_tf.supernet import KINDS, CellSpace
+from bnas_tf.face.tuners import FaceOperationPruning
+from bnas_tf.space.supernet import KINDS, CellSpace
 
 SPACE = CellSpace(op_set=["conv_3x3", "identity"], cells=2, channels=4, nodes=1, reduction_cells=[1])
 
@@ -52,7 +52,7 @@ def test_pairs_must_be_a_pair_set():
 
 
 def test_child_parent_scores_both_supernets_by_verification(tmp_path):
-    from bnas_tf.face.search import FaceChildParent
+    from bnas_tf.face.tuners import FaceChildParent
 
     bundle = data.load("digits", batch_size=32, search_split=True, max_examples=200)
     pairs = pairs_from_dataset(bundle.search_validation, name="held_out", num_pairs=40)

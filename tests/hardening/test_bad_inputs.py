@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bnas_tf import Genotype, WidthGenotype, build_network, cli, data
-from bnas_tf.genotype import load_any
-from bnas_tf.supernet import CellSpace
+from bnas_tf import Genotype, WidthGenotype, build_network, data
+from bnas_tf.pipeline import cli
+from bnas_tf.space.genotype import load_any
+from bnas_tf.space.supernet import CellSpace
 from bnas_tf.tuners import DeploymentObjective, Differentiable, Evolution, OperationPruning
 
 SPACE = CellSpace(op_set=["conv_3x3", "identity"], cells=2, channels=4, nodes=1, reduction_cells=[1])
@@ -144,7 +145,7 @@ def _pairs_file(ctx, text, load=False):
 
 
 def _face_search_with_array(ctx):
-    from bnas_tf.face.search import FaceOperationPruning
+    from bnas_tf.face.tuners import FaceOperationPruning
 
     FaceOperationPruning(SPACE, verification_pairs=np.zeros((2, 16, 16, 1)), directory=ctx.path("f"))
 

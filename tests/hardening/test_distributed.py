@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent('''
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     from bnas_tf import data
-    from bnas_tf.supernet import CellSpace
+    from bnas_tf.space.supernet import CellSpace
     from bnas_tf.tuners import Evolution, OperationPruning
 
     strategy, folder = sys.argv[1], sys.argv[2]
@@ -242,7 +242,7 @@ def test_evolution_trains_each_candidate_under_a_tf_distribute_strategy(tmp_path
 def test_weight_sharing_searches_refuse_a_strategy_with_the_way_to_scale(tmp_path):
     import tensorflow as tf
 
-    from bnas_tf.supernet import CellSpace
+    from bnas_tf.space.supernet import CellSpace
     from bnas_tf.tuners import OperationPruning
 
     space = CellSpace(op_set=["conv_3x3", "identity"], cells=2, channels=8, nodes=1, reduction_cells=[1])

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from bnas_tf import data
-from bnas_tf.supernet import CellSpace
+from bnas_tf.space.supernet import CellSpace
 from bnas_tf.tuners import OperationPruning
 
 SPACE = CellSpace(op_set=["conv_3x3", "max_pool_3x3"], cells=2, channels=8, nodes=1, reduction_cells=[1])

@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent('''
     from bnas_tf.determinism import enable_determinism
     enable_determinism()  # one thread: every rerun rounds as the unbroken run does
     from bnas_tf import data
-    from bnas_tf.supernet import CellSpace
+    from bnas_tf.space.supernet import CellSpace
     from bnas_tf.tuners import OperationPruning
     from bnas_tf.tuners import state, supernet_tuner
 

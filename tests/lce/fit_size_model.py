@@ -1,4 +1,4 @@
-"""Refit the size model of ``bnas_tf.lce.flatbuffer_size`` on real conversions (a script, not a test).
+"""Refit the size model of ``bnas_tf.deploy.lce_profile.flatbuffer_size`` on real conversions (a script, not a test).
 
     python tests/lce/fit_size_model.py
 
@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import bnas_tf  # noqa: E402
-from bnas_tf import convert, lce  # noqa: E402
+from bnas_tf import convert  # noqa: E402
+from bnas_tf.deploy import lce_profile
 
 INPUT_SHAPE = (16, 16, 1)
 CELL_SPECS = [(op_set, binarization, cells, channels)
@@ -66,7 +67,7 @@ def measure():
             model = build()
             if trained:
                 train_steps(model)
-            report = lce.lce_profile(model)
+            report = lce_profile.lce_profile(model)
             size = len(convert.to_tflite(model))
             rows.append((report["weight_bytes"], report["num_ops"], report["num_constants"], size))
             print(f"{label}{' trained' if trained else ''}: {size} bytes, {report['num_ops']} ops, "
@@ -89,7 +90,7 @@ if __name__ == "__main__":
     print(f"SIZE_BYTES_PER_CONSTANT = {per_constant:.0f}")
     print(f"SIZE_BASE_BYTES = {base:.0f}")
     for label, (a, b, c) in (("fitted", (per_op, per_constant, base)),
-                             ("current", (lce.SIZE_BYTES_PER_OP, lce.SIZE_BYTES_PER_CONSTANT, lce.SIZE_BASE_BYTES))):
+                             ("current", (lce_profile.SIZE_BYTES_PER_OP, lce_profile.SIZE_BYTES_PER_CONSTANT, lce_profile.SIZE_BASE_BYTES))):
         estimate = rows[:, 0] + a * rows[:, 1] + b * rows[:, 2] + c
         error = np.abs(estimate / rows[:, 3] - 1)
         print(f"{label}: size error max {error.max():.2%}, mean {error.mean():.2%} over {len(rows)} conversions")

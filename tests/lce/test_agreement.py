@@ -10,9 +10,10 @@ import pytest
 import tensorflow as tf
 
 import bnas_tf
-from bnas_tf import convert, genotypes
+from bnas_tf import convert
+from bnas_tf.space import published
 from bnas_tf.convert import flatbuffer
-from bnas_tf.lce import KERNEL_OPS, lce_profile
+from bnas_tf.deploy.lce_profile import KERNEL_OPS, lce_profile
 
 KINDS = ("BINARY_OPS", "DARTS_BINARY_OPS", "width")
 DEFAULT_SEEDS = range(2)
@@ -65,7 +66,7 @@ def test_w1a32_convs_are_float_and_counted_as_fallback():
 
 def test_published_imagenet_cell_leaves_shared_dilated_convs_float():
     """P2's ImageNet cell reads node 1 with two dilated 3x3 convs: LCE runs both as float CONV_2D."""
-    model = bnas_tf.build_network(genotypes.P2_BNAS_IMAGENET, cells=3, channels=8, input_shape=INPUT_SHAPE,
+    model = bnas_tf.build_network(published.P2_BNAS_IMAGENET, cells=3, channels=8, input_shape=INPUT_SHAPE,
                                   binarization="W1/A1")
     report, histogram = assert_agrees(model)
     shared = [r for r in report["layers"] if "SPACE_TO_BATCH_ND" in r["reason"]]

@@ -1,27 +1,27 @@
-"""bnas_tf.genotypes: the published P2 cells as library data."""
+"""bnas_tf.space.published: the published P2 cells as library data."""
 import json
 from importlib import resources
 
 import pytest
 
 import bnas_tf
-from bnas_tf import genotypes, ops
-from bnas_tf.genotype import Genotype
+from bnas_tf.space import published, ops
+from bnas_tf.space.genotype import Genotype
 
 
 def test_names_and_module_constants():
-    assert genotypes.names() == ("p2_bnas_cifar10", "p2_bnas_imagenet")
-    assert genotypes.get("p2_bnas_cifar10") is genotypes.P2_BNAS_CIFAR10
-    assert genotypes.get(" P2_BNAS_ImageNet ") is genotypes.P2_BNAS_IMAGENET
+    assert published.names() == ("p2_bnas_cifar10", "p2_bnas_imagenet")
+    assert published.get("p2_bnas_cifar10") is published.P2_BNAS_CIFAR10
+    assert published.get(" P2_BNAS_ImageNet ") is published.P2_BNAS_IMAGENET
 
 
 @pytest.mark.parametrize("name", ["p2_bnas_cifar10", "p2_bnas_imagenet"])
 def test_published_cells_are_mapped_to_our_op_names(name):
-    record = genotypes.info(name)
+    record = published.info(name)
     genotype = record.genotype
     assert isinstance(genotype, Genotype)
     assert genotype.name == name and genotype.op_set == "BINARY_OPS"
-    source = json.loads((resources.files("bnas_tf") / "genotypes_data" / f"{name}.json").read_text())
+    source = json.loads((resources.files("bnas_tf.space") / "published_cells" / f"{name}.json").read_text())
     for cell in ("normal", "reduce"):
         expected = tuple((ops.P2_OP_NAMES[op], node) for op, node in source[cell])
         assert getattr(genotype, cell) == expected
@@ -32,29 +32,29 @@ def test_published_cells_are_mapped_to_our_op_names(name):
 
 
 def test_paper_settings_are_readable():
-    assert genotypes.info("p2_bnas_cifar10").trained_as["BNAS-A"]["channels"] == 36
+    assert published.info("p2_bnas_cifar10").trained_as["BNAS-A"]["channels"] == 36
     with pytest.raises(TypeError):
-        genotypes.info("p2_bnas_cifar10").trained_as["BNAS-A"]["cells"] = 8  # read-only library data
+        published.info("p2_bnas_cifar10").trained_as["BNAS-A"]["cells"] = 8  # read-only library data
 
 
 def test_published_genotype_builds():
-    model = bnas_tf.build_network(genotypes.P2_BNAS_IMAGENET, cells=2, channels=8, input_shape=(16, 16, 1),
+    model = bnas_tf.build_network(published.P2_BNAS_IMAGENET, cells=2, channels=8, input_shape=(16, 16, 1),
                                   binarization="W1/A1")
     assert model.output_shape == (None, 10)
 
 
 def test_unknown_name_lists_the_published_ones():
     with pytest.raises(ValueError, match="p2_bnas_cifar10, p2_bnas_imagenet"):
-        genotypes.get("bnas_a")
+        published.get("bnas_a")
 
 
 def test_from_dict_validates():
     good = {"name": "x", "op_set": "BINARY_OPS", "normal": [["bin_conv_3x3", 0], ["none", 1]] * 4,
             "reduce": [["max_pool_3x3", 0], ["none", 1]] * 4, "paper": "p"}
-    assert genotypes.from_dict(good).genotype.normal[0] == ("conv_3x3", 0)
+    assert published.from_dict(good).genotype.normal[0] == ("conv_3x3", 0)
     with pytest.raises(ValueError, match="unknown op 'bin_sep_conv'"):
-        genotypes.from_dict({**good, "normal": [["bin_sep_conv", 0], ["none", 1]] * 4})
+        published.from_dict({**good, "normal": [["bin_sep_conv", 0], ["none", 1]] * 4})
     with pytest.raises(ValueError, match="'name'"):
-        genotypes.from_dict({k: v for k, v in good.items() if k != "name"})
+        published.from_dict({k: v for k, v in good.items() if k != "name"})
     with pytest.raises(ValueError, match="missing 'reduce'"):
-        genotypes.from_dict({k: v for k, v in good.items() if k != "reduce"})
+        published.from_dict({k: v for k, v in good.items() if k != "reduce"})

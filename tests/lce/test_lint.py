@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import bnas_tf
-from bnas_tf import cli, lint
+from bnas_tf.pipeline import cli, lint
 
 SMALL = ["--cells", "2", "--channels", "8", "--input-shape", "16,16,1"]
 
@@ -30,7 +30,7 @@ def test_published_name(capsys):
 
 def test_published_defaults_come_from_the_paper():
     args = cli.build_parser().parse_args(["lint", "p2_bnas_cifar10"])
-    assert lint._paper_settings(bnas_tf.genotypes.info(args.target)) == {"cells": 20, "channels": 36,
+    assert lint._paper_settings(bnas_tf.space.published.info(args.target)) == {"cells": 20, "channels": 36,
                                                                          "label": "BNAS-A"}
 
 
@@ -51,7 +51,7 @@ def test_run_folder_with_only_a_genotype(capsys, tmp_path):
 
 
 def test_published_layout_file(capsys, tmp_path):
-    source = resources.files("bnas_tf") / "genotypes_data" / "p2_bnas_cifar10.json"
+    source = resources.files("bnas_tf.space") / "published_cells" / "p2_bnas_cifar10.json"
     path = tmp_path / "cell.json"
     with resources.as_file(source) as original:
         shutil.copy(original, path)

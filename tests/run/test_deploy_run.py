@@ -5,7 +5,9 @@ import os
 import pytest
 from test_run_command import _main, _set
 
-from bnas_tf import genotypes, recipes
+from bnas_tf.space import published
+from bnas_tf import recipes
+from bnas_tf.pipeline import search
 
 
 def test_search_with_a_size_budget_writes_the_pareto_front_and_rejections(tmp_path):
@@ -33,8 +35,8 @@ def test_recipe_deploy_settings_are_checked():
         recipes.get("cpnas", "quick", {"deploy_cost": "latency"})
     with pytest.raises(ValueError, match="deploy_budget must be positive"):
         recipes.get("cpnas", "quick", {"deploy_budget": -1.0})
-    assert recipes.get("cpnas", "quick").deployment() is None
-    objective = recipes.get("cpnas", "quick", {"deploy_penalty": 0.5, "deploy_cost": "float_macs"}).deployment()
+    assert search.deployment_objective(recipes.get("cpnas", "quick")) is None
+    objective = search.deployment_objective(recipes.get("cpnas", "quick", {"deploy_penalty": 0.5, "deploy_cost": "float_macs"}))
     assert objective.penalty == 0.5 and objective.cost == "float_macs" and objective.network["cells"] == 3
 
 
@@ -44,7 +46,7 @@ def test_train_takes_a_published_genotype_by_name(tmp_path):
                               *_set("binary_darts"), "--output", train_dir, "--quiet"])
     assert status == 0, err
     saved = json.load(open(os.path.join(train_dir, "genotype.json")))
-    assert saved["normal"] == [list(edge) for edge in genotypes.P2_BNAS_CIFAR10.normal]
+    assert saved["normal"] == [list(edge) for edge in published.P2_BNAS_CIFAR10.normal]
     status, _, err = _main(["train", "--genotype", "p2_nope", "--recipe", "binary_darts", "--output",
                             str(tmp_path / "bad")])
     assert status != 0 and "neither a published genotype" in err and "p2_bnas_cifar10" in err
@@ -53,7 +55,7 @@ def test_train_takes_a_published_genotype_by_name(tmp_path):
 def test_trial_lines_show_the_reason_not_the_traceback():
     from types import SimpleNamespace
 
-    from bnas_tf.search import trial_line
+    from bnas_tf.pipeline.search import trial_line
 
     trial = SimpleNamespace(trial_id="07", status="FAILED", hyperparameters=SimpleNamespace(values={"phase": "sample"}),
                             message="Traceback (most recent call last):\n  File ...\nFailedTrialError: [1.0] is over "

@@ -5,9 +5,10 @@ import os
 import pytest
 from toysize import TOY, toy_overrides
 
-from bnas_tf import Genotype, WidthGenotype, recipes, search
-from bnas_tf.genotype import load_any
-from bnas_tf.supernet import KINDS
+from bnas_tf import Genotype, WidthGenotype, recipes
+from bnas_tf.pipeline import search
+from bnas_tf.space.genotype import load_any
+from bnas_tf.space.supernet import KINDS
 
 
 @pytest.mark.parametrize("name", sorted(TOY))

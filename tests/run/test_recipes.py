@@ -104,7 +104,7 @@ def test_unknown_recipe_and_profile():
 
 
 def test_lce_friendly_reaches_the_search_space():
-    from bnas_tf import search
+    from bnas_tf.pipeline import search
 
     space = search.cell_space(recipes.get("cpnas", "quick", ["lce_friendly=true"]))
     assert space.lce_friendly and space.channels == 32  # rounded up to LCE's 32-channel words
@@ -117,8 +117,8 @@ def test_search_binarization_is_a_proxy_for_the_supernet_only():
     deployment costs keep the recipe's binarization; unset, the search uses the recipe's."""
     import types
 
-    from bnas_tf import search
-    from bnas_tf.quantizers import W1A1, W1A32
+    from bnas_tf.pipeline import search
+    from bnas_tf.space.quantizers import W1A1, W1A32
 
     bundle = types.SimpleNamespace(num_classes=10)
     proxy = recipes.get("bnas_1bit_ucb", "quick", ["search_binarization=W1/A32"])

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from toysize import toy_overrides
 
-from bnas_tf import cli, recipes
+from bnas_tf.pipeline import cli
+from bnas_tf import recipes
 from bnas_tf.convert import load_model
 
 RUN_FILES = ("genotype.json", "model.keras", "model.tflite", "metrics.json", "report.md", "search_log.json",
@@ -184,7 +185,7 @@ def test_recipes_lists_every_recipe_and_shows_settings():
 @pytest.mark.slow
 def test_bnas_tf_run_with_no_arguments_finishes_in_ten_minutes(tmp_path):
     script = os.path.join(os.path.dirname(sys.executable), "bnas-tf")  # the console script the README runs
-    command = [script, "run"] if os.path.exists(script) else [sys.executable, "-m", "bnas_tf.cli", "run"]
+    command = [script, "run"] if os.path.exists(script) else [sys.executable, "-m", "bnas_tf.pipeline.cli", "run"]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
                           timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})

@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 
 from bnas_tf import build_network, data
-from bnas_tf.genotype import WidthGenotype
-from bnas_tf.lce import lce_profile
-from bnas_tf.supernet import CellSpace
+from bnas_tf.space.genotype import WidthGenotype
+from bnas_tf.deploy.lce_profile import lce_profile
+from bnas_tf.space.supernet import CellSpace
 from bnas_tf.tuners import ChildParent, Differentiable, DeploymentObjective, OperationPruning
 from bnas_tf.tuners import deployment as deployment_lib
 from tests.tuners.test_evolution import ToyEvolution

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bnas_tf import WidthGenotype, build_width_network, costs
+from bnas_tf import WidthGenotype, build_width_network
+from bnas_tf.deploy import costs
 from bnas_tf.data import from_arrays
 from bnas_tf.tuners import scores, width_init
 from bnas_tf.tuners.evolution import (

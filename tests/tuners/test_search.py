@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from bnas_tf import Genotype, data
-from bnas_tf.supernet import CellSpace
+from bnas_tf.space.supernet import CellSpace
 from bnas_tf.tuners import ChildParent, OperationPruning
 
 SPACE = CellSpace(op_set=["conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=2, reduction_cells=[1])
@@ -72,7 +72,7 @@ import hashlib, json, sys
 from bnas_tf import enable_determinism
 enable_determinism(seed=0)
 from bnas_tf import data
-from bnas_tf.supernet import CellSpace
+from bnas_tf.space.supernet import CellSpace
 from bnas_tf.tuners import ChildParent, Differentiable, OperationPruning
 space = CellSpace(op_set=["conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=2, reduction_cells=[1])
 zero_space = CellSpace(op_set=["zero", "conv_3x3", "max_pool_3x3"], cells=2, channels=8, nodes=2, reduction_cells=[1],
@@ -252,8 +252,8 @@ def test_oracle_idles_while_a_round_waits_and_never_prunes_half_a_round(tmp_path
 
 
 def test_deterministic_flag_sets_one_thread_before_the_command_runs():
-    code = ("from bnas_tf import cli, runfolder\n"
-            "runfolder.recipe_from_args(cli.build_parser().parse_args(['search', '--deterministic']))\n"
+    code = ("from bnas_tf.pipeline import cli, run_folder\n"
+            "run_folder.recipe_from_args(cli.build_parser().parse_args(['search', '--deterministic']))\n"
             "import tensorflow as tf\n"
             "print(tf.config.threading.get_intra_op_parallelism_threads(), "
             "tf.config.threading.get_inter_op_parallelism_threads(), tf.constant(2.0).numpy())\n")

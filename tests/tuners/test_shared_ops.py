@@ -1,12 +1,12 @@
-"""Shared op functions (bnas_tf.shared_ops) and shared per-op updates: each signature traced once, every step
+"""Shared op functions (bnas_tf.space.shared_ops) and shared per-op updates: each signature traced once, every step
 (the α step's input-gradient-only ops too) exactly as with inline ops and inline updates."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from bnas_tf.quantizers import Binarization
-from bnas_tf.shared_ops import bindings, signature
-from bnas_tf.supernet import KINDS, CellSpace, Supernet
+from bnas_tf.space.quantizers import Binarization
+from bnas_tf.space.shared_ops import bindings, signature
+from bnas_tf.space.supernet import KINDS, CellSpace, Supernet
 from bnas_tf.tuners.training import SupernetTrainer, without_graph_optimisation
 
 SPACE = CellSpace(op_set=["conv_3x3", "dilated_conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=2,

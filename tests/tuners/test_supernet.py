@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bnas_tf.supernet import KINDS, CellSpace, Supernet
+from bnas_tf.space.supernet import KINDS, CellSpace, Supernet
 from bnas_tf.tuners.training import SupernetTrainer
 
 SPACE = CellSpace(op_set=["conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=2, reduction_cells=[1])

@@ -466,5 +466,3 @@ def profile(model: tf.keras.Model) -> dict:
         "lce_binary_macs": sum(r["lce_macs"] for r in rows if r["lce_binary"]),
         "layers": rows,
     }
-
-from bnas_tf.lce import lce_profile  # noqa: E402,F401  (issue 8; defined in bnas_tf/lce.py)

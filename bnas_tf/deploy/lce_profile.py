@@ -23,13 +23,13 @@ Compute Engine", README "Deploy", tests/convert/test_lce_behaviour.py):
 
 Costs: accelerated binary MACs are counted as LCE's kernels execute them,
 input channels padded to 32 and output channels to 8
-(:func:`bnas_tf.costs.lce_conv_macs`); every other MAC of a conv or dense layer
+(:func:`bnas_tf.deploy.costs.lce_conv_macs`); every other MAC of a conv or dense layer
 is a float MAC. The flatbuffer size is modelled from the weights
 (:func:`flatbuffer_size`).
 
-:mod:`bnas_tf.lce_graph` walks the layer graph as the converter sees it;
-:mod:`bnas_tf.lce_rules` holds the per-layer rules. ``bnas-tf lint`` prints
-the profile as a table (:mod:`bnas_tf.lint`).
+:mod:`bnas_tf.deploy.lce_graph` walks the layer graph as the converter sees it;
+:mod:`bnas_tf.deploy.lce_rules` holds the per-layer rules. ``bnas-tf lint`` prints
+the profile as a table (:mod:`bnas_tf.pipeline.lint`).
 """
 from __future__ import annotations
 
@@ -37,13 +37,18 @@ import collections
 
 import tensorflow as tf
 
-from bnas_tf.lce_graph import LayerGraph
+from bnas_tf.deploy import costs, lce_rules
+from bnas_tf.deploy.lce_graph import LayerGraph
+from bnas_tf.deploy.lce_rules import (  # noqa: F401  (the kinds and kernel ops are part of the profile's vocabulary)
+    BINARY,
+    FLOAT,
+    FLOAT_BYTES,
+    FOLDED,
+    KERNEL_OPS,
+    REJECTED,
+    bconv_weight_bytes,
+)
 
-BINARY, FLOAT, REJECTED, FOLDED = "binary", "float", "rejected", "folded"
-# The ops whose counts lce_profile predicts exactly (tests/lce); the other op counts are estimates.
-KERNEL_OPS = ("LceBconv2d", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-FLOAT_BYTES = 4
-BITPACK_WORD_BITS = 32  # LceBconv2d stores its filter as int32 words of 32 input channels
 
 # Size model (flatbuffer_size): bytes per op, per constant tensor and per file on top of the constants' bytes,
 # fitted by least squares on relative error over 36 conversions: 18 random networks (both cell op sets in W1/A1
@@ -56,22 +61,6 @@ SIZE_BASE_BYTES = 1474
 
 # --------------------------------------------------------------------------
 # Pure formulas.
-
-
-def bconv_weight_bytes(kernel_height: int, kernel_width: int, input_channels: int, output_channels: int) -> int:
-    """Bytes of an ``LceBconv2d``'s constants: the bit-packed filter plus two floats per output channel.
-
-    The filter is stored as int32 words, one per 32 input channels (padded);
-    the BatchNorm after the conv (and a magnitude-aware kernel scale) folds
-    into a float output multiplier and bias per channel:
-
-    bytes = 4 * C_out * K_h * K_w * ceil(C_in / 32) + 2 * 4 * C_out.
-
-    >>> bconv_weight_bytes(3, 3, 64, 64)  # 64*9*2 words + 128 floats
-    5120
-    """
-    words = costs.round_up(input_channels, BITPACK_WORD_BITS) // BITPACK_WORD_BITS
-    return FLOAT_BYTES * output_channels * kernel_height * kernel_width * words + 2 * FLOAT_BYTES * output_channels
 
 
 def flatbuffer_size(weight_bytes: int, num_ops: int, num_constants: int) -> int:
@@ -135,7 +124,7 @@ def lce_profile(model: tf.keras.Model) -> dict:
       ``unpadded_binary_macs``, ``float_macs``, ``fallback_macs``,
       ``weight_bytes`` and ``constants`` (constant tensors it adds);
     - ``binary_macs``: accelerated binary MACs, input channels padded to 32
-      and output channels to 8 (:func:`bnas_tf.costs.lce_conv_macs`);
+      and output channels to 8 (:func:`bnas_tf.deploy.costs.lce_conv_macs`);
       ``unpadded_binary_macs``: the same layers' plain MACs;
     - ``float_macs``: MACs of every conv and dense layer LCE runs in float,
       and ``fallback_macs``: the part of them from layers with a 1-bit kernel
@@ -159,7 +148,7 @@ def lce_profile(model: tf.keras.Model) -> dict:
     Raises:
         TypeError: ``model`` is not a Keras model.
         ValueError: the model is not built, or has a layer whose MACs cannot
-            be counted (see :func:`bnas_tf.costs.profile`).
+            be counted (see :func:`bnas_tf.deploy.costs.profile`).
     """
     if not isinstance(model, tf.keras.Model):
         raise TypeError(f"lce_profile expects a tf.keras.Model, got {type(model).__name__}")
@@ -192,7 +181,3 @@ def lce_profile(model: tf.keras.Model) -> dict:
         "float_params": cost["float_params"],
     }
 
-
-# Imported last: bnas_tf.costs re-exports lce_profile from its last line, and lce_rules reads this module's
-# constants, so whichever module is imported first, lce_profile must exist before costs or lce_rules finish.
-from bnas_tf import costs, lce_rules  # noqa: E402

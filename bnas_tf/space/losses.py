@@ -23,6 +23,8 @@ import larq as lq
 import tensorflow as tf
 from larq.quantized_variable import QuantizedVariable
 
+from bnas_tf.space.schedules import diversity_weight
+
 __all__ = [
     "amplitude_loss",
     "AmplitudeLoss",
@@ -152,7 +154,7 @@ class DiversityRegularizer(_ConfigMixin):
     given tensors (normal and reduction cells pooled). ``t`` is the epoch,
     as in SPEC (P2's defaults ``lam = 1.0``, ``tau = 7.7``).
 
-    The weight ``lam * exp(-t / tau)`` is ``bnas_tf.tuners.scores
+    The weight ``lam * exp(-t / tau)`` is ``bnas_tf.space.schedules
     .diversity_weight`` (one copy of the formula); it is a host-side number
     that changes once per epoch. So ``__call__`` takes a Python epoch; in a
     compiled train step, compute ``weight(epoch)`` at epoch start (e.g. in
@@ -171,9 +173,6 @@ class DiversityRegularizer(_ConfigMixin):
 
     def weight(self, epoch):
         """``lam * exp(-epoch / tau)`` as a Python float."""
-        # Imported here: bnas_tf.tuners depends on bnas_tf, not the reverse.
-        from bnas_tf.tuners.scores import diversity_weight
-
         return diversity_weight(epoch, self.lam, self.tau)
 
     @staticmethod

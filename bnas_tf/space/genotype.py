@@ -20,8 +20,10 @@ from typing import Sequence
 
 import numpy as np
 
-from bnas_tf import ops as ops_module
+from bnas_tf.space import ops as ops_module
 from bnas_tf import arguments
+from bnas_tf.files import atomic_write_text
+from bnas_tf.space.backbones import BACKBONES, scaled_channels
 
 WIDTH_RATIOS = (0.25, 0.5, 1.0, 2.0, 3.0, 4.0)
 
@@ -168,8 +170,6 @@ class Genotype:
         return cls.from_dict(data)
 
     def save(self, path) -> None:
-        from bnas_tf.io import atomic_write_text
-
         atomic_write_text(path, self.to_json())
 
     @classmethod
@@ -202,7 +202,7 @@ class Genotype:
         return cls(normal=cell(), reduce=cell(), op_set=op_set, nodes=nodes, name=f"random_seed{seed}")
 
     def plot(self, path) -> None:
-        from bnas_tf.plots import plot_genotype
+        from bnas_tf.space.plots import plot_genotype  # lazy: matplotlib loads only when a plot is drawn
 
         plot_genotype(self, path)
 
@@ -216,8 +216,6 @@ class WidthGenotype:
     name: str | None = None
 
     def __post_init__(self):
-        from bnas_tf.networks import BACKBONES
-
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; known backbones: {', '.join(BACKBONES)}")
         if isinstance(self.ratios, (str, bytes)) or not isinstance(self.ratios, Sequence):
@@ -233,23 +231,17 @@ class WidthGenotype:
 
     def channels(self, lce_friendly: bool = False, width_multiplier: float = 1.0) -> list[int]:
         """Channel count of each searchable layer: base width (times ``width_multiplier``) times ratio."""
-        from bnas_tf.networks import BACKBONES, scaled_channels
-
         bases = [max(1, int(round(base * width_multiplier))) for base in BACKBONES[self.backbone]]
         return [scaled_channels(base, r, lce_friendly) for base, r in zip(bases, self.ratios)]
 
     @classmethod
     def uniform(cls, backbone: str, ratio: float = 1.0) -> "WidthGenotype":
-        from bnas_tf.networks import BACKBONES
-
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; known backbones: {', '.join(BACKBONES)}")
         return cls(backbone, (float(ratio),) * len(BACKBONES[backbone]), name=f"{backbone}_uniform_{ratio:g}x")
 
     @classmethod
     def random(cls, backbone: str = "vgg_small", *, seed: int = 0) -> "WidthGenotype":
-        from bnas_tf.networks import BACKBONES
-
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; known backbones: {', '.join(BACKBONES)}")
         rng = np.random.default_rng(seed)
@@ -282,8 +274,6 @@ class WidthGenotype:
         return cls.from_dict(data)
 
     def save(self, path) -> None:
-        from bnas_tf.io import atomic_write_text
-
         atomic_write_text(path, self.to_json())
 
 

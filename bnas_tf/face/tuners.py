@@ -10,8 +10,6 @@ classifier). :class:`VerificationScore` is that hook (``SupernetTuner.score_path
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from bnas_tf.face.pairs import PairSet
@@ -48,26 +46,3 @@ class FaceOperationPruning(VerificationScore, OperationPruning):
 
 class FaceChildParent(VerificationScore, ChildParent):
     """SPEC P4's Child-Parent score z = A_C + β (A_P − A_C), with A = verification accuracy."""
-
-
-def search_pairs(recipe, bundle) -> PairSet:
-    """The held-out pairs that score the search: the recipe's ``search_pairs`` file, or pairs drawn among the
-    search validation images (identities seen in training, other images)."""
-    from bnas_tf.face.data import load_pairs, pairs_from_dataset
-
-    if recipe.search_pairs:
-        return load_pairs(recipe.search_pairs, bundle.input_shape)
-    return pairs_from_dataset(bundle.search_validation, name="search_validation", num_pairs=recipe.generated_pairs,
-                              seed=recipe.seed)
-
-
-def build_face_tuner(recipe, bundle, common):
-    """``bnas_tf.search.STRATEGIES["face_operation_pruning"]``: P1's pruning over the recipe's space and stem."""
-    from bnas_tf import search
-
-    space = dataclasses.replace(search.cell_space(recipe), stem=recipe.stem)
-    tuner_class = search._logged(FaceOperationPruning)
-    return tuner_class(space, repetitions=recipe.repetitions, warmup_epochs=recipe.warmup_epochs,
-                       warmup_weights_only=recipe.warmup_weights_only, finetune_epochs=recipe.finetune_epochs,
-                       ucb=recipe.ucb, delta=recipe.delta, verification_pairs=search_pairs(recipe, bundle),
-                       **search._supernet_settings(recipe, bundle), **common)

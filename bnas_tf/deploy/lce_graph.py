@@ -1,4 +1,4 @@
-"""The layer graph of a Keras model as LCE's converter sees it (for :mod:`bnas_tf.lce`).
+"""The layer graph of a Keras model as LCE's converter sees it (for :mod:`bnas_tf.deploy.lce_profile`).
 
 Every layer call the model's outputs depend on, in topological order, with
 nested functional models flattened, and with identical weightless ops on the
@@ -12,7 +12,7 @@ import collections
 
 import tensorflow as tf
 
-from bnas_tf.ops import Zero
+from bnas_tf.space.ops import Zero
 
 __all__ = ["LayerGraph", "MERGEABLE", "layer_calls"]
 

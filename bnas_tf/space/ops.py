@@ -22,7 +22,7 @@ from __future__ import annotations
 import larq as lq
 import tensorflow as tf
 
-from bnas_tf.quantizers import Binarization
+from bnas_tf.space.quantizers import Binarization
 
 
 @tf.keras.utils.register_keras_serializable(package="bnas_tf")

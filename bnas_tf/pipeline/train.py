@@ -19,10 +19,11 @@ import numpy as np
 import tensorflow as tf
 
 from bnas_tf import data as data_lib
-from bnas_tf import runfolder
-from bnas_tf.genotype import Genotype, WidthGenotype, load_any
-from bnas_tf.io import atomic_write_json
-from bnas_tf.networks import build_network, build_width_network
+from bnas_tf.pipeline import run_folder
+from bnas_tf.space.genotype import Genotype, WidthGenotype, load_any
+from bnas_tf.files import atomic_write_json
+from bnas_tf.space.networks import build_network, build_width_network
+from bnas_tf.space import published
 
 
 @dataclasses.dataclass
@@ -168,11 +169,11 @@ def accuracy(model, dataset) -> float:
 def train_and_save(genotype, recipe, run_dir: str, *, bundle=None, epochs=None, verbose=1) -> TrainResult:
     """:func:`train`, then write model.keras, history.json and the ``train``/``keras`` parts of metrics.json."""
     bundle = bundle or load_training_data(recipe)
-    result = train(genotype, recipe, bundle, epochs=epochs, log_dir=os.path.join(run_dir, runfolder.LOGS, "train"),
+    result = train(genotype, recipe, bundle, epochs=epochs, log_dir=os.path.join(run_dir, run_folder.LOGS, "train"),
                    verbose=verbose)
-    result.model.save(os.path.join(run_dir, runfolder.MODEL))
-    atomic_write_json(os.path.join(run_dir, runfolder.HISTORY), result.history)
-    runfolder.update_metrics(
+    result.model.save(os.path.join(run_dir, run_folder.MODEL))
+    atomic_write_json(os.path.join(run_dir, run_folder.HISTORY), result.history)
+    run_folder.update_metrics(
         run_dir,
         train={"seconds": result.seconds, "epochs": result.epochs, "dataset": bundle.describe(),
                "final": {key: values[-1] for key, values in result.history.items() if values}},
@@ -186,15 +187,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("genotype", metavar="GENOTYPE.json", nargs="?",
                         help="genotype file (cell or width), e.g. a run's genotype.json")
     parser.add_argument("--genotype", dest="genotype_option", metavar="NAME_OR_FILE",
-                        help="a published genotype of bnas_tf.genotypes (e.g. p2_bnas_cifar10) or a genotype file")
+                        help="a published genotype of bnas_tf.space.published (e.g. p2_bnas_cifar10) or a genotype file")
     parser.add_argument("--epochs", type=int, metavar="N", help="training epochs (default: the recipe's train_epochs)")
-    runfolder.add_recipe_arguments(parser)
+    run_folder.add_recipe_arguments(parser)
 
 
 def resolve_genotype(positional: str | None, option: str | None):
     """The genotype ``bnas-tf train`` was given: a file, or (``--genotype``) a published name or a file."""
-    from bnas_tf import genotypes as published
-
     if (positional is None) == (option is None):
         raise ValueError("give one genotype: a file (`bnas-tf train genotype.json`) or `--genotype NAME_OR_FILE` "
                          f"(published: {', '.join(published.names())})")
@@ -208,19 +207,19 @@ def resolve_genotype(positional: str | None, option: str | None):
 
 
 def run(args) -> int:
-    recipe = runfolder.recipe_from_args(args)
+    recipe = run_folder.recipe_from_args(args)
     if recipe.task != "classification":
         raise ValueError(f"bnas-tf train retrains classifiers; recipe {recipe.name!r} is a {recipe.task} recipe: run "
-                         f"`bnas-tf run --recipe {recipe.name}`, or bnas_tf.face.train.train_face in Python")
+                         f"`bnas-tf run --recipe {recipe.name}`, or bnas_tf.pipeline.face_train.train_face in Python")
     genotype = resolve_genotype(args.genotype, args.genotype_option)
     bundle = load_training_data(recipe)  # a missing dataset fails before the run folder exists
-    run_dir = runfolder.prepare_output(args.output, f"train-{recipe.name}")
+    run_dir = run_folder.prepare_output(args.output, f"train-{recipe.name}")
     # genotype.json and metrics.json only once training worked: a genotype the recipe cannot build leaves no run
     result = train_and_save(genotype, recipe, run_dir, bundle=bundle, epochs=args.epochs, verbose=0 if args.quiet else 1)
-    genotype.save(os.path.join(run_dir, runfolder.GENOTYPE))
-    runfolder.update_metrics(run_dir, recipe=recipe.name, profile=args.profile, settings=recipe.settings())
-    keras = runfolder.read_metrics(run_dir)["keras"]
+    genotype.save(os.path.join(run_dir, run_folder.GENOTYPE))
+    run_folder.update_metrics(run_dir, recipe=recipe.name, profile=args.profile, settings=recipe.settings())
+    keras = run_folder.read_metrics(run_dir)["keras"]
     print(f"trained {result.epochs} epochs in {result.seconds:.0f} s: val accuracy {keras['val_accuracy']:.2%}, "
           f"test accuracy {keras['test_accuracy']:.2%}")
-    print(f"model: {os.path.join(run_dir, runfolder.MODEL)} (convert it with `bnas-tf convert {run_dir} -o model.tflite`)")
+    print(f"model: {os.path.join(run_dir, run_folder.MODEL)} (convert it with `bnas-tf convert {run_dir} -o model.tflite`)")
     return 0

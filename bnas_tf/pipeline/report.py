@@ -17,10 +17,12 @@ import os
 
 import numpy as np
 
-from bnas_tf import runfolder
-from bnas_tf.genotype import Genotype, WidthGenotype, load_any
-from bnas_tf.io import atomic_write_text, read_json
-from bnas_tf.plots import plt  # matplotlib with the Agg backend
+from bnas_tf.pipeline import run_folder
+from bnas_tf.space.genotype import Genotype, WidthGenotype, load_any
+from bnas_tf.files import atomic_write_text, read_json
+from bnas_tf.space.plots import plt  # matplotlib with the Agg backend
+from bnas_tf.space.networks import BACKBONES, scaled_channels
+from bnas_tf.pipeline.face_report import verification_section
 
 GENOTYPE_PNG = "genotype.png"
 SEARCH_PNG = "search_progress.png"
@@ -43,8 +45,6 @@ def _objective(trial) -> float | None:
 # --- genotype -------------------------------------------------------------------------
 def plot_widths(genotype: WidthGenotype, path, width_multiplier: float = 1.0):
     """Bars of the width ratio of every searchable layer of a width genotype, labelled with its channels."""
-    from bnas_tf.networks import BACKBONES, scaled_channels
-
     fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(genotype.ratios) + 2), 3.2))
     layers = np.arange(len(genotype.ratios))
     ax.bar(layers, genotype.ratios, color="C0")
@@ -355,10 +355,8 @@ def _timing_line(metrics) -> list:
 
 
 def _task_result_section(run_dir, metrics) -> list:
-    """The Result section; a face run's is its verification table and ROC plot (bnas_tf.face.report)."""
+    """The Result section; a face run's is its verification table and ROC plot (bnas_tf.pipeline.face_report)."""
     if metrics.get("task") == "face_verification":
-        from bnas_tf.face.report import verification_section
-
         return verification_section(run_dir, metrics)
     return _result_section(metrics)
 
@@ -367,13 +365,13 @@ def write_report(run_dir: str) -> str:
     """(Re)draw every plot the folder's files allow and write report.md; returns its path."""
     if not os.path.isdir(run_dir):
         raise ValueError(f"{run_dir} is not a folder; pass a run folder written by `bnas-tf run`")
-    metrics = runfolder.read_metrics(run_dir)
+    metrics = run_folder.read_metrics(run_dir)
     path_of = lambda name: os.path.join(run_dir, name)  # noqa: E731
-    genotype = load_any(path_of(runfolder.GENOTYPE)) if os.path.exists(path_of(runfolder.GENOTYPE)) else None
-    log = read_json(path_of(runfolder.SEARCH_LOG), what="search log") if os.path.exists(path_of(runfolder.SEARCH_LOG)) else None
-    history = read_json(path_of(runfolder.HISTORY), what="history") if os.path.exists(path_of(runfolder.HISTORY)) else None
+    genotype = load_any(path_of(run_folder.GENOTYPE)) if os.path.exists(path_of(run_folder.GENOTYPE)) else None
+    log = read_json(path_of(run_folder.SEARCH_LOG), what="search log") if os.path.exists(path_of(run_folder.SEARCH_LOG)) else None
+    history = read_json(path_of(run_folder.HISTORY), what="history") if os.path.exists(path_of(run_folder.HISTORY)) else None
     if genotype is None and not metrics:
-        raise ValueError(f"{run_dir} has neither {runfolder.GENOTYPE} nor {runfolder.METRICS}: not a run folder")
+        raise ValueError(f"{run_dir} has neither {run_folder.GENOTYPE} nor {run_folder.METRICS}: not a run folder")
     files = set()
     if genotype is not None:
         plot_genotype(genotype, path_of(GENOTYPE_PNG), metrics.get("settings", {}).get("width_multiplier", 1.0))
@@ -396,7 +394,7 @@ def write_report(run_dir: str) -> str:
     lines += _settings_section(metrics)
     lines += ["## Files", "", "`genotype.json`, `model.keras`, `model.tflite`, `metrics.json`, `search_log.json`, "
               "`history.json`, TensorBoard logs in `logs/` (`tensorboard --logdir logs`), the tuner's state in `search/`.", ""]
-    report_path = path_of(runfolder.REPORT)
+    report_path = path_of(run_folder.REPORT)
     atomic_write_text(report_path, "\n".join(lines))
     return report_path
 

@@ -2,21 +2,21 @@
 
 P2 (BNAS, Kim, Singh & Choi, ECCV 2020) publishes its searched cells in its
 code, in the DARTS genotype layout, with its own op names. They ship here as
-JSON files (``bnas_tf/genotypes_data/``, copied unchanged from the source)
-and load as ordinary :class:`~bnas_tf.genotype.Genotype` objects whose ops
-are mapped to bnas-tf's names through :data:`bnas_tf.ops.P2_OP_NAMES` and
+JSON files (``bnas_tf/space/published_cells/``, copied unchanged from the source)
+and load as ordinary :class:`~bnas_tf.space.genotype.Genotype` objects whose ops
+are mapped to bnas-tf's names through :data:`bnas_tf.space.ops.P2_OP_NAMES` and
 whose ``name`` is the published one, so they train and convert like any
 searched genotype:
 
-    >>> from bnas_tf import genotypes
-    >>> genotypes.names()
+    >>> from bnas_tf.space import published
+    >>> published.names()
     ('p2_bnas_cifar10', 'p2_bnas_imagenet')
-    >>> genotypes.P2_BNAS_CIFAR10.normal[:2]
+    >>> published.P2_BNAS_CIFAR10.normal[:2]
     (('zero', 1), ('dilated_conv_3x3', 0))
-    >>> genotypes.info("p2_bnas_cifar10").trained_as["BNAS-A"]["cells"]
+    >>> published.info("p2_bnas_cifar10").trained_as["BNAS-A"]["cells"]
     20
 
-``bnas_tf.build_network(bnas_tf.genotypes.P2_BNAS_CIFAR10, cells=20, channels=36,
+``bnas_tf.build_network(bnas_tf.space.published.P2_BNAS_CIFAR10, cells=20, channels=36,
 binarization="W1/A1")`` is BNAS-A's evaluation network; ``bnas-tf lint
 p2_bnas_cifar10`` shows what LCE makes of it. P1 and P4 publish their cells
 only as figures, so they are not here.
@@ -28,13 +28,13 @@ import json
 import types
 from importlib import resources
 
-from bnas_tf import ops as ops_module
-from bnas_tf.genotype import Genotype
+from bnas_tf.space import ops as ops_module
+from bnas_tf.space.genotype import Genotype
 
 __all__ = ["P2_BNAS_CIFAR10", "P2_BNAS_IMAGENET", "PublishedGenotype", "from_dict", "get", "info", "names"]
 
-DATA_PACKAGE = "bnas_tf"
-DATA_FOLDER = "genotypes_data"
+DATA_PACKAGE = "bnas_tf.space"
+DATA_FOLDER = "published_cells"
 # Keys of a published file that are about the paper, not the architecture.
 METADATA_FIELDS = ("paper", "source", "trained_as")
 # Op names of each published source, mapped to bnas-tf's; bnas-tf's own names map to themselves.
@@ -92,7 +92,7 @@ def from_dict(data: dict) -> PublishedGenotype:
     """A :class:`PublishedGenotype` from a published-layout dict (source op names, metadata fields).
 
     Fields ``name``, ``normal`` and ``reduce`` are required; ``op_set``,
-    ``nodes``, ``*_concat`` are the :class:`~bnas_tf.genotype.Genotype`
+    ``nodes``, ``*_concat`` are the :class:`~bnas_tf.space.genotype.Genotype`
     fields; ``paper``, ``source`` and ``trained_as`` are kept as metadata.
     Op names of the source (P2's ``bin_conv_3x3``, ``none``, ...) are mapped
     to bnas-tf's (``conv_3x3``, ``zero``, ...).

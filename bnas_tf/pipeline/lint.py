@@ -9,7 +9,7 @@ saved model (``.keras``, SavedModel folder). Genotypes are built with
 
 Prints one row per conv and dense layer (``--all``: every layer): its kind
 (binary kernel, float, rejected), MACs, TFLite ops and the reason; then the
-totals of :func:`bnas_tf.lce.lce_profile`: accelerated binary MACs, float
+totals of :func:`bnas_tf.deploy.lce_profile.lce_profile`: accelerated binary MACs, float
 MACs and the part of them in fallback ops, kernel op counts and the expected
 .tflite size. Exit status 1 when a layer would be refused by
 ``bnas-tf convert``.
@@ -21,8 +21,12 @@ import collections
 import json
 import os
 
-from bnas_tf import genotypes as published
-from bnas_tf.lce import BINARY, FLOAT, FOLDED, KERNEL_OPS, REJECTED, lce_profile
+from bnas_tf.space import published
+from bnas_tf.deploy.lce_profile import BINARY, FLOAT, FOLDED, KERNEL_OPS, REJECTED, lce_profile
+from bnas_tf.space.genotype import Genotype, WidthGenotype
+from bnas_tf.convert import load_model
+from bnas_tf.space.genotype import WidthGenotype
+from bnas_tf.space.networks import build_network, build_width_network
 
 DEFAULT_CELLS = 8
 DEFAULT_CHANNELS = 16
@@ -75,8 +79,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _genotype_from_file(path: str):
-    from bnas_tf.genotype import Genotype, WidthGenotype
-
     try:
         with open(path) as f:
             data = json.load(f)
@@ -102,8 +104,6 @@ def resolve(target: str):
     if os.path.isfile(target) and target.endswith(".json"):
         return ("genotype",) + _genotype_from_file(target)
     if os.path.exists(target):
-        from bnas_tf.convert import load_model
-
         return "model", load_model(target)
     raise ValueError(f"{target!r} is neither a published genotype ({', '.join(published.names())}) nor an existing "
                      "genotype JSON file, run folder or saved model")
@@ -119,9 +119,6 @@ def _paper_settings(record) -> dict:
 
 def build(genotype, record, args):
     """The network lint profiles for a genotype, and a line saying how it was built."""
-    from bnas_tf.genotype import WidthGenotype
-    from bnas_tf.networks import build_network, build_width_network
-
     binarization = args.binarization or DEFAULT_BINARIZATION
     input_shape = args.input_shape or DEFAULT_INPUT_SHAPE
     common = {"num_classes": args.num_classes, "input_shape": input_shape, "binarization": binarization,
@@ -159,7 +156,7 @@ def _ops(ops: list) -> str:
 
 
 def format_table(report: dict, every_layer: bool = False) -> str:
-    """The rows and totals of an :func:`~bnas_tf.lce.lce_profile` report as text (MACs of binary rows padded)."""
+    """The rows and totals of an :func:`~bnas_tf.deploy.lce_profile.lce_profile` report as text (MACs of binary rows padded)."""
     rows = [r for r in report["layers"] if every_layer or r["macs"] or r["kind"] == REJECTED]
     name_width = min(48, max([len("layer")] + [len(r["name"]) for r in rows]))
     lines = [f"{'layer':<{name_width}}  {'kind':<13}  {'MACs':>13}  {'ops':<20}  reason"]

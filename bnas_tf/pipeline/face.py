@@ -1,28 +1,33 @@
 """``bnas-tf run --recipe bnas_face``: search -> margin retraining -> verification -> LCE export -> report.
 
-The face counterpart of :func:`bnas_tf.run.run_recipe` (which hands face recipes here): the search is
-the recipe's (paths scored by verification accuracy, :mod:`bnas_tf.face.search`); the winner is
-retrained with the ArcFace margin (:mod:`bnas_tf.face.train`); the embedding model is saved as
+The face counterpart of :func:`bnas_tf.pipeline.run.run_recipe` (which hands face recipes here): the search is
+the recipe's (paths scored by verification accuracy, :mod:`bnas_tf.face.tuners`); the winner is
+retrained with the ArcFace margin (:mod:`bnas_tf.pipeline.face_train`); the embedding model is saved as
 ``model.keras``, verified on every pair set with the 10-fold protocol, converted with LCE, and its
 .tflite embeddings are compared with Keras (cosine similarity, ``verify(mode="embedding")``) and
 verified on the same pairs. ``verification.json`` keeps every summary (ROC included) for the report's
-"Face verification" section (:mod:`bnas_tf.face.report`).
+"Face verification" section (:mod:`bnas_tf.pipeline.face_report`).
 """
 from __future__ import annotations
 
 import os
 import time
 
-from bnas_tf import runfolder
-from bnas_tf.io import atomic_write_json
+from bnas_tf.pipeline import run_folder
+from bnas_tf.files import atomic_write_json
+from bnas_tf.face.data import load_pairs, pairs_from_dataset
+from bnas_tf.deploy import costs
+from bnas_tf.convert import inspect, to_tflite, verify
+from bnas_tf.convert.verification import tflite_outputs
+from bnas_tf.pipeline import report, search, train
+from bnas_tf.pipeline.face_train import embeddings, train_face
+from bnas_tf.pipeline.console import fit_verbosity
 
 VERIFICATION = "verification.json"
 
 
 def verification_sets(recipe, bundle) -> list:
     """The recipe's test pair lists, or (none given) pairs drawn among the bundle's test images."""
-    from bnas_tf.face.data import load_pairs, pairs_from_dataset
-
     if recipe.verification_pairs:
         return [load_pairs(spec, bundle.input_shape) for spec in recipe.verification_pairs]
     return [pairs_from_dataset(bundle.test, name="test", num_pairs=recipe.generated_pairs, seed=recipe.seed)]
@@ -35,11 +40,7 @@ def _brief(summary: dict) -> dict:
 
 def convert_and_verify(model, recipe, run_dir: str, bundle, pair_sets, *, verbose: int = 1) -> dict:
     """model.tflite from the embedding model; cosine check against Keras; .tflite verification accuracy."""
-    from bnas_tf import costs
-    from bnas_tf.convert import inspect, to_tflite, verify
-    from bnas_tf.convert.verification import tflite_outputs
-
-    path = os.path.join(run_dir, runfolder.TFLITE)
+    path = os.path.join(run_dir, run_folder.TFLITE)
     start = time.perf_counter()
     to_tflite(model, path, weights=recipe.tflite_weights)
     convert_seconds = time.perf_counter() - start
@@ -48,14 +49,14 @@ def convert_and_verify(model, recipe, run_dir: str, bundle, pair_sets, *, verbos
     with open(path, "rb") as f:
         flatbuffer = f.read()
     summaries = {pairs.name: pairs.summary(tflite_outputs(flatbuffer, pairs.images)) for pairs in pair_sets}
-    tflite = {"path": runfolder.TFLITE, "weights": recipe.tflite_weights, "convert_seconds": convert_seconds,
+    tflite = {"path": run_folder.TFLITE, "weights": recipe.tflite_weights, "convert_seconds": convert_seconds,
               "min_cosine": check["min_cosine"], "mean_cosine": check["mean_cosine"],
               "max_abs_diff": check["max_abs_diff"], "agrees": check["min_cosine"] >= recipe.min_cosine,
               "verified_on": {"test": check["num_samples"]}, "check": check,
               "verification": {name: _brief(s) for name, s in summaries.items()}, "ops": info["ops"],
               "binary_kernel_ops": info["binary_kernel_ops"], "float_kernel_ops": info["float_kernel_ops"]}
     size = {"tflite_bytes": info["size_bytes"],
-            "keras_bytes": os.path.getsize(os.path.join(run_dir, runfolder.MODEL)),
+            "keras_bytes": os.path.getsize(os.path.join(run_dir, run_folder.MODEL)),
             "weight_bound_bytes": info.get("bound_bytes"), "size_over_bound": info.get("size_over_bound")}
     if verbose:
         accuracy = ", ".join(f"{name} {s['accuracy']:.2%}" for name, s in summaries.items())
@@ -65,30 +66,26 @@ def convert_and_verify(model, recipe, run_dir: str, bundle, pair_sets, *, verbos
         if not tflite["agrees"]:
             print(f"warning: a .tflite embedding has cosine {check['min_cosine']:.6f} < min_cosine {recipe.min_cosine} "
                   "with Keras (an untrained network's sign ties at 0 do this; train longer)", flush=True)
-    return summaries, runfolder.update_metrics(run_dir, tflite=tflite, costs=costs.profile(model), size=size)
+    return summaries, run_folder.update_metrics(run_dir, tflite=tflite, costs=costs.profile(model), size=size)
 
 
 def run_face_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: int = 1, search_bundle=None) -> dict:
     """The whole face job for ``recipe`` into ``run_dir``; returns metrics.json's content."""
-    from bnas_tf import report, search, train
-    from bnas_tf.face.train import embeddings, train_face
-    from bnas_tf.run import _fit_verbosity
-
     start = time.perf_counter()
     bundle = train.load_training_data(recipe)
     pair_sets = verification_sets(recipe, bundle)  # a bad pair list fails before the search and before any file
-    runfolder.update_metrics(run_dir, recipe=recipe.name, paper=recipe.paper, profile=profile, task=recipe.task,
+    run_folder.update_metrics(run_dir, recipe=recipe.name, paper=recipe.paper, profile=profile, task=recipe.task,
                              settings=recipe.settings(), started=time.strftime("%Y-%m-%d %H:%M:%S"))
     found = search.search(recipe, run_dir, bundle=search_bundle, verbose=verbose)
     if verbose:
         print(f"searched in {found.seconds:.0f} s; retraining the winner with the ArcFace margin "
               f"({recipe.train_epochs} epochs)", flush=True)
-    trained = train_face(found.genotype, recipe, bundle, log_dir=os.path.join(run_dir, runfolder.LOGS, "train"),
-                         verbose=_fit_verbosity(verbose))
-    trained.model.save(os.path.join(run_dir, runfolder.MODEL))
-    atomic_write_json(os.path.join(run_dir, runfolder.HISTORY), trained.history)
+    trained = train_face(found.genotype, recipe, bundle, log_dir=os.path.join(run_dir, run_folder.LOGS, "train"),
+                         verbose=fit_verbosity(verbose))
+    trained.model.save(os.path.join(run_dir, run_folder.MODEL))
+    atomic_write_json(os.path.join(run_dir, run_folder.HISTORY), trained.history)
     keras = {pairs.name: pairs.summary(embeddings(trained.model, pairs.images)) for pairs in pair_sets}
-    runfolder.update_metrics(
+    run_folder.update_metrics(
         run_dir,
         train={"seconds": trained.seconds, "epochs": trained.epochs, "dataset": bundle.describe(),
                "final": {key: values[-1] for key, values in trained.history.items() if values}},
@@ -96,7 +93,7 @@ def run_face_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: i
                "verification": {name: _brief(s) for name, s in keras.items()}})
     tflite, _ = convert_and_verify(trained.model, recipe, run_dir, bundle, pair_sets, verbose=verbose)
     atomic_write_json(os.path.join(run_dir, VERIFICATION), {"keras": keras, "tflite": tflite})
-    metrics = runfolder.update_metrics(run_dir, total_seconds=time.perf_counter() - start)
+    metrics = run_folder.update_metrics(run_dir, total_seconds=time.perf_counter() - start)
     report.write_report(run_dir)
     return metrics
 

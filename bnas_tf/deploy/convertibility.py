@@ -13,7 +13,7 @@ from __future__ import annotations
 import larq as lq
 import tensorflow as tf
 
-from bnas_tf.costs import LCE_INPUT_CHANNEL_MULTIPLE, LCE_INPUT_QUANTIZERS, is_binary_quantizer
+from bnas_tf.deploy.costs import LCE_INPUT_CHANNEL_MULTIPLE, LCE_INPUT_QUANTIZERS, is_binary_quantizer
 
 # Layer classes from these packages are the ones LCE (and our tests) know.
 # bnas_tf's own layers (ops.Zero) are covered by the conversion tests.

@@ -16,9 +16,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from bnas_tf import augment as augment_lib
+from bnas_tf.data import augment as augment_lib
 from bnas_tf import arguments
-from bnas_tf.data_sources import DataNotFoundError, array_source, folder_source, tfds_source
+from bnas_tf.data.sources import DataNotFoundError, array_source, folder_source, tfds_source
 
 __all__ = ["DataBundle", "DataNotFoundError", "default_flip", "digits_arrays", "from_arrays",
            "load", "split_indices"]

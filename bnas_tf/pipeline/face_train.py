@@ -1,6 +1,6 @@
 """Retraining a searched face network with the ArcFace margin (SPEC P1 §4.4; bnas_tf.face.head).
 
-The recipe's schedule as for classification (:mod:`bnas_tf.train`: SGD + momentum, cosine or step
+The recipe's schedule as for classification (:mod:`bnas_tf.pipeline.train`: SGD + momentum, cosine or step
 learning rate, gradient clipping, weight decay, augmentation), but the model is
 ``[image, label] -> ArcFace logits`` trained with softmax cross-entropy on them, and what it returns
 is the embedding model (no margin head), the one that is verified and exported.
@@ -13,7 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from bnas_tf import train as train_lib
+from bnas_tf.pipeline import train as train_lib
 from bnas_tf.face.head import build_face_models
 
 

@@ -14,7 +14,9 @@ import json
 import os
 import tempfile
 
-from bnas_tf.io import atomic_write_json, read_json
+from bnas_tf.files import atomic_write_json, read_json
+from bnas_tf import recipes
+from bnas_tf.determinism import enable_determinism
 
 GENOTYPE = "genotype.json"
 MODEL = "model.keras"
@@ -81,8 +83,6 @@ def _jsonable(value):
 def add_recipe_arguments(parser: argparse.ArgumentParser, *, default_recipe: str | None = None) -> None:
     """``--recipe --profile --dataset --set --output --seed --quiet --deterministic`` (run, search and train take
     these)."""
-    from bnas_tf import recipes
-
     default_recipe = default_recipe or recipes.DEFAULT_RECIPE
     parser.add_argument("--recipe", default=default_recipe, choices=recipes.names(), metavar="NAME",
                         help=f"experiment to run: {', '.join(recipes.names())} (default: %(default)s)")
@@ -107,11 +107,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, *, default_recipe: str
 def recipe_from_args(args):
     """The recipe ``args`` select, with ``--set``, ``--dataset`` and ``--seed`` applied; ``--deterministic``
     turns determinism on here, before the command runs anything in TensorFlow."""
-    from bnas_tf import recipes
-
     if getattr(args, "deterministic", False):
-        from bnas_tf.determinism import enable_determinism
-
         enable_determinism()
 
     overrides = list(args.overrides)

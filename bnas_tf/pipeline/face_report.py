@@ -1,6 +1,6 @@
 """The run report's "Face verification" section and its ROC plot (``roc.png``), from verification.json.
 
-Drawn from the run folder alone, like the rest of :mod:`bnas_tf.report`: one ROC curve per pair set
+Drawn from the run folder alone, like the rest of :mod:`bnas_tf.pipeline.report`: one ROC curve per pair set
 (Keras solid, .tflite dashed), the chosen threshold's operating point marked, and a table with the
 10-fold accuracy (mean ± std) of the Keras and .tflite embeddings, the threshold, AUC and TAR@FAR.
 """
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from bnas_tf.io import read_json
-from bnas_tf.plots import plt  # matplotlib with the Agg backend
+from bnas_tf.files import read_json
+from bnas_tf.space.plots import plt  # matplotlib with the Agg backend
 
 ROC_PNG = "roc.png"
 VERIFICATION = "verification.json"

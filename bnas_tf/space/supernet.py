@@ -25,7 +25,7 @@ same graph: it is traced once per *layout* (the candidate ops of every
 edge), and a search whose layout stays the same traces one training graph
 for its sampled paths and its mixed-mode fine-tuning.
 
-The cell is :class:`bnas_tf.networks.Cell`: supernet and evaluation network
+The cell is :class:`bnas_tf.space.networks.Cell`: supernet and evaluation network
 share its definition.
 """
 from __future__ import annotations
@@ -36,11 +36,11 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from bnas_tf import ops as ops_module
-from bnas_tf.genotype import Genotype, edge_inputs, full_edge_count
-from bnas_tf.networks import STEM_MULTIPLIER, _check_network_args, build_cells, build_stem
-from bnas_tf.quantizers import Binarization, get as get_binarization
-from bnas_tf.shared_ops import SharedOps
+from bnas_tf.space import ops as ops_module
+from bnas_tf.space.genotype import Genotype, edge_inputs, full_edge_count
+from bnas_tf.space.networks import STEM_MULTIPLIER, _check_network_args, build_cells, build_stem
+from bnas_tf.space.quantizers import Binarization, get as get_binarization
+from bnas_tf.space.shared_ops import SharedOps
 
 KINDS = ("normal", "reduce")
 #: Rows an op that serves no path reads (SupernetEdge._combined). Zero rows would cost nothing, but
@@ -125,7 +125,7 @@ class SupernetEdge:
 
         While a graph is traced, the routing (rows to the ops) and the mixture (weights and rows back) are
         shared functions per signature too, beside the ops' own (~150 graph ops an edge become two calls;
-        see bnas_tf.shared_ops). Not nested: an op called inside an edge function made steps slower."""
+        see bnas_tf.space.shared_ops). Not nested: an op called inside an edge function made steps slower."""
         supernet = self.supernet
         if len(candidates) == 1:  # every path takes it; softmax over one op is 1
             return supernet.call_op(self.ops[candidates[0]], x, training)
@@ -259,7 +259,7 @@ class Supernet:
         self._stem_input = tf.keras.Input(self.input_shape)
         self.stem = tf.keras.Model(self._stem_input, build_stem(self._stem_input, stem_channels, space.stem), name=f"{name}_stem")
         self._functions = {}
-        # ops and edges traced once per signature as shared _noinline functions (see bnas_tf.shared_ops); the
+        # ops and edges traced once per signature as shared _noinline functions (see bnas_tf.space.shared_ops); the
         # α step's differentiate only their inputs and α (alpha_gradient_ops)
         self.shared_ops = SharedOps()
         self.share_ops = True

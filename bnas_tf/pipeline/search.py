@@ -19,9 +19,16 @@ import time
 import tensorflow as tf
 
 from bnas_tf import data as data_lib
-from bnas_tf import runfolder
-from bnas_tf.io import atomic_write_json
-from bnas_tf.supernet import CellSpace
+from bnas_tf.pipeline import run_folder
+from bnas_tf.files import atomic_write_json
+from bnas_tf.space.supernet import CellSpace
+from bnas_tf.tuners import DeploymentObjective, OperationPruning
+from bnas_tf.tuners import ChildParent
+from bnas_tf.tuners import Differentiable
+from bnas_tf.tuners.evolution import Evolution
+from bnas_tf.face.data import load_pairs, pairs_from_dataset
+from bnas_tf.face.pairs import PairSet
+from bnas_tf.face.tuners import FaceOperationPruning
 
 _HIDDEN_VALUES = ("phase", "round", "repetition", "epoch", "generation")
 
@@ -74,6 +81,15 @@ def trial_line(trial, metrics: dict, elapsed: float) -> str:
 
 
 # --- one builder per strategy ------------------------------------------------------
+def deployment_objective(recipe):
+    """The :class:`~bnas_tf.tuners.DeploymentObjective` of the recipe's ``deploy_*`` fields (None when neither a
+    budget nor a penalty is set)."""
+    if recipe.deploy_budget is None and not recipe.deploy_penalty:
+        return None
+    return DeploymentObjective(recipe.deploy_cost, budget=recipe.deploy_budget, penalty=recipe.deploy_penalty,
+                               network=recipe.deployed_network_settings())
+
+
 def cell_space(recipe) -> CellSpace:
     """The search space a cell recipe names."""
     return CellSpace(op_set=recipe.op_set, cells=recipe.search_cells, channels=recipe.search_channels,
@@ -85,12 +101,10 @@ def _supernet_settings(recipe, bundle) -> dict:
     return dict(binarization=recipe.search_binarization_config(), num_classes=bundle.num_classes,
                 learning_rate=recipe.search_learning_rate, momentum=recipe.search_momentum,
                 weight_decay=recipe.search_weight_decay, alpha_learning_rate=recipe.alpha_learning_rate,
-                partial_channels=recipe.partial_channels, seed=recipe.seed, deployment=recipe.deployment())
+                partial_channels=recipe.partial_channels, seed=recipe.seed, deployment=deployment_objective(recipe))
 
 
 def _operation_pruning(recipe, bundle, common):
-    from bnas_tf.tuners import OperationPruning
-
     return _logged(OperationPruning)(cell_space(recipe), repetitions=recipe.repetitions,
                                      warmup_epochs=recipe.warmup_epochs,
                                      warmup_weights_only=recipe.warmup_weights_only,
@@ -99,23 +113,17 @@ def _operation_pruning(recipe, bundle, common):
 
 
 def _child_parent(recipe, bundle, common):
-    from bnas_tf.tuners import ChildParent
-
     return _logged(ChildParent)(cell_space(recipe), repetitions=recipe.repetitions, beta=recipe.beta,
                                 **_supernet_settings(recipe, bundle), **common)
 
 
 def _differentiable(recipe, bundle, common):
-    from bnas_tf.tuners import Differentiable
-
     return _logged(Differentiable)(cell_space(recipe), epochs=recipe.search_epochs,
                                    diversity_lambda=recipe.diversity_lambda, diversity_tau=recipe.diversity_tau,
                                    gamma=recipe.gamma, **_supernet_settings(recipe, bundle), **common)
 
 
 def _evolution(recipe, bundle, common):
-    from bnas_tf.tuners.evolution import Evolution
-
     return _logged(Evolution)(recipe.backbone, population_size=recipe.population_size,
                               generations=recipe.generations, seed=recipe.seed,
                               epochs_per_candidate=recipe.epochs_per_candidate,
@@ -123,13 +131,26 @@ def _evolution(recipe, bundle, common):
                               input_shape=tuple(bundle.input_shape), width_multiplier=recipe.width_multiplier,
                               lce_friendly=recipe.lce_friendly, learning_rate=recipe.search_learning_rate,
                               momentum=recipe.search_momentum, flops_penalty=recipe.flops_penalty,
-                              initial_weights=recipe.initial_weights, deployment=recipe.deployment(), **common)
+                              initial_weights=recipe.initial_weights, deployment=deployment_objective(recipe), **common)
+
+
+def search_pairs(recipe, bundle) -> PairSet:
+    """The held-out pairs that score a face search: the recipe's ``search_pairs`` file, or pairs drawn among the
+    search validation images (identities seen in training, other images)."""
+    if recipe.search_pairs:
+        return load_pairs(recipe.search_pairs, bundle.input_shape)
+    return pairs_from_dataset(bundle.search_validation, name="search_validation", num_pairs=recipe.generated_pairs,
+                              seed=recipe.seed)
 
 
 def _face_operation_pruning(recipe, bundle, common):
-    from bnas_tf.face.search import build_face_tuner  # P1 face search: paths scored by verification accuracy
-
-    return build_face_tuner(recipe, bundle, common)
+    """P1's face search: pruning over the recipe's space and stem, paths scored by verification accuracy."""
+    space = dataclasses.replace(cell_space(recipe), stem=recipe.stem)
+    return _logged(FaceOperationPruning)(space, repetitions=recipe.repetitions, warmup_epochs=recipe.warmup_epochs,
+                                         warmup_weights_only=recipe.warmup_weights_only,
+                                         finetune_epochs=recipe.finetune_epochs, ucb=recipe.ucb, delta=recipe.delta,
+                                         verification_pairs=search_pairs(recipe, bundle),
+                                         **_supernet_settings(recipe, bundle), **common)
 
 
 STRATEGIES = {
@@ -211,11 +232,11 @@ def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResu
     """Search with ``recipe`` and write genotype.json, search_log.json and metrics.json's ``search`` part."""
     bundle = bundle or load_search_data(recipe)
     # rerunning the same command on the same run folder resumes the search (a new folder starts a new one)
-    tuner = build_tuner(recipe, bundle, os.path.join(run_dir, runfolder.SEARCH_DIR), overwrite=False)
+    tuner = build_tuner(recipe, bundle, os.path.join(run_dir, run_folder.SEARCH_DIR), overwrite=False)
     if verbose:
         print(f"search: {recipe.strategy} ({recipe.paper}) on {bundle.describe()}", flush=True)
     start = time.perf_counter()
-    _run_tuner(tuner, recipe, bundle, os.path.join(run_dir, runfolder.LOGS, "search"), verbose)
+    _run_tuner(tuner, recipe, bundle, os.path.join(run_dir, run_folder.LOGS, "search"), verbose)
     seconds = time.perf_counter() - start
     if is_distributed_worker():  # the chief holds the search state and writes the results
         return SearchResult(genotype=None, log={}, seconds=seconds, tuner=tuner)
@@ -228,10 +249,10 @@ def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResu
         log.update(space=cell_space(recipe).get_config(), rounds=tuner.search_log())
     if tuner.deployment is not None:
         log.update(deployment=tuner.deployment.get_config(), deploy_pareto=deploy_pareto(tuner))
-    genotype.save(os.path.join(run_dir, runfolder.GENOTYPE))
-    atomic_write_json(os.path.join(run_dir, runfolder.SEARCH_LOG), log)
+    genotype.save(os.path.join(run_dir, run_folder.GENOTYPE))
+    atomic_write_json(os.path.join(run_dir, run_folder.SEARCH_LOG), log)
     completed = sum(t["status"] == "COMPLETED" for t in log["trials"])
-    runfolder.update_metrics(run_dir, search={"strategy": recipe.strategy, "seconds": seconds,
+    run_folder.update_metrics(run_dir, search={"strategy": recipe.strategy, "seconds": seconds,
                                               "trials": len(log["trials"]), "completed_trials": completed,
                                               "dataset": bundle.describe()})
     return SearchResult(genotype=genotype, log=log, seconds=seconds, tuner=tuner)
@@ -239,16 +260,16 @@ def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResu
 
 # --- bnas-tf search -----------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    runfolder.add_recipe_arguments(parser)
+    run_folder.add_recipe_arguments(parser)
 
 
 def run(args) -> int:
-    recipe = runfolder.recipe_from_args(args)
+    recipe = run_folder.recipe_from_args(args)
     bundle = load_search_data(recipe)  # a missing dataset fails before the run folder gets any file
-    run_dir = runfolder.prepare_output(args.output, f"search-{recipe.name}")
-    runfolder.update_metrics(run_dir, recipe=recipe.name, profile=args.profile, settings=recipe.settings())
+    run_dir = run_folder.prepare_output(args.output, f"search-{recipe.name}")
+    run_folder.update_metrics(run_dir, recipe=recipe.name, profile=args.profile, settings=recipe.settings())
     result = search(recipe, run_dir, bundle=bundle, verbose=0 if args.quiet else 1)
-    path = os.path.join(run_dir, runfolder.GENOTYPE)
+    path = os.path.join(run_dir, run_folder.GENOTYPE)
     if result.genotype is None:
         print(f"worker {os.environ['KERASTUNER_TUNER_ID']} done in {result.seconds:.0f} s; the chief writes {path}")
         return 0

@@ -4,7 +4,7 @@ SPEC "Common": a cell preprocesses its two inputs (c_{k-2}, c_{k-1}) to C
 channels (a factorised reduce when c_{k-2} is at twice the resolution),
 computes each intermediate node as the sum of its edges and outputs the
 concatenation of its ``concat`` nodes. The same :class:`Cell` serves the
-evaluation network (one :class:`~bnas_tf.ops.Operation` per edge) and the
+evaluation network (one :class:`~bnas_tf.space.ops.Operation` per edge) and the
 supernet (an edge object that mixes or routes several ops), so the searched
 and the trained architecture cannot drift apart.
 
@@ -17,10 +17,11 @@ from typing import Callable
 
 import tensorflow as tf
 
-from bnas_tf import ops as ops_module
+from bnas_tf.space import ops as ops_module
 from bnas_tf import arguments
-from bnas_tf.genotype import Genotype, WidthGenotype
-from bnas_tf.quantizers import Binarization, get as get_binarization
+from bnas_tf.space.backbones import BACKBONES, scaled_channels
+from bnas_tf.space.genotype import Genotype, WidthGenotype
+from bnas_tf.space.quantizers import Binarization, get as get_binarization
 
 STEM_MULTIPLIER = 3
 
@@ -228,20 +229,7 @@ def build_network(genotype: Genotype, *, cells: int = 8, channels: int = 16, num
     return tf.keras.Model(inputs, outputs, name=name or (genotype.name or "bnas_network"))
 
 
-# --- width search backbones (SPEC P3) -------------------------------------
-# Base channel count of every searchable layer.
-BACKBONES = {
-    # VGG-small (LQ-Nets / P3): 2x128, 2x256, 2x512 convs, max pool after each pair.
-    "vgg_small": (128, 128, 256, 256, 512, 512),
-    # ResNet-18: stem, then 4 stages x 2 basic blocks x 2 convs.
-    "resnet18": (64,) + (64,) * 4 + (128,) * 4 + (256,) * 4 + (512,) * 4,
-}
-
-
-def scaled_channels(base: int, ratio: float, lce_friendly: bool = False) -> int:
-    """Channels of a layer with expansion ``ratio``; rounded up to a multiple of 32 when ``lce_friendly``."""
-    channels = max(1, int(round(base * ratio)))
-    return int(math.ceil(channels / 32) * 32) if lce_friendly else channels
+# --- width search backbones (SPEC P3): base widths in bnas_tf.space.backbones ----------
 
 
 def _vgg_small(x, widths, binarization):

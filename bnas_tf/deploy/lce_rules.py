@@ -1,11 +1,11 @@
-"""The per-layer rules of :func:`bnas_tf.lce.lce_profile`: what LCE 0.16 makes of each layer call, and its constants.
+"""The per-layer rules of :func:`bnas_tf.deploy.lce_profile.lce_profile`: what LCE 0.16 makes of each layer call, and its constants.
 
 Each rule returns an entry: the layer's kind (binary, float, rejected,
 folded), the reason, the TFLite ops it becomes and its constant tensors as
 ``(bytes, key)``. Keys are the constants' values where lce_profile can
 compute them (BatchNorm terms, biases, PReLU slopes, small int vectors),
 because the converter stores equal constants once; kernels get unique keys.
-The rules are measured behaviour (see :mod:`bnas_tf.lce`).
+The rules are measured behaviour (see :mod:`bnas_tf.deploy.lce_profile`).
 """
 from __future__ import annotations
 
@@ -15,11 +15,18 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from bnas_tf import costs
-from bnas_tf.lce import BINARY, FLOAT, FLOAT_BYTES, FOLDED, REJECTED, bconv_weight_bytes
-from bnas_tf.ops import Zero
+from bnas_tf.deploy import costs
+from bnas_tf.space.ops import Zero
+from bnas_tf.space.quantizers import LearnableAmplitudeSign
+from bnas_tf.deploy.convertibility import layer_problem
 
-__all__ = ["FOLDING_LIMIT_WEIGHTS", "classify"]
+BINARY, FLOAT, REJECTED, FOLDED = "binary", "float", "rejected", "folded"
+# The ops whose counts lce_profile predicts exactly (tests/lce); the other op counts are estimates.
+KERNEL_OPS = ("LceBconv2d", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+FLOAT_BYTES = 4
+BITPACK_WORD_BITS = 32  # LceBconv2d stores its filter as int32 words of 32 input channels
+
+__all__ = ["FOLDING_LIMIT_WEIGHTS", "bconv_weight_bytes", "classify"]
 
 # Measured on our stack (TF 2.15.1, LCE 0.16): the converter stops constant-folding a binarized kernel's scale
 # above 2**25 weights (3x3x2048x1820 folds, 3x3x2048x1821 does not).
@@ -41,6 +48,23 @@ _NO_OP = (tf.keras.layers.InputLayer, tf.keras.layers.Dropout, tf.keras.layers.S
 
 # --------------------------------------------------------------------------
 # Constants, keyed by value: the converter stores equal constants once (untrained networks share many).
+
+
+
+def bconv_weight_bytes(kernel_height: int, kernel_width: int, input_channels: int, output_channels: int) -> int:
+    """Bytes of an ``LceBconv2d``'s constants: the bit-packed filter plus two floats per output channel.
+
+    The filter is stored as int32 words, one per 32 input channels (padded);
+    the BatchNorm after the conv (and a magnitude-aware kernel scale) folds
+    into a float output multiplier and bias per channel:
+
+    bytes = 4 * C_out * K_h * K_w * ceil(C_in / 32) + 2 * 4 * C_out.
+
+    >>> bconv_weight_bytes(3, 3, 64, 64)  # 64*9*2 words + 128 floats
+    5120
+    """
+    words = costs.round_up(input_channels, BITPACK_WORD_BITS) // BITPACK_WORD_BITS
+    return FLOAT_BYTES * output_channels * kernel_height * kernel_width * words + 2 * FLOAT_BYTES * output_channels
 
 
 def _float_key(values):
@@ -76,8 +100,6 @@ def _batch_norm_terms(layer):
 
 def _kernel_scale(layer):
     """Per-output-channel magnitude of the binarized kernel (folded into LCE's multiplier), or None if unknown."""
-    from bnas_tf.quantizers import LearnableAmplitudeSign
-
     quantizer = layer.kernel_quantizer
     kernel = layer.kernel.numpy() if hasattr(layer.kernel, "numpy") else np.asarray(layer.kernel)
     if isinstance(quantizer, lq.quantizers.MagnitudeAwareSign):
@@ -414,8 +436,7 @@ def _add_input_ops(graph, entries):
 
 def classify(graph) -> dict:
     """call name -> ``{"kind", "reason", "ops", "constants", "output_op"}`` for every call of ``graph``."""
-    # Imported here: bnas_tf.convert loads Larq Compute Engine, which importing bnas_tf.costs should not.
-    from bnas_tf.convert.checks import layer_problem
+    # Imported here: bnas_tf.convert loads Larq Compute Engine, which importing bnas_tf.deploy.costs should not.
 
     shared = graph.shared_dilated = _shared_dilated_groups(graph)
     entries = {}
