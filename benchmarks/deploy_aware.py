@@ -13,6 +13,7 @@ size of the converted .tflite.
 
     python benchmarks/deploy_aware.py [--seeds 3] [--penalty 0.5] [--train-epochs 15]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,9 +46,15 @@ def run_one(seed: int, overrides: dict, retrain) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
     profile = lce_profile(trained.model)
     rejected = sum(1 for t in result.log["trials"] if "over_budget" in t["metrics"])
-    return {"accuracy": max(trained.history["val_accuracy"]), "binary_macs": profile["binary_macs"],
-            "float_macs": profile["float_macs"], "size": len(to_tflite(trained.model)), "seconds": result.seconds,
-            "ops": " ".join(op for op, _ in result.genotype.normal + result.genotype.reduce), "rejected": rejected}
+    return {
+        "accuracy": max(trained.history["val_accuracy"]),
+        "binary_macs": profile["binary_macs"],
+        "float_macs": profile["float_macs"],
+        "size": len(to_tflite(trained.model)),
+        "seconds": result.seconds,
+        "ops": " ".join(op for op, _ in result.genotype.normal + result.genotype.reduce),
+        "rejected": rejected,
+    }
 
 
 def main():
@@ -56,27 +63,39 @@ def main():
     parser.add_argument("--penalty", type=float, default=0.5, help="lambda of the float-MAC penalty")
     parser.add_argument("--train-epochs", type=int, default=15)
     args = parser.parse_args()
-    variants = {"ChildParent": {},
-                f"ChildParent + float-MAC penalty {args.penalty:g}": {"deploy_cost": "float_macs",
-                                                                      "deploy_penalty": args.penalty}}
+    variants = {
+        "ChildParent": {},
+        f"ChildParent + float-MAC penalty {args.penalty:g}": {
+            "deploy_cost": "float_macs",
+            "deploy_penalty": args.penalty,
+        },
+    }
     rows = {name: [] for name in variants}
     for seed in range(args.seeds):
         retrain = recipes.get("cpnas", "quick", {"seed": seed, "op_set": OP_SET, "train_epochs": args.train_epochs})
         for name, overrides in variants.items():
             row = run_one(seed, overrides, retrain)
             rows[name].append(row)
-            print(f"seed {seed} {name}: val {row['accuracy']:.4f}, binary MACs {row['binary_macs']:,}, float MACs "
-                  f"{row['float_macs']:,}, .tflite {row['size']:,} B, search {row['seconds']:.0f} s; ops {row['ops']}",
-                  flush=True)
+            print(
+                f"seed {seed} {name}: val {row['accuracy']:.4f}, binary MACs {row['binary_macs']:,}, float MACs "
+                f"{row['float_macs']:,}, .tflite {row['size']:,} B, search {row['seconds']:.0f} s; ops {row['ops']}",
+                flush=True,
+            )
 
-    print(f"\n{'search':36s} {'retrained val acc':>18s} {'binary MACs':>14s} {'float MACs':>12s} {'.tflite bytes':>14s}")
+    print(
+        f"\n{'search':36s} {'retrained val acc':>18s} {'binary MACs':>14s} {'float MACs':>12s} {'.tflite bytes':>14s}"
+    )
     for name, runs in rows.items():
-        def stat(key):
+
+        def stat(key, runs=runs):
             values = np.array([r[key] for r in runs], dtype=float)
             return values.mean(), values.std()
+
         acc, binary, floating, size = (stat(k) for k in ("accuracy", "binary_macs", "float_macs", "size"))
-        print(f"{name:36s} {acc[0]:>10.4f} ± {acc[1]:.4f} {binary[0]:>14,.0f} {floating[0]:>12,.0f} "
-              f"{size[0]:>14,.0f}   (sd: {binary[1]:,.0f} / {floating[1]:,.0f} / {size[1]:,.0f})")
+        print(
+            f"{name:36s} {acc[0]:>10.4f} ± {acc[1]:.4f} {binary[0]:>14,.0f} {floating[0]:>12,.0f} "
+            f"{size[0]:>14,.0f}   (sd: {binary[1]:,.0f} / {floating[1]:,.0f} / {size[1]:,.0f})"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ values). Latency runs through LCE's interpreter on this host: on x86 it uses
 reference kernels, so the numbers are for reference only; for ARM speed copy
 the .tflite to the device and run ``lce_benchmark_model`` (convert/DEPLOY.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,10 @@ def networks(quick: bool):
         items += [
             ("resnet18 1.0x W1/A1 32x32x3", lambda: bnas_tf.build_width_network(resnet, binarization="W1/A1")),
             # One-padding where LCE 0.16's zero padding is wrong (kernel larger than the 8x8 last stage).
-            ("BINARY_OPS seed 6, 8 cells, C=16, W1/A1 32x32x3", lambda: with_one_padding(
-                bnas_tf.build_network(cells, cells=8, channels=16, binarization="W1/A1"))),
+            (
+                "BINARY_OPS seed 6, 8 cells, C=16, W1/A1 32x32x3",
+                lambda: with_one_padding(bnas_tf.build_network(cells, cells=8, channels=16, binarization="W1/A1")),
+            ),
         ]
     return items
 
@@ -53,11 +56,18 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="VGG-small only")
     args = parser.parse_args(argv)
     machine = platform.machine()
-    print(f"host {machine}, {args.threads} thread(s), {args.runs} runs, batch 1"
-          + ("" if convert.benchmarking.optimised_kernels_here() else
-             " -- LCE reference kernels (not ARM): latency for reference only"))
-    header = (f"{'network':<48} {'weights':>7} {'.tflite':>12} {'bit bound':>12} {'ratio':>6} {'Lce/bin':>8} "
-              f"{'median ms':>10} {'p90 ms':>8} {'float .tflite':>14} {'float ms':>9}")
+    print(
+        f"host {machine}, {args.threads} thread(s), {args.runs} runs, batch 1"
+        + (
+            ""
+            if convert.benchmarking.optimised_kernels_here()
+            else " -- LCE reference kernels (not ARM): latency for reference only"
+        )
+    )
+    header = (
+        f"{'network':<48} {'weights':>7} {'.tflite':>12} {'bit bound':>12} {'ratio':>6} {'Lce/bin':>8} "
+        f"{'median ms':>10} {'p90 ms':>8} {'float .tflite':>14} {'float ms':>9}"
+    )
     print(header)
     print("-" * len(header))
     for label, build in networks(args.quick):
@@ -70,12 +80,16 @@ def main(argv=None) -> int:
         for weights, data in rows:
             info = convert.inspect(data, model=model)
             timing = convert.benchmark(data, num_threads=args.threads, runs=args.runs, float_tflite=float_twin)
-            print(f"{label:<48} {weights:>7} {kb(info['size_bytes']):>12} {kb(info['bound_bytes']):>12} "
-                  f"{info['size_over_bound']:>6.2f} {info['binary_kernel_ops']:>3}/{info['binary_conv_layers']:<4} "
-                  f"{timing['median_ms']:>10.2f} {timing['p90_ms']:>8.2f} {kb(timing['float_size_bytes']):>14} "
-                  f"{timing['float_median_ms']:>9.2f}")
-    print("ratio = .tflite / (1 bit per binary weight + 32 bits per float parameter); Lce/bin = LceBconv2d ops / "
-          "Keras binary convs; 'float .tflite' = the same model through tf.lite.TFLiteConverter (no LCE kernels).")
+            print(
+                f"{label:<48} {weights:>7} {kb(info['size_bytes']):>12} {kb(info['bound_bytes']):>12} "
+                f"{info['size_over_bound']:>6.2f} {info['binary_kernel_ops']:>3}/{info['binary_conv_layers']:<4} "
+                f"{timing['median_ms']:>10.2f} {timing['p90_ms']:>8.2f} {kb(timing['float_size_bytes']):>14} "
+                f"{timing['float_median_ms']:>9.2f}"
+            )
+    print(
+        "ratio = .tflite / (1 bit per binary weight + 32 bits per float parameter); Lce/bin = LceBconv2d ops / "
+        "Keras binary convs; 'float .tflite' = the same model through tf.lite.TFLiteConverter (no LCE kernels)."
+    )
     return 0
 
 

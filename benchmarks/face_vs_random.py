@@ -16,8 +16,10 @@ same held-out pairs with the 10-fold protocol:
 
 The table prints every network's parameter count.
 
-    python benchmarks/face_vs_random.py [--seeds 3] [--first-seed 0] [--random 3] [--retrain-seeds 1] [--profile quick] [--set train_epochs=10 ...]
+    python benchmarks/face_vs_random.py [--seeds 3] [--first-seed 0] [--random 3] [--retrain-seeds 1] [--profile quick]
+        [--set train_epochs=10 ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,13 +33,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from bnas_tf.deploy import costs  # noqa: E402
 from bnas_tf import recipes
+from bnas_tf.deploy import costs  # noqa: E402
 from bnas_tf.pipeline.face import verification_sets  # noqa: E402
 from bnas_tf.pipeline.face_train import embeddings, train_face  # noqa: E402
-from bnas_tf.space.genotype import Genotype  # noqa: E402
 from bnas_tf.pipeline.search import search  # noqa: E402
 from bnas_tf.pipeline.train import load_training_data  # noqa: E402
+from bnas_tf.space.genotype import Genotype  # noqa: E402
 
 
 def same_size_random(genotype: Genotype, seed: int) -> tuple[Genotype, bool]:
@@ -49,8 +51,13 @@ def same_size_random(genotype: Genotype, seed: int) -> tuple[Genotype, bool]:
             edges = list(getattr(genotype, kind))
             ops = [op for op, _ in edges]
             cells[kind] = [(ops[i], source) for i, (_, source) in zip(rng.permutation(len(ops)), edges)]
-        shuffled = Genotype(normal=cells["normal"], reduce=cells["reduce"], op_set=list(genotype.op_set),
-                            nodes=genotype.nodes, name="random_same_ops")
+        shuffled = Genotype(
+            normal=cells["normal"],
+            reduce=cells["reduce"],
+            op_set=list(genotype.op_set),
+            nodes=genotype.nodes,
+            name="random_same_ops",
+        )
         if shuffled != Genotype(**{**genotype.to_dict(), "name": "random_same_ops"}):
             return shuffled, True
     return Genotype.random(list(genotype.op_set), seed=seed, nodes=genotype.nodes, all_edges=True), False
@@ -72,17 +79,25 @@ def verify(genotype, recipe, bundle, pair_sets, retrain_seeds=1, spread=None):
     if spread is not None and retrain_seeds > 1:
         spread += [float(np.std([run[name] for run in runs])) for name in runs[0]]
     params = costs.profile(result.model)
-    return {name: float(np.mean([run[name] for run in runs])) for name in runs[0]}, params["binary_params"] + params["float_params"]
+    return {name: float(np.mean([run[name] for run in runs])) for name in runs[0]}, params["binary_params"] + params[
+        "float_params"
+    ]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
-    parser.add_argument("--random", type=int, default=3, help="uniform random genotypes a seed (their mean is compared)")
+    parser.add_argument(
+        "--random", type=int, default=3, help="uniform random genotypes a seed (their mean is compared)"
+    )
     parser.add_argument("--profile", default="quick", choices=recipes.PROFILES)
-    parser.add_argument("--retrain-seeds", type=int, default=1,
-                        help="retrainings of every genotype (initialisation seeds seed + 100 k); their mean is compared")
+    parser.add_argument(
+        "--retrain-seeds",
+        type=int,
+        default=1,
+        help="retrainings of every genotype (initialisation seeds seed + 100 k); their mean is compared",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     rows, cells, spread, start = [], [], [], time.perf_counter()
@@ -96,24 +111,40 @@ def main(argv=None):
         searched = found.genotype
         shuffled, same_ops = same_size_random(searched, 1000 + seed)
         # uniform random genotypes of the same space (every edge kept), at the same network size
-        uniform = [Genotype.random(list(searched.op_set), seed=1000 * (draw + 1) + seed, nodes=searched.nodes,
-                                   all_edges=True) for draw in range(args.random)]
-        cells.append(f"seed {seed}: searched ({found.seconds:.0f} s) {cell_ops(searched)}; same ops shuffled "
-                     f"{cell_ops(shuffled)}; " + "; ".join(f"uniform {i} {cell_ops(g)}" for i, g in enumerate(uniform)))
+        uniform = [
+            Genotype.random(list(searched.op_set), seed=1000 * (draw + 1) + seed, nodes=searched.nodes, all_edges=True)
+            for draw in range(args.random)
+        ]
+        cells.append(
+            f"seed {seed}: searched ({found.seconds:.0f} s) {cell_ops(searched)}; same ops shuffled "
+            f"{cell_ops(shuffled)}; " + "; ".join(f"uniform {i} {cell_ops(g)}" for i, g in enumerate(uniform))
+        )
         bundle = load_training_data(recipe)
         pair_sets = verification_sets(recipe, bundle)
         ours = verify(searched, recipe, bundle, pair_sets, args.retrain_seeds, spread)
         theirs = [verify(g, recipe, bundle, pair_sets, args.retrain_seeds, spread) for g in uniform]
         placement = verify(shuffled, recipe, bundle, pair_sets, args.retrain_seeds, spread)
         for name in ours[0]:
-            rows.append(dict(seed=seed, pairs=name, searched=ours[0][name], params=ours[1],
-                             uniform=[a[name] for a, _ in theirs], uniform_params=[p for _, p in theirs],
-                             shuffled=placement[0][name], shuffled_params=placement[1], same_ops=same_ops))
+            rows.append(
+                dict(
+                    seed=seed,
+                    pairs=name,
+                    searched=ours[0][name],
+                    params=ours[1],
+                    uniform=[a[name] for a, _ in theirs],
+                    uniform_params=[p for _, p in theirs],
+                    shuffled=placement[0][name],
+                    shuffled_params=placement[1],
+                    same_ops=same_ops,
+                )
+            )
         print(f"seed {seed} done ({time.perf_counter() - start:.0f} s)", flush=True)
     report(rows, args, time.perf_counter() - start)
     if spread:
-        print(f"retraining noise: standard deviation of one genotype's accuracy over {args.retrain_seeds} retrainings, "
-              f"mean {np.mean(spread):.2%}, largest {np.max(spread):.2%} ({len(spread)} genotypes)")
+        print(
+            f"retraining noise: standard deviation of one genotype's accuracy over {args.retrain_seeds} retrainings, "
+            f"mean {np.mean(spread):.2%}, largest {np.max(spread):.2%} ({len(spread)} genotypes)"
+        )
     print("\n".join(["", "cells (op per edge):"] + cells))
 
 
@@ -126,27 +157,37 @@ def _wins(differences) -> str:
 
 def report(rows, args, seconds):
     settings = f" ({', '.join(args.set)})" if args.set else ""
-    print(f"\nbnas_face {args.profile} profile{settings}: 10-fold verification accuracy of the searched network, "
-          f"of {args.random} uniform random genotypes and of the searched ops shuffled, all at the same network "
-          f"size and retrained identically ({args.retrain_seeds} retraining{'s' * (args.retrain_seeds > 1)} each, mean)")
-    print("| seed | pairs | searched | uniform random: each (mean) | searched - mean | same ops shuffled | "
-          "searched - shuffled | params searched / uniform / shuffled |")
+    print(
+        f"\nbnas_face {args.profile} profile{settings}: 10-fold verification accuracy of the searched network, "
+        f"of {args.random} uniform random genotypes and of the searched ops shuffled, all at the same network "
+        f"size and retrained identically ({args.retrain_seeds} retraining{'s' * (args.retrain_seeds > 1)} each, mean)"
+    )
+    print(
+        "| seed | pairs | searched | uniform random: each (mean) | searched - mean | same ops shuffled | "
+        "searched - shuffled | params searched / uniform / shuffled |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         mean = float(np.mean(r["uniform"]))
         note = "" if r["same_ops"] else " (every edge kept one op: a uniform genotype)"
         each = ", ".join(f"{a:.2%}" for a in r["uniform"])
         params = "/".join(f"{p // 1000}k" for p in r["uniform_params"])
-        print(f"| {r['seed']} | {r['pairs']} | {r['searched']:.2%} | {each} ({mean:.2%}) | {r['searched'] - mean:+.2%} | "
-              f"{r['shuffled']:.2%}{note} | {r['searched'] - r['shuffled']:+.2%} | "
-              f"{r['params'] // 1000}k / {params} / {r['shuffled_params'] // 1000}k |")
+        print(
+            f"| {r['seed']} | {r['pairs']} | {r['searched']:.2%} | {each} ({mean:.2%}) | {r['searched'] - mean:+.2%} | "
+            f"{r['shuffled']:.2%}{note} | {r['searched'] - r['shuffled']:+.2%} | "
+            f"{r['params'] // 1000}k / {params} / {r['shuffled_params'] // 1000}k |"
+        )
     against_mean = [r["searched"] - np.mean(r["uniform"]) for r in rows]
     draws = [r["searched"] - a for r in rows for a in r["uniform"]]
     against_shuffled = [r["searched"] - r["shuffled"] for r in rows]
-    print(f"searched better than the mean of the uniform random genotypes in {_wins(against_mean)} of {len(rows)} "
-          f"(mean {np.mean(against_mean):+.2%}); better than {_wins(draws)} of {len(draws)} single draws")
-    print(f"searched better than the same ops shuffled in {_wins(against_shuffled)} of {len(rows)} "
-          f"(mean {np.mean(against_shuffled):+.2%})")
+    print(
+        f"searched better than the mean of the uniform random genotypes in {_wins(against_mean)} of {len(rows)} "
+        f"(mean {np.mean(against_mean):+.2%}); better than {_wins(draws)} of {len(draws)} single draws"
+    )
+    print(
+        f"searched better than the same ops shuffled in {_wins(against_shuffled)} of {len(rows)} "
+        f"(mean {np.mean(against_shuffled):+.2%})"
+    )
     print(f"{seconds:.0f} s")
 
 

@@ -8,6 +8,7 @@ as tracing), their ratio, and the overhead per trial. Target: ratio <= 1.3.
 
     python benchmarks/search_overhead.py [--cells 3] [--ops 4] [--repetitions 3] [--batch 64]
 """
+
 import argparse
 import os
 import shutil
@@ -46,12 +47,21 @@ def main():
     space = CellSpace(op_set=OPS[: args.ops], cells=args.cells, channels=args.channels)
     folder = tempfile.mkdtemp(prefix="bnas-overhead-")
     try:
-        tuner = OperationPruning(space, repetitions=args.repetitions, ucb=not args.warmup, finetune_epochs=args.finetune,
-                                 warmup_epochs=5 if args.warmup else 0, seed=1, binarization=args.binarization,
-                                 directory=folder, project_name="overhead")
+        tuner = OperationPruning(
+            space,
+            repetitions=args.repetitions,
+            ucb=not args.warmup,
+            finetune_epochs=args.finetune,
+            warmup_epochs=5 if args.warmup else 0,
+            seed=1,
+            binarization=args.binarization,
+            directory=folder,
+            project_name="overhead",
+        )
         start = time.perf_counter()
-        tuner.search(bundle.search_weights, bundle.search_validation, architecture_data=bundle.search_architecture,
-                     verbose=0)
+        tuner.search(
+            bundle.search_weights, bundle.search_validation, architecture_data=bundle.search_architecture, verbose=0
+        )
         wall = time.perf_counter() - start
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -60,8 +70,10 @@ def main():
     median = float(np.median(times[~first]))
     steady = float(times[~first].sum() + median * first.sum())
     trials = len(tuner.oracle.trials)
-    print(f"space: {args.cells} cells x {space.num_edges} edges x {args.ops} ops, C={args.channels}, "
-          f"{args.binarization}, batch {args.batch}, T={args.repetitions}, V={args.finetune}")
+    print(
+        f"space: {args.cells} cells x {space.num_edges} edges x {args.ops} ops, C={args.channels}, "
+        f"{args.binarization}, batch {args.batch}, T={args.repetitions}, V={args.finetune}"
+    )
     print(f"trials: {trials}   training steps: {len(times)}   graphs traced: {int(first.sum())}")
     print(f"wall time:                  {wall:8.1f} s")
     print(f"steady-state training time: {steady:8.1f} s   (median step {1000 * median:.0f} ms)")

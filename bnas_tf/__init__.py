@@ -29,7 +29,11 @@ _PUBLIC = {
     "build_width_network": "bnas_tf.space.networks",
     "enable_determinism": "bnas_tf.determinism",
 }
-_SUBMODULES = {"ops": "bnas_tf.space.ops", "quantizers": "bnas_tf.space.quantizers", "published": "bnas_tf.space.published"}
+_SUBMODULES = {
+    "ops": "bnas_tf.space.ops",
+    "quantizers": "bnas_tf.space.quantizers",
+    "published": "bnas_tf.space.published",
+}
 
 __all__ = sorted([*_PUBLIC, *_SUBMODULES])
 

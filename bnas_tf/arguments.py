@@ -7,6 +7,7 @@ Example:
     Traceback (most recent call last):
     ValueError: repetitions must be a positive integer (got 0)
 """
+
 from __future__ import annotations
 
 import math

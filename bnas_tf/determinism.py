@@ -10,6 +10,7 @@ floating-point sums have one order, whatever else the machine runs. It costs spe
 ``benchmarks/README.md``), so it is an option: ``bnas-tf search --deterministic`` or, at the top of a script,
 :func:`enable_determinism`.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -36,6 +37,7 @@ def enable_determinism(seed: int | None = None, threads: int = 1) -> None:
             raise RuntimeError(
                 f"enable_determinism() came after TensorFlow started ({error}); its {what} threads are fixed now. "
                 "Call it first thing in the script, before building a model or loading data, or pass "
-                "--deterministic to bnas-tf") from None
+                "--deterministic to bnas-tf"
+            ) from None
     if seed is not None:
         tf.keras.utils.set_random_seed(int(seed))

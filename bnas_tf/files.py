@@ -1,4 +1,5 @@
 """Crash-safe file writing: write to a temporary file beside the target, then rename."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,9 @@ def atomic_write_json(path, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))
 
 
-def read_json(path, *, what: str = "state file", recovery: str = "delete it to start that part again or restore it "
-              "from a backup"):
+def read_json(
+    path, *, what: str = "state file", recovery: str = "delete it to start that part again or restore it from a backup"
+):
     """Read JSON, turning a corrupt file into an error that names it and the way out (``recovery``)."""
     try:
         with open(path) as f:

@@ -12,12 +12,13 @@
 
 Command line: ``bnas-tf convert MODEL -o model.tflite --verify-on digits --benchmark``.
 """
+
 from bnas_tf.convert.benchmarking import benchmark
-from bnas_tf.deploy.convertibility import check_convertible
 from bnas_tf.convert.export import float_tflite, to_tflite
 from bnas_tf.convert.inspection import inspect, weight_bound_bytes
 from bnas_tf.convert.loading import load_model
 from bnas_tf.convert.verification import verify
+from bnas_tf.deploy.convertibility import check_convertible
 
 __all__ = [
     "benchmark",

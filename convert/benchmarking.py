@@ -6,6 +6,7 @@ kernels, so host numbers say whether the file runs and roughly how its ops
 compare, never how fast it is on a device (larq/larq#607): measure that on
 the device with LCE's ``lce_benchmark_model``.
 """
+
 from __future__ import annotations
 
 import platform

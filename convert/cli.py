@@ -5,59 +5,92 @@ Loads a saved model (``.keras``, SavedModel folder, or run folder with
 prints size against the weights' bit-level bound and the operator mix, and
 optionally verifies it against Keras on a dataset and times it on this host.
 """
+
 from __future__ import annotations
 
 import argparse
 
+from bnas_tf import data as data_lib
 from bnas_tf.convert.benchmarking import benchmark
 from bnas_tf.convert.export import WEIGHT_FORMATS, to_tflite
 from bnas_tf.convert.inspection import inspect
 from bnas_tf.convert.loading import load_model
 from bnas_tf.convert.verification import verify
-from bnas_tf import data as data_lib
 
 DEFAULT_MIN_AGREEMENT = 0.99
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL",
-                        help="saved Keras model (.keras file or SavedModel folder) or a run folder containing model.keras")
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="saved Keras model (.keras file or SavedModel folder) or a run folder containing model.keras",
+    )
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the .tflite file")
-    parser.add_argument("--verify-on", metavar="DATASET",
-                        help="compare the .tflite with Keras on this dataset's test split: 'digits' (built in), "
-                             "a TFDS name already on this machine, or an image folder")
-    parser.add_argument("--max-samples", type=int, default=256, metavar="N",
-                        help="examples to verify on (default: %(default)s)")
-    parser.add_argument("--min-agreement", type=float, default=DEFAULT_MIN_AGREEMENT, metavar="FRACTION",
-                        help="exit with status 1 when top-1 agreement is below this (default: %(default)s)")
+    parser.add_argument(
+        "--verify-on",
+        metavar="DATASET",
+        help="compare the .tflite with Keras on this dataset's test split: 'digits' (built in), "
+        "a TFDS name already on this machine, or an image folder",
+    )
+    parser.add_argument(
+        "--max-samples", type=int, default=256, metavar="N", help="examples to verify on (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=DEFAULT_MIN_AGREEMENT,
+        metavar="FRACTION",
+        help="exit with status 1 when top-1 agreement is below this (default: %(default)s)",
+    )
     parser.add_argument("--data-dir", metavar="DIR", help="TFDS data folder for --verify-on")
-    parser.add_argument("--embedding", action="store_true",
-                        help="the model outputs embeddings (a bnas_face run): --verify-on compares them by cosine "
-                             "similarity instead of top-1")
-    parser.add_argument("--min-cosine", type=float, default=0.999, metavar="COSINE",
-                        help="with --embedding: exit 1 when an embedding's cosine with Keras is lower "
-                             "(default: %(default)s)")
-    parser.add_argument("--benchmark", action="store_true",
-                        help="time the .tflite and a float .tflite of the same model on this host "
-                             "(reference only unless this host is ARM)")
-    parser.add_argument("--runs", type=int, default=50, metavar="N", help="timed runs for --benchmark (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=1, metavar="N", help="interpreter threads (default: %(default)s)")
+    parser.add_argument(
+        "--embedding",
+        action="store_true",
+        help="the model outputs embeddings (a bnas_face run): --verify-on compares them by cosine "
+        "similarity instead of top-1",
+    )
+    parser.add_argument(
+        "--min-cosine",
+        type=float,
+        default=0.999,
+        metavar="COSINE",
+        help="with --embedding: exit 1 when an embedding's cosine with Keras is lower (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="time the .tflite and a float .tflite of the same model on this host "
+        "(reference only unless this host is ARM)",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=50, metavar="N", help="timed runs for --benchmark (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, metavar="N", help="interpreter threads (default: %(default)s)"
+    )
     parser.add_argument("--target", choices=("arm", "xcore"), default="arm", help="LCE target (default: %(default)s)")
-    parser.add_argument("--weights", choices=WEIGHT_FORMATS, default="float",
-                        help="'int8' stores W1/A32 and float nets' weights as int8 (4x smaller; default: %(default)s)")
+    parser.add_argument(
+        "--weights",
+        choices=WEIGHT_FORMATS,
+        default="float",
+        help="'int8' stores W1/A32 and float nets' weights as int8 (4x smaller; default: %(default)s)",
+    )
 
 
 def _verification_data(name: str, model, data_dir):
     height, width, channels = (int(d) for d in model.inputs[0].shape[1:])
     bundle = data_lib.load(name, image_size=(height, width), data_dir=data_dir, batch_size=64)
     if tuple(bundle.input_shape)[-1] != channels:
-        raise ValueError(f"{name} has {bundle.input_shape[-1]}-channel images but the model takes {channels} channels; "
-                         "verify on a dataset like the one the model was trained on")
+        raise ValueError(
+            f"{name} has {bundle.input_shape[-1]}-channel images but the model takes {channels} channels; "
+            "verify on a dataset like the one the model was trained on"
+        )
     return bundle.test
 
 
 def _kilobytes(size: int) -> str:
-    return f"{size / 1024:.1f} KB" if size < 1024 ** 2 else f"{size / 1024 ** 2:.2f} MB"
+    return f"{size / 1024:.1f} KB" if size < 1024**2 else f"{size / 1024**2:.2f} MB"
 
 
 def _ops_line(ops: dict) -> str:
@@ -66,46 +99,66 @@ def _ops_line(ops: dict) -> str:
 
 def run(args) -> int:
     model = load_model(args.model)
-    data = _verification_data(args.verify_on, model, args.data_dir) if args.verify_on else None  # fail before converting
+    data = (
+        _verification_data(args.verify_on, model, args.data_dir) if args.verify_on else None
+    )  # fail before converting
     to_tflite(model, args.output, target=args.target, weights=args.weights)
     info = inspect(args.output, model=model)
-    print(f"wrote {args.output}: {_kilobytes(info['size_bytes'])} ({info['size_bytes']} bytes), "
-          f"{info['size_over_bound']:.2f}x the bit-level bound of the weights ({_kilobytes(info['bound_bytes'])}: "
-          f"{info['binary_params']} binary + {info['float_params']} float parameters)")
+    print(
+        f"wrote {args.output}: {_kilobytes(info['size_bytes'])} ({info['size_bytes']} bytes), "
+        f"{info['size_over_bound']:.2f}x the bit-level bound of the weights ({_kilobytes(info['bound_bytes'])}: "
+        f"{info['binary_params']} binary + {info['float_params']} float parameters)"
+    )
     print(f"ops: {_ops_line(info['ops'])}")
     if info["binary_conv_layers"] == 0 and args.weights == "float":
-        print("note: no binary kernels: only convolutions with binary inputs and weights (W1/A1) become LceBconv2d; "
-              "W1/A32 nets run as float ops and keep float size (try --weights int8)")
+        print(
+            "note: no binary kernels: only convolutions with binary inputs and weights (W1/A1) become LceBconv2d; "
+            "W1/A32 nets run as float ops and keep float size (try --weights int8)"
+        )
     elif info["binary_kernel_ops"] < info["binary_conv_layers"]:
-        print(f"note: {info['binary_conv_layers'] - info['binary_kernel_ops']} of {info['binary_conv_layers']} binary "
-              "convs stayed float CONV_2D (LCE does this for dilated convs sharing an input with an identical one)")
+        print(
+            f"note: {info['binary_conv_layers'] - info['binary_kernel_ops']} of {info['binary_conv_layers']} binary "
+            "convs stayed float CONV_2D (LCE does this for dilated convs sharing an input with an identical one)"
+        )
     status = 0
     if args.verify_on and args.embedding:
-        result = verify(model, args.output, data, num_threads=args.threads, max_samples=args.max_samples,
-                        mode="embedding")
-        print(f"verify on {args.verify_on} ({result['num_samples']} samples): embedding cosine similarity min "
-              f"{result['min_cosine']:.6f}, mean {result['mean_cosine']:.6f}, max |diff| {result['max_abs_diff']:.3g}")
+        result = verify(
+            model, args.output, data, num_threads=args.threads, max_samples=args.max_samples, mode="embedding"
+        )
+        print(
+            f"verify on {args.verify_on} ({result['num_samples']} samples): embedding cosine similarity min "
+            f"{result['min_cosine']:.6f}, mean {result['mean_cosine']:.6f}, max |diff| {result['max_abs_diff']:.3g}"
+        )
         if result["min_cosine"] < args.min_cosine:
-            print(f"cosine below {args.min_cosine}: the .tflite embeddings do not match Keras closely enough "
-                  "(verify a trained network: untrained ones have binary outputs at exactly 0 that flip)")
+            print(
+                f"cosine below {args.min_cosine}: the .tflite embeddings do not match Keras closely enough "
+                "(verify a trained network: untrained ones have binary outputs at exactly 0 that flip)"
+            )
             status = 1
     elif args.verify_on:
         result = verify(model, args.output, data, num_threads=args.threads, max_samples=args.max_samples)
-        line = (f"verify on {args.verify_on} ({result['num_samples']} samples): top-1 agreement "
-                f"{result['top1_agreement']:.2%}, max |logit diff| {result['max_abs_diff']:.3g}, "
-                f"mean {result['mean_abs_diff']:.3g}")
+        line = (
+            f"verify on {args.verify_on} ({result['num_samples']} samples): top-1 agreement "
+            f"{result['top1_agreement']:.2%}, max |logit diff| {result['max_abs_diff']:.3g}, "
+            f"mean {result['mean_abs_diff']:.3g}"
+        )
         if "keras_accuracy" in result:
             line += f"; accuracy Keras {result['keras_accuracy']:.2%}, tflite {result['tflite_accuracy']:.2%}"
         print(line)
         if result["top1_agreement"] < args.min_agreement:
-            print(f"agreement below {args.min_agreement:.2%}: the .tflite does not match Keras closely enough "
-                  "(on an untrained network, near-equal logits and binary outputs at exactly 0 flip easily: verify a trained one)")
+            print(
+                f"agreement below {args.min_agreement:.2%}: the .tflite does not match Keras closely enough "
+                "(on an untrained network, near-equal logits and binary outputs at exactly 0 flip easily: "
+                "verify a trained one)"
+            )
             status = 1
     if args.benchmark:
         timing = benchmark(args.output, num_threads=args.threads, runs=args.runs, model=model)
         kernels = "optimised ARM kernels" if timing["optimised_kernels"] else "reference kernels: not ARM speed"
-        print(f"latency on {timing['machine']} ({kernels}), {timing['num_threads']} thread(s), {timing['runs']} runs: "
-              f"{timing['median_ms']:.2f} ms median, {timing['p90_ms']:.2f} ms p90; float tflite "
-              f"{timing['float_median_ms']:.2f} ms median, {timing['float_p90_ms']:.2f} ms p90 "
-              f"({_kilobytes(timing['float_size_bytes'])})")
+        print(
+            f"latency on {timing['machine']} ({kernels}), {timing['num_threads']} thread(s), {timing['runs']} runs: "
+            f"{timing['median_ms']:.2f} ms median, {timing['p90_ms']:.2f} ms p90; float tflite "
+            f"{timing['float_median_ms']:.2f} ms median, {timing['float_p90_ms']:.2f} ms p90 "
+            f"({_kilobytes(timing['float_size_bytes'])})"
+        )
     return status

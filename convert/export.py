@@ -1,4 +1,5 @@
 """Keras (Larq) model to .tflite flatbuffer through Larq Compute Engine's converter (issue 4)."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,9 @@ def check_output_path(path) -> str:
     """Fail before a long conversion when ``path`` cannot be written; returns it as a string."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        raise ValueError(f"output path {path} is a directory; give a file name such as {os.path.join(path, 'model.tflite')}")
+        raise ValueError(
+            f"output path {path} is a directory; give a file name such as {os.path.join(path, 'model.tflite')}"
+        )
     folder = os.path.dirname(os.path.abspath(path))
     existing = folder
     while not os.path.exists(existing):
@@ -29,13 +32,23 @@ def check_output_path(path) -> str:
         os.close(probe)
         os.unlink(probe_path)
     except OSError as error:
-        raise OSError(f"cannot write {path}: folder {existing} is not writable ({error.strerror}); "
-                      "choose a writable output folder") from None
+        raise OSError(
+            f"cannot write {path}: folder {existing} is not writable ({error.strerror}); "
+            "choose a writable output folder"
+        ) from None
     return path
 
 
-def to_tflite(model, path=None, *, inference_input_type=tf.float32, inference_output_type=tf.float32,
-              target: str = "arm", experimental_default_int8_range=None, weights: str = "float") -> bytes:
+def to_tflite(
+    model,
+    path=None,
+    *,
+    inference_input_type=tf.float32,
+    inference_output_type=tf.float32,
+    target: str = "arm",
+    experimental_default_int8_range=None,
+    weights: str = "float",
+) -> bytes:
     """Convert ``model`` to a TFLite flatbuffer with Larq Compute Engine; write it to ``path`` if given.
 
     Binary convolutions (sign input quantizer + binary kernel, the W1/A1
@@ -83,7 +96,9 @@ def to_tflite(model, path=None, *, inference_input_type=tf.float32, inference_ou
         path = check_output_path(path)
     check_convertible(model)
     if weights == "int8":
-        data = _int8_weights(model, inference_input_type, inference_output_type, target, experimental_default_int8_range)
+        data = _int8_weights(
+            model, inference_input_type, inference_output_type, target, experimental_default_int8_range
+        )
     else:
         try:
             data = lce.convert_keras_model(
@@ -108,10 +123,13 @@ def _int8_weights(model, inference_input_type, inference_output_type, target, de
         raise ValueError(
             f"weights='int8' is for networks without binary activations (W1/A32 or float); layer "
             f"{binary_layers[0]!r} binarizes its input, and LCE already stores such layers' weights in 1 bit: "
-            "use weights='float'")
+            "use weights='float'"
+        )
     if inference_input_type != tf.float32 or inference_output_type != tf.float32 or default_range is not None:
-        raise ValueError("weights='int8' keeps float inputs and outputs; drop inference_input_type, "
-                         "inference_output_type and experimental_default_int8_range")
+        raise ValueError(
+            "weights='int8' keeps float inputs and outputs; drop inference_input_type, "
+            "inference_output_type and experimental_default_int8_range"
+        )
     if target != "arm":
         raise ValueError(f"weights='int8' produces plain TFLite ops for target 'arm' (got target={target!r})")
     converter = tf.lite.TFLiteConverter.from_keras_model(model)

@@ -6,6 +6,7 @@ converter utilities use), so LCE's custom ops (``LceBconv2d``,
 ``LceQuantize``, ...) are read as the custom codes they are, without an
 interpreter and without registering kernels.
 """
+
 from __future__ import annotations
 
 import collections
@@ -31,8 +32,10 @@ def read(tflite) -> bytes:
     else:
         raise TypeError(f"expected .tflite bytes or a path to a .tflite file, got {type(tflite).__name__}")
     if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
-        raise ValueError("not a TFLite flatbuffer (no 'TFL3' identifier); pass the bytes returned by to_tflite or "
-                         "the path of a .tflite file")
+        raise ValueError(
+            "not a TFLite flatbuffer (no 'TFL3' identifier); pass the bytes returned by to_tflite or "
+            "the path of a .tflite file"
+        )
     return data
 
 

@@ -1,10 +1,11 @@
 """What is in a .tflite: size, operators, and how close the file is to the bit-level bound of its weights."""
+
 from __future__ import annotations
 
 import math
 
-from bnas_tf.deploy import costs
 from bnas_tf.convert import flatbuffer
+from bnas_tf.deploy import costs
 from bnas_tf.deploy.convertibility import becomes_lce_binary_conv, leaf_layers
 
 # Operators that do a convolution or matrix product in float.

@@ -8,6 +8,7 @@ layers are revived as graph-only stand-ins (no Python runs) and HDF5 ones
 are refused; :func:`~bnas_tf.convert.check_convertible` then rejects the
 stand-ins by name.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,12 +36,16 @@ def resolve_model_path(path) -> str:
         candidate = os.path.join(path, RUN_FOLDER_MODEL)
         if os.path.isfile(candidate):
             return candidate
-        raise FileNotFoundError(f"{path} is a folder with neither {RUN_FOLDER_MODEL} (a run folder) nor saved_model.pb "
-                                "(a SavedModel); pass the saved model itself")
+        raise FileNotFoundError(
+            f"{path} is a folder with neither {RUN_FOLDER_MODEL} (a run folder) nor saved_model.pb "
+            "(a SavedModel); pass the saved model itself"
+        )
     if os.path.isfile(path):
         if not path.endswith(MODEL_SUFFIXES):
-            raise ValueError(f"{path} is not a saved Keras model; expected a .keras file, a SavedModel folder or a run "
-                             f"folder containing {RUN_FOLDER_MODEL}")
+            raise ValueError(
+                f"{path} is not a saved Keras model; expected a .keras file, a SavedModel folder or a run "
+                f"folder containing {RUN_FOLDER_MODEL}"
+            )
         return path
     raise FileNotFoundError(f"no saved model at {path}; pass a .keras file, a SavedModel folder or a run folder")
 

@@ -5,6 +5,7 @@ The flatbuffer runs in LCE's own interpreter
 Python runtime that has LCE's custom kernels; on x86 those are reference
 kernels, numerically the same as the ARM ones.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,14 +47,17 @@ def collect(data, max_samples: int, example_shape: tuple):
     elif isinstance(data, np.ndarray):
         x, y = data, None
     else:
-        raise TypeError(f"data must be a numpy array, an (x, y) tuple of arrays or a tf.data.Dataset, "
-                        f"not {type(data).__name__}")
+        raise TypeError(
+            f"data must be a numpy array, an (x, y) tuple of arrays or a tf.data.Dataset, not {type(data).__name__}"
+        )
     if x.ndim == len(example_shape):
         x = x[None]
     if tuple(x.shape[1:]) != tuple(example_shape):
-        raise ValueError(f"data examples have shape {tuple(x.shape[1:])} but the model expects {tuple(example_shape)}; "
-                         "resize the images (e.g. bnas_tf.data.load(name, image_size=...)) or convert a model built "
-                         "for this input size")
+        raise ValueError(
+            f"data examples have shape {tuple(x.shape[1:])} but the model expects {tuple(example_shape)}; "
+            "resize the images (e.g. bnas_tf.data.load(name, image_size=...)) or convert a model built "
+            "for this input size"
+        )
     if len(x) == 0:
         raise ValueError("data has no examples: verify needs at least one")
     if y is not None and len(y) != len(x):
@@ -81,7 +85,7 @@ def keras_outputs(model, x) -> np.ndarray:
     """First output of ``model`` (the logits when there is an auxiliary head), inference mode."""
     outputs = []
     for start in range(0, len(x), KERAS_BATCH):
-        result = model(x[start:start + KERAS_BATCH], training=False)
+        result = model(x[start : start + KERAS_BATCH], training=False)
         if isinstance(result, (list, tuple)):
             result = result[0]
         elif isinstance(result, dict):
@@ -96,8 +100,10 @@ def _output_index(data: bytes, wanted: str | None, count: int) -> int:
     names = flatbuffer.output_names(data)
     if wanted in names:
         return names.index(wanted)
-    raise ValueError(f"the flatbuffer has {count} outputs named {names}, none called {wanted!r} (the model's first "
-                     "output); convert this model with to_tflite so the names match")
+    raise ValueError(
+        f"the flatbuffer has {count} outputs named {names}, none called {wanted!r} (the model's first "
+        "output); convert this model with to_tflite so the names match"
+    )
 
 
 def _quantize(x, dtype, scale, zero_point):
@@ -120,8 +126,10 @@ def tflite_outputs(data: bytes, x, *, num_threads: int = 1, output_name: str | N
         raise ValueError(f"verify supports single-input models; this flatbuffer has {len(interpreter.input_shapes)}")
     batch = interpreter.input_shapes[0][0]
     if batch != 1:
-        raise ValueError(f"the flatbuffer has a fixed batch size of {batch}; verify needs batch 1 (build the model "
-                         "with tf.keras.Input(shape=...) and no batch_size)")
+        raise ValueError(
+            f"the flatbuffer has a fixed batch size of {batch}; verify needs batch 1 (build the model "
+            "with tf.keras.Input(shape=...) and no batch_size)"
+        )
     inputs = _quantize(x, interpreter.input_types[0], interpreter.input_scales[0], interpreter.input_zero_points[0])
     result = interpreter.predict(inputs)
     outputs = result if isinstance(result, list) else [result]
@@ -174,8 +182,10 @@ def verify(model, tflite, data, *, num_threads: int = 1, max_samples: int = 256,
         for logits, ``min_cosine`` and ``mean_cosine`` for embeddings.
     """
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)} (got {mode!r}); 'embedding' compares face "
-                         "embeddings by cosine similarity")
+        raise ValueError(
+            f"mode must be one of {', '.join(MODES)} (got {mode!r}); 'embedding' compares face "
+            "embeddings by cosine similarity"
+        )
     if not isinstance(model, tf.keras.Model):
         raise TypeError(f"model must be a tf.keras.Model, got {type(model).__name__}")
     buffer = flatbuffer.read(tflite)
@@ -186,8 +196,10 @@ def verify(model, tflite, data, *, num_threads: int = 1, max_samples: int = 256,
     expected = keras_outputs(model, x)
     got = tflite_outputs(buffer, x, num_threads=num_threads, output_name=output_name)
     if expected.shape != got.shape:
-        raise ValueError(f"Keras output shape {expected.shape} differs from the flatbuffer's {got.shape}: "
-                         "the .tflite was not converted from this model")
+        raise ValueError(
+            f"Keras output shape {expected.shape} differs from the flatbuffer's {got.shape}: "
+            "the .tflite was not converted from this model"
+        )
     diff = np.abs(expected.astype(np.float64) - got.astype(np.float64))
     report = {
         "num_samples": int(len(x)),

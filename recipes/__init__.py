@@ -6,13 +6,22 @@ dict of overrides for a CPU-sized run on the embedded digits (the ``quick``
 profile). ``bnas-tf run --recipe NAME --profile quick|paper --set key=value``
 runs one; ``bnas-tf recipes`` lists them.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import importlib
 
-from bnas_tf.recipes.base import (ChildParentRecipe, CellRecipe, DifferentiableRecipe, EvolutionRecipe,
-                                  PruningRecipe, Recipe, apply_overrides, parse_assignment)
+from bnas_tf.recipes.base import (
+    CellRecipe,
+    ChildParentRecipe,
+    DifferentiableRecipe,
+    EvolutionRecipe,
+    PruningRecipe,
+    Recipe,
+    apply_overrides,
+    parse_assignment,
+)
 
 #: recipe name -> module (each defines RECIPE, the dataclass, and QUICK, the quick profile's overrides)
 RECIPES = {
@@ -31,9 +40,23 @@ PROFILES = ("quick", "paper")
 DEFAULT_RECIPE = "cpnas"
 DEFAULT_PROFILE = "quick"
 
-__all__ = ["CellRecipe", "ChildParentRecipe", "DEFAULT_PROFILE", "DEFAULT_RECIPE", "DifferentiableRecipe",
-           "EvolutionRecipe", "PROFILES", "PruningRecipe", "RECIPES", "Recipe", "apply_overrides", "describe",
-           "get", "names", "parse_assignment"]
+__all__ = [
+    "CellRecipe",
+    "ChildParentRecipe",
+    "DEFAULT_PROFILE",
+    "DEFAULT_RECIPE",
+    "DifferentiableRecipe",
+    "EvolutionRecipe",
+    "PROFILES",
+    "PruningRecipe",
+    "RECIPES",
+    "Recipe",
+    "apply_overrides",
+    "describe",
+    "get",
+    "names",
+    "parse_assignment",
+]
 
 
 def names() -> list:

@@ -15,6 +15,7 @@ Retraining schedules the papers leave out follow DARTS' evaluation protocol
 clipped at 5, cutout 16, auxiliary head weight 0.4, batch 96, 600 epochs);
 each module says which fields come from SPEC and which from this default.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,7 +55,9 @@ class Recipe:
     binarization_scheme: str = "xnor"
     lce_friendly: bool = False  # W1/A1: only ops LCE runs as binary kernels, channels rounded up to 32
     # --- deployment objective (bnas_tf.tuners.DeploymentObjective), costed on the evaluation network
-    deploy_cost: str = "size_bytes"  # size_bytes, binary_macs, float_macs or fallback_macs (bnas_tf.deploy.lce_profile.lce_profile)
+    deploy_cost: str = (
+        "size_bytes"  # size_bytes, binary_macs, float_macs or fallback_macs (bnas_tf.deploy.lce_profile.lce_profile)
+    )
     deploy_budget: float | None = None  # candidates costing more fail before training; never an over-budget winner
     deploy_penalty: float = 0.0  # lam of max(objective - lam * cost / base_cost, 0); 0 = none
     # --- search data
@@ -82,8 +85,9 @@ class Recipe:
         if self.binarization not in BINARIZATION_TAGS:
             raise ValueError(f"binarization must be one of {', '.join(BINARIZATION_TAGS)} (got {self.binarization!r})")
         if self.binarization_scheme not in SCHEMES:
-            raise ValueError(f"binarization_scheme must be one of {', '.join(SCHEMES)} "
-                             f"(got {self.binarization_scheme!r})")
+            raise ValueError(
+                f"binarization_scheme must be one of {', '.join(SCHEMES)} (got {self.binarization_scheme!r})"
+            )
         if self.tflite_weights not in TFLITE_WEIGHTS:
             raise ValueError(f"tflite_weights must be one of {', '.join(TFLITE_WEIGHTS)} (got {self.tflite_weights!r})")
         if self.tflite_weights == "int8" and self.binarization == "W1/A1":
@@ -109,7 +113,8 @@ class Recipe:
         return {}
 
     def binarization_config(self, tag: str | None = None) -> Binarization:
-        """The :class:`~bnas_tf.space.quantizers.Binarization` these settings name (of ``tag``, same scheme, if given)."""
+        """The :class:`~bnas_tf.space.quantizers.Binarization` these settings name (of ``tag``, same scheme, if
+        given)."""
         weight_bits, activation_bits = BINARIZATION_TAGS[self.binarization if tag is None else tag]
         return Binarization(self.binarization_scheme, weight_bits=weight_bits, activation_bits=activation_bits)
 
@@ -130,7 +135,9 @@ class CellRecipe(Recipe):
     search_reduction_cells: tuple[int, ...] | None = None  # None: DARTS rule (cells // 3, 2 * cells // 3)
     inter_cell_skip: bool = False
     # --- supernet training during the search
-    search_binarization: str | None = None  # the supernet's (a proxy search, e.g. W1/A32 for a W1/A1 net); None: binarization
+    search_binarization: str | None = (
+        None  # the supernet's (a proxy search, e.g. W1/A32 for a W1/A1 net); None: binarization
+    )
     search_learning_rate: float = 0.025
     search_momentum: float = 0.9
     search_weight_decay: float = 5e-4
@@ -146,8 +153,10 @@ class CellRecipe(Recipe):
     def __post_init__(self):
         super().__post_init__()
         if self.search_binarization is not None and self.search_binarization not in BINARIZATION_TAGS:
-            raise ValueError(f"search_binarization must be one of {', '.join(BINARIZATION_TAGS)} or unset (the "
-                             f"retraining's binarization) (got {self.search_binarization!r})")
+            raise ValueError(
+                f"search_binarization must be one of {', '.join(BINARIZATION_TAGS)} or unset (the "
+                f"retraining's binarization) (got {self.search_binarization!r})"
+            )
 
     def search_binarization_config(self) -> Binarization:
         """The supernet's binarization: ``search_binarization`` (same scheme), else :meth:`binarization_config`."""
@@ -209,15 +218,53 @@ class EvolutionRecipe(Recipe):
     search_momentum: float = 0.9
 
 
-_POSITIVE = {"image_size", "max_examples", "search_batch_size", "search_steps_per_epoch", "train_epochs",
-             "train_batch_size", "train_steps_per_epoch", "train_learning_rate", "verify_samples", "search_cells",
-             "search_channels", "nodes", "cells", "channels", "partial_channels", "repetitions", "search_epochs",
-             "population_size", "generations", "epochs_per_candidate", "width_multiplier", "gamma",
-             "search_learning_rate", "deploy_budget"}
-_NON_NEGATIVE = {"seed", "train_momentum", "train_weight_decay", "lr_decay", "gradient_clip", "cutout",
-                 "search_momentum", "search_weight_decay", "alpha_learning_rate", "auxiliary_weight",
-                 "warmup_epochs", "warmup_weights_only", "finetune_epochs", "delta", "beta", "diversity_lambda",
-                 "diversity_tau", "flops_penalty", "deploy_penalty"}
+_POSITIVE = {
+    "image_size",
+    "max_examples",
+    "search_batch_size",
+    "search_steps_per_epoch",
+    "train_epochs",
+    "train_batch_size",
+    "train_steps_per_epoch",
+    "train_learning_rate",
+    "verify_samples",
+    "search_cells",
+    "search_channels",
+    "nodes",
+    "cells",
+    "channels",
+    "partial_channels",
+    "repetitions",
+    "search_epochs",
+    "population_size",
+    "generations",
+    "epochs_per_candidate",
+    "width_multiplier",
+    "gamma",
+    "search_learning_rate",
+    "deploy_budget",
+}
+_NON_NEGATIVE = {
+    "seed",
+    "train_momentum",
+    "train_weight_decay",
+    "lr_decay",
+    "gradient_clip",
+    "cutout",
+    "search_momentum",
+    "search_weight_decay",
+    "alpha_learning_rate",
+    "auxiliary_weight",
+    "warmup_epochs",
+    "warmup_weights_only",
+    "finetune_epochs",
+    "delta",
+    "beta",
+    "diversity_lambda",
+    "diversity_tau",
+    "flops_penalty",
+    "deploy_penalty",
+}
 
 
 # --- --set key=value --------------------------------------------------------------
@@ -242,8 +289,10 @@ def apply_overrides(recipe: Recipe, assignments) -> Recipe:
         if key not in fields:
             close = difflib.get_close_matches(key, sorted(fields), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(f"unknown setting {key!r} for recipe {recipe.name!r}{hint} "
-                             f"(`bnas-tf recipes --show {recipe.name}` lists all {len(fields)} settings)")
+            raise ValueError(
+                f"unknown setting {key!r} for recipe {recipe.name!r}{hint} "
+                f"(`bnas-tf recipes --show {recipe.name}` lists all {len(fields)} settings)"
+            )
         changes[key] = _coerce(key, value, hints[key]) if isinstance(value, str) else _check(key, value, hints[key])
     return dataclasses.replace(recipe, **changes)
 
@@ -301,11 +350,29 @@ def _scalar(key, text, kind, expected):
 #: Data and retraining of every ``quick`` profile: 16x16 digits, small batches, a few epochs
 #: (measured on a 3-cell W1/A1 net: lr 0.2 and cutout 2 reach ~85% test accuracy in 15 epochs, ~45 s;
 #: lr 0.05 with cutout 4 stays near 36% after 6.)
-QUICK_DATA = dict(dataset="digits", search_batch_size=32, search_steps_per_epoch=20, train_batch_size=32,
-                  train_epochs=15, train_learning_rate=0.2, cutout=2, verify_samples=1000)
+QUICK_DATA = dict(
+    dataset="digits",
+    search_batch_size=32,
+    search_steps_per_epoch=20,
+    train_batch_size=32,
+    train_epochs=15,
+    train_learning_rate=0.2,
+    cutout=2,
+    verify_samples=1000,
+)
 #: Cell search space and evaluation network of the quick cell profiles: 3 ops (so 2 pruning rounds,
 #: one supernet trace each), 2 nodes (5 edges), 3 cells with one reduction, 8 / 16 channels; supernet lr 0.1
 #: (at 0.025 the paths stay at chance after a 20-step epoch and the scores are noise).
-QUICK_CELLS = dict(QUICK_DATA, search_learning_rate=0.1, op_set=("conv_3x3", "max_pool_3x3", "identity"),
-                   search_cells=3, search_channels=8, nodes=2, search_reduction_cells=(1,), cells=3, channels=16,
-                   reduction_cells=(1,), auxiliary=False)
+QUICK_CELLS = dict(
+    QUICK_DATA,
+    search_learning_rate=0.1,
+    op_set=("conv_3x3", "max_pool_3x3", "identity"),
+    search_cells=3,
+    search_channels=8,
+    nodes=2,
+    search_reduction_cells=(1,),
+    cells=3,
+    channels=16,
+    reduction_cells=(1,),
+    auxiliary=False,
+)

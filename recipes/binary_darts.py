@@ -7,6 +7,7 @@ decay 3e-4, diversity L = L_S − λ H(α) e^(−t/τ) with λ = 1, τ = 7.7, Ze
 rule γ = 3 (P2's code default); evaluation network BNAS-A, 20 cells / 36
 channels, inter-cell skips kept.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,5 +39,10 @@ class BinaryDarts(DifferentiableRecipe):
 RECIPE = BinaryDarts
 #: Zeroise stays in the quick op set: the Zeroise rule is what this recipe is about. α lr 0.01 (DARTS: 3e-4)
 #: so that α moves visibly in 3 epochs.
-QUICK = dict(QUICK_CELLS, op_set=("zero", "conv_3x3", "max_pool_3x3"), search_epochs=3, inter_cell_skip=True,
-             alpha_learning_rate=0.01)
+QUICK = dict(
+    QUICK_CELLS,
+    op_set=("zero", "conv_3x3", "max_pool_3x3"),
+    search_epochs=3,
+    inter_cell_skip=True,
+    alpha_learning_rate=0.01,
+)

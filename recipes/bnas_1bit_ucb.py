@@ -5,6 +5,7 @@ From SPEC P1: no PC-DARTS warm-up (O_smaller = O), s(o) ← s(o) + δ·sqrt(2 ln
 search network, SGD momentum 0.9, lr 0.025 cosine, weight decay 5e-4;
 evaluation network 20 cells / 36 channels. Batch 400 as in P1's pruning phase.
 """
+
 from __future__ import annotations
 
 import dataclasses

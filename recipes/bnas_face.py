@@ -18,6 +18,7 @@ The quick profile uses the embedded digits with each digit an identity and draws
 held-out digits (closed set: the same 10 identities, other images), and searches a W1/A32 proxy supernet
 before retraining W1/A1 (see QUICK below for why and what it measured).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,8 +54,11 @@ class BnasFace(Bnas1bitUcb):
     margin_scale: float = DEFAULT_SCALE
     margin: float = DEFAULT_MARGIN
     search_pairs: str | None = None  # 'name=pairs_file[@image_root]'; None: drawn among the search validation images
-    verification_pairs: tuple[str, ...] = ("lfw=data/lfw/pairs.txt", "cfp_fp=data/cfp_fp/pairs.txt",
-                                           "agedb_30=data/agedb_30/pairs.txt")  # empty: drawn among test images
+    verification_pairs: tuple[str, ...] = (
+        "lfw=data/lfw/pairs.txt",
+        "cfp_fp=data/cfp_fp/pairs.txt",
+        "agedb_30=data/agedb_30/pairs.txt",
+    )  # empty: drawn among test images
     generated_pairs: int = 600  # pairs drawn when a list is not given (10 folds, half same identity)
     verify_samples: int = 256  # images on which the .tflite embeddings are compared with Keras
     min_cosine: float = 0.999  # the conversion check: cosine(Keras, .tflite) of every embedding at least this
@@ -67,8 +71,10 @@ class BnasFace(Bnas1bitUcb):
             if getattr(self, name) < 2:
                 raise ValueError(f"{name} must be at least 2 (got {getattr(self, name)!r})")
         if not self.margin_scale > 0 or not 0 <= self.margin < 1.5:
-            raise ValueError(f"margin_scale must be positive and margin in [0, 1.5) radians (got {self.margin_scale}, "
-                             f"{self.margin}); ArcFace uses 64 and 0.5")
+            raise ValueError(
+                f"margin_scale must be positive and margin in [0, 1.5) radians (got {self.margin_scale}, "
+                f"{self.margin}); ArcFace uses 64 and 0.5"
+            )
         if not 0 < self.min_cosine <= 1:
             raise ValueError(f"min_cosine must be in (0, 1] (got {self.min_cosine})")
 
@@ -90,6 +96,17 @@ RECIPE = BnasFace
 #: finds is mostly how many convs a cell keeps, less where.
 #: ``--set search_binarization=W1/A1 search_steps_per_epoch=40 repetitions=2`` is P1's direct search at the old
 #: budget.
-QUICK = dict(QUICK_CELLS, image_size=None, stem="cifar", repetitions=3, finetune_epochs=0, search_steps_per_epoch=80,
-             search_binarization="W1/A32",
-             embedding_dim=128, margin_scale=16.0, margin=0.2, verification_pairs=(), verify_samples=256)
+QUICK = dict(
+    QUICK_CELLS,
+    image_size=None,
+    stem="cifar",
+    repetitions=3,
+    finetune_epochs=0,
+    search_steps_per_epoch=80,
+    search_binarization="W1/A32",
+    embedding_dim=128,
+    margin_scale=16.0,
+    margin=0.2,
+    verification_pairs=(),
+    verify_samples=256,
+)

@@ -5,6 +5,7 @@ binary kernel is Â ⊙ sign(W) with a learnable amplitude Â and the amplitude
 loss L_Â = θ/2 Σ ||W − Â ⊙ sign(W)||² added to the task loss
 (``binarization_scheme="pcnn"``).
 """
+
 from __future__ import annotations
 
 import dataclasses

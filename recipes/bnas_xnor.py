@@ -7,6 +7,7 @@ weight decay 5e-4, α lr 0.01; evaluation network 20 cells / 36 channels.
 P1 uses batch 128 for the warm-up and 400 for pruning; the tuner takes one
 dataset, so the search runs at 128. Retraining follows DARTS (recipes.base).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,5 +38,4 @@ class BnasXnor(PruningRecipe):
 RECIPE = BnasXnor
 #: CPU profile: a 1-epoch warm-up (weights only) and one fine-tune epoch keep every P1 phase in the run;
 #: the auxiliary head is on so the quick runs exercise it.
-QUICK = dict(QUICK_CELLS, repetitions=2, warmup_epochs=1, warmup_weights_only=1, finetune_epochs=1,
-             auxiliary=True)
+QUICK = dict(QUICK_CELLS, repetitions=2, warmup_epochs=1, warmup_weights_only=1, finetune_epochs=1, auxiliary=True)

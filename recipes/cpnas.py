@@ -7,6 +7,7 @@ data 50% of train for weights, 5% for evaluation, batch 512, SGD lr 0.025
 cosine, momentum 0.9, weight decay 5e-4; evaluation network 10 cells / 56
 channels (P4's smallest; 72 and 112 are the others).
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -7,6 +7,7 @@ once-trained uniform-4x net; the best is retrained from scratch for 200
 epochs at lr 0.1, x0.1 at epochs 60/120/180. Batch size, weight decay and
 augmentation are not in SPEC: batch 128, crop + flip, no cutout.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,6 +45,16 @@ RECIPE = EvolutionVggSmall
 #: 1/8 of VGG-small's widths (16..64 base channels), 2 generations of 4, 2 epochs of 40 steps per candidate.
 #: lam = 0.05: at quick accuracies (~0.2) P3's lam = 4 clips every candidate's fitness to 0 (then the oracle
 #: only ranks by accuracy); 0.05 keeps the FLOPs term in play.
-QUICK = dict(QUICK_DATA, width_multiplier=0.125, population_size=4, generations=2, epochs_per_candidate=2,
-             search_steps_per_epoch=40, initial_weights=None, search_learning_rate=0.2, flops_penalty=0.05,
-             lr_schedule="cosine", lr_milestones=())
+QUICK = dict(
+    QUICK_DATA,
+    width_multiplier=0.125,
+    population_size=4,
+    generations=2,
+    epochs_per_candidate=2,
+    search_steps_per_epoch=40,
+    initial_weights=None,
+    search_learning_rate=0.2,
+    flops_penalty=0.05,
+    lr_schedule="cosine",
+    lr_milestones=(),
+)

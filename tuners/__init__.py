@@ -1,4 +1,5 @@
 """Search algorithms of SPEC P1-P4 as KerasTuner Oracles, with the Tuners that run them."""
+
 from bnas_tf.tuners import scores
 from bnas_tf.tuners.child_parent import ChildParent, ChildParentOracle
 from bnas_tf.tuners.deployment import DeploymentObjective
@@ -9,6 +10,17 @@ from bnas_tf.tuners.sampling import SamplingOracle
 from bnas_tf.tuners.supernet_tuner import SupernetTuner
 
 __all__ = [
-    "ChildParent", "ChildParentOracle", "DeploymentObjective", "Differentiable", "DifferentiableOracle", "Evolution", "EvolutionOracle",
-    "OperationPruning", "OperationPruningOracle", "SamplingOracle", "SupernetTuner", "discretise", "scores",
+    "ChildParent",
+    "ChildParentOracle",
+    "DeploymentObjective",
+    "Differentiable",
+    "DifferentiableOracle",
+    "Evolution",
+    "EvolutionOracle",
+    "OperationPruning",
+    "OperationPruningOracle",
+    "SamplingOracle",
+    "SupernetTuner",
+    "discretise",
+    "scores",
 ]

@@ -5,6 +5,7 @@ z = A_C + β (A_P − A_C) (Eq. 1), its ops' indicator e = softmax over the edge
 of the mean z (Eq. 2), and the worst op per edge is abandoned. ``beta=0``
 reproduces P1's plain performance measure ("BNAS†").
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,9 @@ class ChildParentOracle(SamplingOracle):
 
     def __init__(self, space, *, repetitions=3, beta=2.0, **kwargs):
         self.beta = float(beta)
-        super().__init__(space, repetitions=repetitions, warmup_epochs=0, finetune_epochs=0,
-                         halve_candidates=False, **kwargs)
+        super().__init__(
+            space, repetitions=repetitions, warmup_epochs=0, finetune_epochs=0, halve_candidates=False, **kwargs
+        )
 
     def round_scores(self, kind, edge, remaining, mean_values, in_candidates):
         return scores.softmax_likelihood(np.nan_to_num(mean_values, nan=-np.inf))
@@ -33,15 +35,33 @@ class ChildParent(SupernetTuner):
 
     has_parent = True
 
-    def __init__(self, space, *, repetitions=3, beta=2.0, seed=None, max_retries_per_trial=0,
-                 max_consecutive_failed_trials=3, deployment=None, **kwargs):
+    def __init__(
+        self,
+        space,
+        *,
+        repetitions=3,
+        beta=2.0,
+        seed=None,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        deployment=None,
+        **kwargs,
+    ):
         self.beta = float(beta)
-        oracle = ChildParentOracle(space, repetitions=repetitions, beta=beta, seed=seed,
-                                   max_retries_per_trial=max_retries_per_trial,
-                                   max_consecutive_failed_trials=max_consecutive_failed_trials, deployment=deployment)
+        oracle = ChildParentOracle(
+            space,
+            repetitions=repetitions,
+            beta=beta,
+            seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            deployment=deployment,
+        )
         super().__init__(oracle, space, deployment=deployment, **kwargs)
 
     def path_metrics(self, child_accuracy, parent_accuracy):
         z = scores.child_parent_score(child_accuracy, parent_accuracy, self.beta)
-        return [{"score": float(z_i), "val_accuracy": float(c), "child_accuracy": float(c), "parent_accuracy": float(p)}
-                for z_i, c, p in zip(np.atleast_1d(z), child_accuracy, parent_accuracy)]
+        return [
+            {"score": float(z_i), "val_accuracy": float(c), "child_accuracy": float(c), "parent_accuracy": float(p)}
+            for z_i, c, p in zip(np.atleast_1d(z), child_accuracy, parent_accuracy)
+        ]

@@ -23,6 +23,7 @@ distinct candidate, cached); :class:`DeploymentAware` is the tuner side
 shared by every search: rejection, penalised metrics, the winner check and
 the Pareto front.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,10 +31,11 @@ import json
 import math
 import re
 import warnings
-from typing import Callable, Mapping
+from collections.abc import Mapping
+from typing import Callable
 
-from bnas_tf.tuners import scores
 from bnas_tf.deploy.lce_profile import lce_profile
+from bnas_tf.tuners import scores
 
 #: Costs read from ``lce_profile``; each trial records all of them as ``lce_<name>``.
 COSTS = ("size_bytes", "binary_macs", "float_macs", "fallback_macs")
@@ -54,11 +56,17 @@ def deployed_name(objective: str) -> str:
 def _number(name, value, *, minimum=0.0, strict=False, allow_none=False):
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < minimum or (strict and value == minimum):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < minimum
+        or (strict and value == minimum)
+    ):
         bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ValueError(f"deployment {name} must be a finite number {bound}{' or None' if allow_none else ''}, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"deployment {name} must be a finite number {bound}{' or None' if allow_none else ''}, got {value!r}"
+        )
     return float(value)
 
 
@@ -91,14 +99,17 @@ class DeploymentObjective:
 
     def __post_init__(self):
         if not callable(self.cost) and self.cost not in COSTS:
-            raise ValueError(f"deployment cost must be one of {', '.join(COSTS)} or a function of the lce_profile "
-                             f"dict, got {self.cost!r}")
+            raise ValueError(
+                f"deployment cost must be one of {', '.join(COSTS)} or a function of the lce_profile "
+                f"dict, got {self.cost!r}"
+            )
         object.__setattr__(self, "budget", _number("budget", self.budget, strict=True, allow_none=True))
         object.__setattr__(self, "penalty", _number("penalty", self.penalty))
         object.__setattr__(self, "base_cost", _number("base_cost", self.base_cost, strict=True, allow_none=True))
         if self.network is not None and not isinstance(self.network, Mapping):
-            raise TypeError(f"deployment network must be a dict of build_network arguments, got "
-                            f"{type(self.network).__name__}")
+            raise TypeError(
+                f"deployment network must be a dict of build_network arguments, got {type(self.network).__name__}"
+            )
         object.__setattr__(self, "network", dict(self.network or {}))
 
     @property
@@ -114,8 +125,10 @@ class DeploymentObjective:
         """Why a candidate of ``cost`` may not train, or None when it is within the budget."""
         if self.budget is None or cost <= self.budget:
             return None
-        return (f"{BUDGET_MESSAGE}: {self.cost_name} {cost:,.0f} > budget {self.budget:,.0f} (lce_profile of the "
-                "network it becomes); not trained")
+        return (
+            f"{BUDGET_MESSAGE}: {self.cost_name} {cost:,.0f} > budget {self.budget:,.0f} (lce_profile of the "
+            "network it becomes); not trained"
+        )
 
     def penalise(self, value: float, cost: float, base_cost: float) -> float:
         """``max(value - penalty * cost / base_cost, 0)``, SPEC P3 Eq. 4 with this cost."""
@@ -123,13 +136,20 @@ class DeploymentObjective:
 
     def get_config(self) -> dict:
         if callable(self.cost):
-            raise ValueError("a deployment objective with a cost function cannot be saved as data; name one of "
-                             f"{', '.join(COSTS)} instead")
-        return {"cost": self.cost, "budget": self.budget, "penalty": self.penalty, "base_cost": self.base_cost,
-                "network": dict(self.network)}
+            raise ValueError(
+                "a deployment objective with a cost function cannot be saved as data; name one of "
+                f"{', '.join(COSTS)} instead"
+            )
+        return {
+            "cost": self.cost,
+            "budget": self.budget,
+            "penalty": self.penalty,
+            "base_cost": self.base_cost,
+            "network": dict(self.network),
+        }
 
     @classmethod
-    def from_config(cls, config: dict) -> "DeploymentObjective":
+    def from_config(cls, config: dict) -> DeploymentObjective:
         return cls(**config)
 
 
@@ -139,14 +159,19 @@ def get(value) -> DeploymentObjective | None:
         return value
     if isinstance(value, Mapping):
         return DeploymentObjective.from_config(dict(value))
-    raise TypeError(f"deployment must be a bnas_tf.tuners.DeploymentObjective or its config dict, got "
-                    f"{type(value).__name__}")
+    raise TypeError(
+        f"deployment must be a bnas_tf.tuners.DeploymentObjective or its config dict, got {type(value).__name__}"
+    )
 
 
 #: Per-layer field of an ``lce_profile`` row that adds up to each cost; a layer's share of ``size_bytes`` is its
 #: constants (the flatbuffer's fixed overhead and op tables are left out of per-edge costs).
-ROW_FIELDS = {"binary_macs": "binary_macs", "float_macs": "float_macs", "fallback_macs": "fallback_macs",
-              "size_bytes": "weight_bytes"}
+ROW_FIELDS = {
+    "binary_macs": "binary_macs",
+    "float_macs": "float_macs",
+    "fallback_macs": "fallback_macs",
+    "size_bytes": "weight_bytes",
+}
 _EDGE_LAYER = re.compile(r"^cell(\d+)_e(\d+)_")
 
 
@@ -159,13 +184,16 @@ def edge_costs(rows: list, cost: str, reduction_cells, num_edges: int) -> dict:
 
     Example:
         >>> rows = [{"name": "cell0_e1_n2_from1_conv_3x3_conv", "float_macs": 5},
-        ...         {"name": "cell1_e1_n2_from1_conv_3x3_conv", "float_macs": 7}, {"name": "stem_conv", "float_macs": 9}]
+        ...         {"name": "cell1_e1_n2_from1_conv_3x3_conv", "float_macs": 7},
+        ...         {"name": "stem_conv", "float_macs": 9}]
         >>> edge_costs(rows, "float_macs", reduction_cells=[1], num_edges=2)
         {'normal': [0.0, 5.0], 'reduce': [0.0, 7.0]}
     """
     if cost not in ROW_FIELDS:
-        raise ValueError(f"a per-edge cost table needs one of {', '.join(ROW_FIELDS)}, not {cost!r}: a cost "
-                         "function of the whole profile does not split over edges")
+        raise ValueError(
+            f"a per-edge cost table needs one of {', '.join(ROW_FIELDS)}, not {cost!r}: a cost "
+            "function of the whole profile does not split over edges"
+        )
     reductions = set(reduction_cells)
     out = {"normal": [0.0] * num_edges, "reduce": [0.0] * num_edges}
     for row in rows:
@@ -280,8 +308,10 @@ class DeploymentAware:
             costs = [self.candidate_costs().cost(c) for c in self.reference_candidates()]
             self._base_cost = max(costs)
             if self._base_cost <= 0:
-                raise ValueError(f"every reference network costs 0 {self.deployment.cost_name}: pass "
-                                 "DeploymentObjective(base_cost=...) to scale the penalty")
+                raise ValueError(
+                    f"every reference network costs 0 {self.deployment.cost_name}: pass "
+                    "DeploymentObjective(base_cost=...) to scale the penalty"
+                )
         return self._base_cost
 
     def deployment_check(self, trial) -> tuple[dict, str | None]:
@@ -313,12 +343,16 @@ class DeploymentAware:
         chosen = first_within_budget(candidates, costs.cost, self.deployment.budget)
         if chosen is None:
             cheapest = min(costs.cost(c) for c in candidates)
-            raise ValueError(f"no searched architecture is within the deployment budget {self.deployment.budget:,.0f} "
-                             f"{self.deployment.cost_name}: the cheapest candidate costs {cheapest:,.0f}; raise the "
-                             "budget, or search a cheaper space (fewer cells or channels, lce_friendly=True)")
+            raise ValueError(
+                f"no searched architecture is within the deployment budget {self.deployment.budget:,.0f} "
+                f"{self.deployment.cost_name}: the cheapest candidate costs {cheapest:,.0f}; raise the "
+                "budget, or search a cheaper space (fewer cells or channels, lce_friendly=True)"
+            )
         if chosen is not candidates[0]:
-            print(f"{what} costs {costs.cost(candidates[0]):,.0f} {self.deployment.cost_name}, over the budget "
-                  f"{self.deployment.budget:,.0f}: returning the best-scored candidate within it instead")
+            print(
+                f"{what} costs {costs.cost(candidates[0]):,.0f} {self.deployment.cost_name}, over the budget "
+                f"{self.deployment.budget:,.0f}: returning the best-scored candidate within it instead"
+            )
         return chosen
 
     # --- results ------------------------------------------------------------------------
@@ -328,12 +362,17 @@ class DeploymentAware:
 
         out = []
         for trial_id, trial in sorted(self.oracle.trials.items()):
-            if trial.status != trial_module.TrialStatus.COMPLETED or not trial.metrics.exists(COST_METRIC) \
-                    or not trial.metrics.exists(self.accuracy_metric):
+            if (
+                trial.status != trial_module.TrialStatus.COMPLETED
+                or not trial.metrics.exists(COST_METRIC)
+                or not trial.metrics.exists(self.accuracy_metric)
+            ):
                 continue
-            record = {name: float(trial.metrics.get_last_value(name))
-                      for name in (self.accuracy_metric, COST_METRIC) + tuple(f"lce_{c}" for c in COSTS)
-                      if trial.metrics.exists(name)}
+            record = {
+                name: float(trial.metrics.get_last_value(name))
+                for name in (self.accuracy_metric, COST_METRIC) + tuple(f"lce_{c}" for c in COSTS)
+                if trial.metrics.exists(name)
+            }
             record["trial_id"] = trial_id
             record["candidate"] = self.trial_candidate(trial)
             out.append(record)
@@ -350,6 +389,8 @@ class DeploymentAware:
         front = self.deployment_pareto()
         print(f"\nAccuracy vs {self.deployment.cost_name} Pareto front ({len(front)} trials):")
         for record in front:
-            print(f"  trial {record['trial_id']}: {self.accuracy_metric} {record[self.accuracy_metric]:.4f}  "
-                  f"{self.deployment.cost_name} {record[COST_METRIC]:,.0f}  size {record['lce_size_bytes']:,.0f} B  "
-                  f"binary MACs {record['lce_binary_macs']:,.0f}  float MACs {record['lce_float_macs']:,.0f}")
+            print(
+                f"  trial {record['trial_id']}: {self.accuracy_metric} {record[self.accuracy_metric]:.4f}  "
+                f"{self.deployment.cost_name} {record[COST_METRIC]:,.0f}  size {record['lce_size_bytes']:,.0f} B  "
+                f"binary MACs {record['lce_binary_macs']:,.0f}  float MACs {record['lce_float_macs']:,.0f}"
+            )

@@ -9,6 +9,7 @@ softmax weights as P2's code does), then keeps per node the 2 strongest
 incoming edges by their strongest non-Zeroise weight (DARTS); a kept edge
 whose choice is Zeroise stays Zeroise in the final network.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,22 +47,39 @@ def discretise(space: CellSpace, alpha: dict, gamma: float = 3.0, name: str | No
             kept = sorted(node_edges, key=lambda e: (-e[0], e[1]))[:2]
             edges += [(op, source) for _, source, op in sorted(kept, key=lambda e: e[1])]
         cells[kind] = edges
-    return Genotype(normal=cells["normal"], reduce=cells["reduce"], op_set=list(space.op_set), nodes=space.nodes,
-                    name=name)
+    return Genotype(
+        normal=cells["normal"], reduce=cells["reduce"], op_set=list(space.op_set), nodes=space.nodes, name=name
+    )
 
 
 class DifferentiableOracle(AtomicOracleState, kt.Oracle):
     """P2: ``epochs`` mixed-mode search epochs, one trial each, then discretisation."""
 
-    def __init__(self, space: CellSpace, *, epochs: int = 50, diversity_lambda: float = 1.0, diversity_tau: float = 7.7,
-                 gamma: float = 3.0, seed=None, max_retries_per_trial=0, max_consecutive_failed_trials=3, **kwargs):
+    def __init__(
+        self,
+        space: CellSpace,
+        *,
+        epochs: int = 50,
+        diversity_lambda: float = 1.0,
+        diversity_tau: float = 7.7,
+        gamma: float = 3.0,
+        seed=None,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        **kwargs,
+    ):
         arguments.count("epochs", epochs)
         if gamma < 1:
             raise ValueError(f"gamma must be >= 1 (got {gamma}): larger gamma keeps fewer Zeroise edges (P2 Eq. 4)")
         self._check_seed(seed)
-        super().__init__(objective=kt.Objective("val_accuracy", "max"), max_trials=None, seed=seed,
-                         max_retries_per_trial=max_retries_per_trial,
-                         max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
+        super().__init__(
+            objective=kt.Objective("val_accuracy", "max"),
+            max_trials=None,
+            seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **kwargs,
+        )
         self._keep_seed(seed)
         self.space, self.epochs, self.gamma = space, epochs, float(gamma)
         self.diversity_lambda, self.diversity_tau = float(diversity_lambda), float(diversity_tau)
@@ -85,10 +103,17 @@ class DifferentiableOracle(AtomicOracleState, kt.Oracle):
         self.running = trial_id
         all_ops = list(range(self.space.num_ops))
         remaining = {kind: [all_ops] * self.space.num_edges for kind in KINDS}
-        return {"status": trial_module.TrialStatus.RUNNING, "values": {
-            "phase": "search", "epoch": self.epoch, "train_alpha": True, "progress": self.epoch / self.epochs,
-            "diversity_weight": scores.diversity_weight(self.epoch, self.diversity_lambda, self.diversity_tau),
-            "remaining": json.dumps(remaining)}}
+        return {
+            "status": trial_module.TrialStatus.RUNNING,
+            "values": {
+                "phase": "search",
+                "epoch": self.epoch,
+                "train_alpha": True,
+                "progress": self.epoch / self.epochs,
+                "diversity_weight": scores.diversity_weight(self.epoch, self.diversity_lambda, self.diversity_tau),
+                "remaining": json.dumps(remaining),
+            },
+        }
 
     def end_trial(self, trial):
         super().end_trial(trial)
@@ -97,9 +122,13 @@ class DifferentiableOracle(AtomicOracleState, kt.Oracle):
             return self.save()
         self.running = None
         if trial.status == trial_module.TrialStatus.COMPLETED:
-            self.alpha = {kind: [[float(trial.metrics.get_last_value(f"alpha_{kind}_{e}_{op}"))
-                                  for op in range(self.space.num_ops)] for e in range(self.space.num_edges)]
-                          for kind in KINDS}
+            self.alpha = {
+                kind: [
+                    [float(trial.metrics.get_last_value(f"alpha_{kind}_{e}_{op}")) for op in range(self.space.num_ops)]
+                    for e in range(self.space.num_edges)
+                ]
+                for kind in KINDS
+            }
             self.log.append({"epoch": self.epoch, "val_accuracy": trial.score, "alpha": self.alpha})
         self.epoch += 1
         self.save()
@@ -110,8 +139,13 @@ class DifferentiableOracle(AtomicOracleState, kt.Oracle):
 
 
 def _alpha_of(trial_metrics, space: CellSpace) -> dict:
-    return {kind: [[float(trial_metrics(f"alpha_{kind}_{e}_{op}")) for op in range(space.num_ops)]
-                   for e in range(space.num_edges)] for kind in KINDS}
+    return {
+        kind: [
+            [float(trial_metrics(f"alpha_{kind}_{e}_{op}")) for op in range(space.num_ops)]
+            for e in range(space.num_edges)
+        ]
+        for kind in KINDS
+    }
 
 
 class Differentiable(SupernetTuner):
@@ -126,18 +160,37 @@ class Differentiable(SupernetTuner):
     per-edge share is the edge's constants).
     """
 
-    def __init__(self, space, *, epochs=50, diversity_lambda=1.0, diversity_tau=7.7, gamma=3.0, seed=None,
-                 max_retries_per_trial=0, max_consecutive_failed_trials=3, **kwargs):
+    def __init__(
+        self,
+        space,
+        *,
+        epochs=50,
+        diversity_lambda=1.0,
+        diversity_tau=7.7,
+        gamma=3.0,
+        seed=None,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        **kwargs,
+    ):
         deployment = deployment_lib.get(kwargs.get("deployment"))
         if deployment is not None and deployment.penalty and deployment.cost not in deployment_lib.ROW_FIELDS:
-            raise ValueError("Differentiable's deployment penalty is a differentiable sum of per-edge op costs: "
-                             f"name one of {', '.join(deployment_lib.ROW_FIELDS)} as the cost (a function of the "
-                             "whole profile does not split over edges), or use budget=")
+            raise ValueError(
+                "Differentiable's deployment penalty is a differentiable sum of per-edge op costs: "
+                f"name one of {', '.join(deployment_lib.ROW_FIELDS)} as the cost (a function of the "
+                "whole profile does not split over edges), or use budget="
+            )
         self._op_costs = None
-        oracle = DifferentiableOracle(space, epochs=epochs, diversity_lambda=diversity_lambda,
-                                      diversity_tau=diversity_tau, gamma=gamma, seed=seed,
-                                      max_retries_per_trial=max_retries_per_trial,
-                                      max_consecutive_failed_trials=max_consecutive_failed_trials)
+        oracle = DifferentiableOracle(
+            space,
+            epochs=epochs,
+            diversity_lambda=diversity_lambda,
+            diversity_tau=diversity_tau,
+            gamma=gamma,
+            seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
         kwargs.setdefault("weight_decay", 3e-4)
         self._gamma = float(gamma)
         super().__init__(oracle, space, **kwargs)
@@ -184,10 +237,14 @@ class Differentiable(SupernetTuner):
         final = self.search_oracle().genotype(name=name)
         if self.deployment is None or self.deployment.budget is None:
             return final
-        epochs = sorted((t for t in self.oracle.trials.values() if t.status == trial_module.TrialStatus.COMPLETED),
-                        key=lambda t: -t.hyperparameters.values["epoch"])
-        return self.within_budget([final] + [dataclasses.replace(self.trial_candidate(t), name=name) for t in epochs],
-                                  "the final discretised genotype")
+        epochs = sorted(
+            (t for t in self.oracle.trials.values() if t.status == trial_module.TrialStatus.COMPLETED),
+            key=lambda t: -t.hyperparameters.values["epoch"],
+        )
+        return self.within_budget(
+            [final] + [dataclasses.replace(self.trial_candidate(t), name=name) for t in epochs],
+            "the final discretised genotype",
+        )
 
     def get_best_hyperparameters(self, num_trials=1):
         return [t.hyperparameters for t in self.oracle.get_best_trials(num_trials)]

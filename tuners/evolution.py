@@ -32,6 +32,7 @@ the paper leaves open, made here:
   and the seed is saved in the oracle state: a resumed search breeds the
   same genes. The whole state is JSON (``get_state``/``set_state``).
 """
+
 from __future__ import annotations
 
 import gc
@@ -48,18 +49,27 @@ from keras_tuner.engine.trial import TrialStatus
 from keras_tuner.engine.tuner import maybe_distribute
 
 from bnas_tf import arguments
-from bnas_tf.deploy import costs
 from bnas_tf.data import DataBundle
-from bnas_tf.space.genotype import WIDTH_RATIOS, WidthGenotype
+from bnas_tf.deploy import costs
 from bnas_tf.files import atomic_write_json, read_json
+from bnas_tf.space.genotype import WIDTH_RATIOS, WidthGenotype
 from bnas_tf.space.networks import BACKBONES, build_width_network
 from bnas_tf.space.quantizers import get as get_binarization
 from bnas_tf.tuners import deployment as deployment_lib
 from bnas_tf.tuners import scores, width_init
 from bnas_tf.tuners.state import AtomicOracleState, AtomicTunerState
 
-__all__ = ["EvolutionOracle", "Evolution", "random_gene", "tournament_select", "uniform_crossover",
-           "mutate", "first_generation", "next_generation", "survivors"]
+__all__ = [
+    "EvolutionOracle",
+    "Evolution",
+    "random_gene",
+    "tournament_select",
+    "uniform_crossover",
+    "mutate",
+    "first_generation",
+    "next_generation",
+    "survivors",
+]
 
 #: Redraws of a child before accepting a gene seen before (then one already in this generation).
 MAX_DRAWS = 50
@@ -127,9 +137,19 @@ def first_generation(length: int, size: int, rng: np.random.Generator, ratios=RA
     return _unique_draws(lambda: random_gene(length, rng, ratios), size, ())
 
 
-def next_generation(parents, parent_fitness, size: int, rng: np.random.Generator, *, mutation_rate: float,
-                    tournament_size: int = 2, seen=(), ratios=RATIOS) -> list:
+def next_generation(
+    parents,
+    parent_fitness,
+    size: int,
+    rng: np.random.Generator,
+    *,
+    mutation_rate: float,
+    tournament_size: int = 2,
+    seen=(),
+    ratios=RATIOS,
+) -> list:
     """``size`` children: two tournament parents, uniform crossover, per-gene mutation; new genes preferred."""
+
     def child():
         mother = parents[tournament_select(parent_fitness, tournament_size, rng)]
         father = parents[tournament_select(parent_fitness, tournament_size, rng)]
@@ -174,9 +194,19 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
         max_retries_per_trial, max_consecutive_failed_trials: KerasTuner's.
     """
 
-    def __init__(self, backbone="vgg_small", population_size=32, generations=50, mutation_rate=None,
-                 tournament_size=2, objective=None, max_trials=None, seed=None, max_retries_per_trial=0,
-                 max_consecutive_failed_trials=3):
+    def __init__(
+        self,
+        backbone="vgg_small",
+        population_size=32,
+        generations=50,
+        mutation_rate=None,
+        tournament_size=2,
+        objective=None,
+        max_trials=None,
+        seed=None,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+    ):
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; known backbones: {', '.join(BACKBONES)}")
         self.backbone = backbone
@@ -194,9 +224,13 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
         super().__init__(
             objective=objective or keras_tuner.Objective("fitness", "max"),
             max_trials=population_size * generations if max_trials is None else max_trials,
-            hyperparameters=space, allow_new_entries=False, tune_new_entries=False, seed=seed,
+            hyperparameters=space,
+            allow_new_entries=False,
+            tune_new_entries=False,
+            seed=seed,
             max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials)
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
         self._keep_seed(seed)
         # One entry per generation so far: {"genes": [[ratio, ...], ...], "trial_ids": [id or None, ...]}.
         self.populations = []
@@ -236,16 +270,26 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
         else:
             parents, fitness = survivors(self.evaluated(), self.population_size)
             seen = [tuple(g) for population in self.populations for g in population["genes"]]
-            genes = next_generation(parents, fitness, self.population_size, rng, mutation_rate=self.mutation_rate,
-                                    tournament_size=self.tournament_size, seen=seen)
+            genes = next_generation(
+                parents,
+                fitness,
+                self.population_size,
+                rng,
+                mutation_rate=self.mutation_rate,
+                tournament_size=self.tournament_size,
+                seen=seen,
+            )
         self.populations.append({"genes": [list(g) for g in genes], "trial_ids": [None] * len(genes)})
         self._write_search_log()
 
     def evaluated(self):
         """``[(gene, fitness, val_accuracy or None), ...]`` of every finished individual, in generation order."""
-        return [(tuple(gene), self.fitness[tid], self._metric(tid, "val_accuracy"))
-                for population in self.populations
-                for gene, tid in zip(population["genes"], population["trial_ids"]) if tid in self.fitness]
+        return [
+            (tuple(gene), self.fitness[tid], self._metric(tid, "val_accuracy"))
+            for population in self.populations
+            for gene, tid in zip(population["genes"], population["trial_ids"])
+            if tid in self.fitness
+        ]
 
     def _metric(self, trial_id, name):
         trial = self.trials.get(trial_id)
@@ -262,8 +306,10 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
                 continue
             failures = failures + 1 if trial.status == TrialStatus.FAILED else 0
             if failures == self.max_consecutive_failed_trials:
-                raise RuntimeError(f"Number of consecutive failures exceeded the limit of "
-                                   f"{self.max_consecutive_failed_trials}.\n" + (trial.message or ""))
+                raise RuntimeError(
+                    f"Number of consecutive failures exceeded the limit of "
+                    f"{self.max_consecutive_failed_trials}.\n" + (trial.message or "")
+                )
 
     # --- results coming back
 
@@ -282,16 +328,21 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
 
     def get_state(self):
         state = super().get_state()
-        state["evolution"] = {"backbone": self.backbone, "populations": json.loads(json.dumps(self.populations)),
-                              "fitness": dict(self.fitness)}
+        state["evolution"] = {
+            "backbone": self.backbone,
+            "populations": json.loads(json.dumps(self.populations)),
+            "fitness": dict(self.fitness),
+        }
         return state
 
     def set_state(self, state):
         super().set_state(state)
         saved = state["evolution"]
         if saved["backbone"] != self.backbone:
-            raise ValueError(f"the saved search is over {saved['backbone']!r}, not {self.backbone!r}; "
-                             "pass the same backbone or overwrite=True")
+            raise ValueError(
+                f"the saved search is over {saved['backbone']!r}, not {self.backbone!r}; "
+                "pass the same backbone or overwrite=True"
+            )
         self.populations = saved["populations"]
         self.fitness = {tid: float(f) for tid, f in saved["fitness"].items()}
 
@@ -303,17 +354,29 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
         for index, population in enumerate(self.populations):
             individuals = []
             for gene, tid in zip(population["genes"], population["trial_ids"]):
-                entry = {"trial_id": tid, "ratios": gene, "status": None, "val_accuracy": None, "flops": None,
-                         "fitness": self.fitness.get(tid)}
+                entry = {
+                    "trial_id": tid,
+                    "ratios": gene,
+                    "status": None,
+                    "val_accuracy": None,
+                    "flops": None,
+                    "fitness": self.fitness.get(tid),
+                }
                 if tid in self.trials:
                     entry["status"] = self.trials[tid].status
                     entry["val_accuracy"] = self._metric(tid, "val_accuracy")
                     entry["flops"] = self._metric(tid, "flops")
                 individuals.append(entry)
             generations.append({"generation": index, "individuals": individuals})
-        return {"backbone": self.backbone, "seed": self.seed, "population_size": self.population_size,
-                "generations": self.generations, "mutation_rate": self.mutation_rate,
-                "tournament_size": self.tournament_size, "log": generations}
+        return {
+            "backbone": self.backbone,
+            "seed": self.seed,
+            "population_size": self.population_size,
+            "generations": self.generations,
+            "mutation_rate": self.mutation_rate,
+            "tournament_size": self.tournament_size,
+            "log": generations,
+        }
 
     def _write_search_log(self):
         if getattr(self, "_directory", None) is not None:
@@ -387,19 +450,48 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
     iteration gives a resumed search a different order than an unbroken one.
     """
 
-    def __init__(self, backbone="vgg_small", *, population_size=32, generations=50, mutation_rate=None,
-                 tournament_size=2, seed=None, epochs_per_candidate=10, binarization="W1/A1", num_classes=None,
-                 input_shape=None, width_multiplier=1.0, lce_friendly=False, learning_rate=0.1, momentum=0.9,
-                 flops_penalty=4.0, initial_weights=None, initial_epochs=None, max_trials=None,
-                 max_retries_per_trial=0, max_consecutive_failed_trials=3, idle_wait_seconds=1.0, deployment=None,
-                 **kwargs):
+    def __init__(
+        self,
+        backbone="vgg_small",
+        *,
+        population_size=32,
+        generations=50,
+        mutation_rate=None,
+        tournament_size=2,
+        seed=None,
+        epochs_per_candidate=10,
+        binarization="W1/A1",
+        num_classes=None,
+        input_shape=None,
+        width_multiplier=1.0,
+        lce_friendly=False,
+        learning_rate=0.1,
+        momentum=0.9,
+        flops_penalty=4.0,
+        initial_weights=None,
+        initial_epochs=None,
+        max_trials=None,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        idle_wait_seconds=1.0,
+        deployment=None,
+        **kwargs,
+    ):
         if initial_weights not in (None, "uniform4x"):
             raise ValueError(f"initial_weights must be None or 'uniform4x', got {initial_weights!r}")
-        if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)) \
-                or not math.isfinite(width_multiplier) or width_multiplier <= 0:
+        if (
+            isinstance(width_multiplier, bool)
+            or not isinstance(width_multiplier, (int, float))
+            or not math.isfinite(width_multiplier)
+            or width_multiplier <= 0
+        ):
             raise ValueError(f"width_multiplier must be a finite number > 0, got {width_multiplier!r}")
-        if isinstance(flops_penalty, bool) or not isinstance(flops_penalty, (int, float)) \
-                or not math.isfinite(flops_penalty) or flops_penalty < 0:
+        if (
+            isinstance(flops_penalty, bool)
+            or not isinstance(flops_penalty, (int, float))
+            or not math.isfinite(flops_penalty)
+            or flops_penalty < 0
+        ):
             raise ValueError(f"flops_penalty (lam, SPEC P3 Eq. 4) must be a finite number >= 0, got {flops_penalty!r}")
         get_binarization(binarization)  # fail here, not inside the first trial
         self.backbone = backbone
@@ -419,9 +511,17 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
         self._base_flops = None
         self._uniform4x = None
         self._asked_in_vain = False
-        oracle = EvolutionOracle(backbone, population_size, generations, mutation_rate, tournament_size,
-                                 max_trials=max_trials, seed=seed, max_retries_per_trial=max_retries_per_trial,
-                                 max_consecutive_failed_trials=max_consecutive_failed_trials)
+        oracle = EvolutionOracle(
+            backbone,
+            population_size,
+            generations,
+            mutation_rate,
+            tournament_size,
+            max_trials=max_trials,
+            seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
         super().__init__(oracle, **kwargs)
         self.seed = oracle.seed  # restored from the saved state on reload
 
@@ -436,8 +536,10 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
             self.input_shape = self.input_shape or tuple(bundle.input_shape)
         if fit_args or "x" in fit_kwargs:
             if fit_kwargs.get("validation_data") is None and not fit_kwargs.get("validation_split"):
-                raise ValueError("Evolution scores candidates on validation accuracy (SPEC P3): "
-                                 "pass validation_data= (or validation_split=) to search()")
+                raise ValueError(
+                    "Evolution scores candidates on validation accuracy (SPEC P3): "
+                    "pass validation_data= (or validation_split=) to search()"
+                )
             self._read_data_shapes(fit_args, fit_kwargs)
         return super().search(*fit_args, **fit_kwargs)
 
@@ -492,7 +594,8 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
         if "val_accuracy" not in history.history:
             raise keras_tuner.errors.FatalValueError(
                 f"training reported {sorted(history.history)}, no 'val_accuracy': keep 'accuracy' in metrics= "
-                "and pass validation data to search()")
+                "and pass validation data to search()"
+            )
         return {"val_accuracy": history.history["val_accuracy"][-1], "flops": costs.profile(model)["flops"]}
 
     def measure_flops(self, genotype) -> float:
@@ -509,9 +612,15 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
         """The candidate's network as trials train it; ``overrides`` replace ``build_width_network`` arguments."""
         if self.num_classes is None or self.input_shape is None:
             raise keras_tuner.errors.FatalValueError(
-                "num_classes and input_shape are unknown: pass them to Evolution(...) or data to search()")
-        settings = dict(num_classes=self.num_classes, input_shape=self.input_shape, binarization=self.binarization,
-                        lce_friendly=self.lce_friendly, width_multiplier=self.width_multiplier)
+                "num_classes and input_shape are unknown: pass them to Evolution(...) or data to search()"
+            )
+        settings = dict(
+            num_classes=self.num_classes,
+            input_shape=self.input_shape,
+            binarization=self.binarization,
+            lce_friendly=self.lce_friendly,
+            width_multiplier=self.width_multiplier,
+        )
         return build_width_network(genotype, **dict(settings, **overrides))
 
     # --- deployment costs (DeploymentAware)
@@ -552,9 +661,11 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
             optimizer = self.optimizer
         else:
             optimizer = tf.keras.optimizers.deserialize(tf.keras.optimizers.serialize(self.optimizer))
-        model.compile(optimizer=optimizer,
-                      loss=self.loss or tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=self.metrics or ["accuracy"])
+        model.compile(
+            optimizer=optimizer,
+            loss=self.loss or tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=self.metrics or ["accuracy"],
+        )
 
     def _uniform4x_weights(self, fit_args, fit_kwargs):
         if self._uniform4x is None:
@@ -578,12 +689,16 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
         if isinstance(x, tf.data.Dataset):
             spec = x.element_spec
             if not isinstance(spec, tuple) or len(spec) < 2 or len(spec[0].shape) != 4:
-                raise ValueError(f"training data must yield (images, labels) batches with images of rank 4 "
-                                 f"(batch, H, W, C); got element_spec {spec}")
+                raise ValueError(
+                    f"training data must yield (images, labels) batches with images of rank 4 "
+                    f"(batch, H, W, C); got element_spec {spec}"
+                )
         else:
             if np.ndim(x) != 4 or not np.issubdtype(np.asarray(x).dtype, np.number):
-                raise TypeError(f"training data must be a tf.data.Dataset or an image array (N, H, W, C), got "
-                                f"{type(x).__name__} of shape {np.shape(x)}; bnas_tf.data.load(...) makes a dataset")
+                raise TypeError(
+                    f"training data must be a tf.data.Dataset or an image array (N, H, W, C), got "
+                    f"{type(x).__name__} of shape {np.shape(x)}; bnas_tf.data.load(...) makes a dataset"
+                )
             if len(fit_args) < 2 and fit_kwargs.get("y") is None:
                 raise ValueError("image arrays need their labels: search(x, y, validation_data=...)")
         if self.input_shape is None:
@@ -618,14 +733,21 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
         """``[(val_accuracy, flops, WidthGenotype), ...]`` of the non-dominated completed trials, by flops."""
         trials = [t for t in self.oracle.trials.values() if t.status == TrialStatus.COMPLETED]
         points = [(t.metrics.get_last_value("val_accuracy"), t.metrics.get_last_value("flops")) for t in trials]
-        return [(float(points[i][0]), float(points[i][1]),
-                 genotype_from_values(self.backbone, trials[i].hyperparameters.values))
-                for i in scores.pareto_front(points)]
+        return [
+            (
+                float(points[i][0]),
+                float(points[i][1]),
+                genotype_from_values(self.backbone, trials[i].hyperparameters.values),
+            )
+            for i in scores.pareto_front(points)
+        ]
 
     def search_log(self) -> dict:
         """The JSON search log of the project directory (per generation: genes, accuracy, FLOPs, fitness)."""
         return read_json(os.path.join(self.project_dir, SEARCH_LOG_FILE), what="search log")
 
     def load_model(self, trial):
-        raise NotImplementedError("Evolution keeps no candidate weights: P3 trains the best gene from scratch, "
-                                  "build it with bnas_tf.build_width_network(tuner.best_genotype())")
+        raise NotImplementedError(
+            "Evolution keeps no candidate weights: P3 trains the best gene from scratch, "
+            "build it with bnas_tf.build_width_network(tuner.best_genotype())"
+        )

@@ -24,6 +24,7 @@ derive from (seed, round, repetition), so a resumed search samples the same. The
 trained weights, and so the scores, repeat bit for bit only with deterministic
 kernels on one thread (``bnas_tf.enable_determinism``).
 """
+
 from __future__ import annotations
 
 import json
@@ -57,24 +58,46 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
 
     objective_name = "val_accuracy"
 
-    def __init__(self, space: CellSpace, *, repetitions: int = 3, warmup_epochs: int = 0,
-                 warmup_weights_only: int = 3, finetune_epochs: int = 0, halve_candidates: bool = False,
-                 seed: int | None = None, max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3,
-                 deployment=None, **kwargs):
+    def __init__(
+        self,
+        space: CellSpace,
+        *,
+        repetitions: int = 3,
+        warmup_epochs: int = 0,
+        warmup_weights_only: int = 3,
+        finetune_epochs: int = 0,
+        halve_candidates: bool = False,
+        seed: int | None = None,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+        deployment=None,
+        **kwargs,
+    ):
         if not isinstance(space, CellSpace):
             raise TypeError(f"space must be a bnas_tf.space.supernet.CellSpace, got {type(space).__name__}")
         if space.num_ops < 2:
-            raise ValueError(f"a search needs at least 2 ops per edge, the space has {space.num_ops}: {list(space.op_set)}")
-        for name, value, low in (("repetitions", repetitions, 1), ("warmup_epochs", warmup_epochs, 0),
-                                 ("finetune_epochs", finetune_epochs, 0), ("warmup_weights_only", warmup_weights_only, 0)):
+            raise ValueError(
+                f"a search needs at least 2 ops per edge, the space has {space.num_ops}: {list(space.op_set)}"
+            )
+        for name, value, low in (
+            ("repetitions", repetitions, 1),
+            ("warmup_epochs", warmup_epochs, 0),
+            ("finetune_epochs", finetune_epochs, 0),
+            ("warmup_weights_only", warmup_weights_only, 0),
+        ):
             arguments.count(name, value, low)
         deployment = deployment_lib.get(deployment)
         if deployment is not None and deployment.penalty:  # the paths' measurement is the penalised objective
             self.objective_name = deployment_lib.deployed_name(type(self).objective_name)
         self._check_seed(seed)
-        super().__init__(objective=kt.Objective(self.objective_name, "max"), max_trials=None, seed=seed,
-                         max_retries_per_trial=max_retries_per_trial,
-                         max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
+        super().__init__(
+            objective=kt.Objective(self.objective_name, "max"),
+            max_trials=None,
+            seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **kwargs,
+        )
         self._keep_seed(seed)
         self.space = space
         self.repetitions = repetitions
@@ -108,9 +131,26 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         self.log = []
 
     def _search_state(self) -> dict:
-        return {name: getattr(self, name) for name in (
-            "phase", "phase_epoch", "round", "remaining", "likelihood", "times_selected", "total_samples", "alpha",
-            "groups", "next_repetition", "candidates", "layout", "mixed_trial", "epochs_done", "log")}
+        return {
+            name: getattr(self, name)
+            for name in (
+                "phase",
+                "phase_epoch",
+                "round",
+                "remaining",
+                "likelihood",
+                "times_selected",
+                "total_samples",
+                "alpha",
+                "groups",
+                "next_repetition",
+                "candidates",
+                "layout",
+                "mixed_trial",
+                "epochs_done",
+                "log",
+            )
+        }
 
     def get_state(self):
         state = super().get_state()
@@ -157,7 +197,9 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         layout = self.layout
         keep = layout is not None and all(
             set(ops) <= set(layout[kind][edge]) and 2 * len(ops) >= len(layout[kind][edge])
-            for kind in KINDS for edge, ops in enumerate(needed[kind]))
+            for kind in KINDS
+            for edge, ops in enumerate(needed[kind])
+        )
         if not keep:
             self.layout = {kind: [list(r) for r in self.remaining[kind]] for kind in KINDS}
         return self.layout
@@ -172,15 +214,29 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         size = len(self.candidates["normal"][0])
         permutations = {kind: [rng.permutation(len(c)).tolist() for c in self.candidates[kind]] for kind in KINDS}
         group_id = f"r{self.round}t{repetition}"
-        self.groups[group_id] = {"owner": owner, "round": self.round, "repetition": repetition, "size": size,
-                                 "permutations": permutations, "issued": {}, "results": {}}
+        self.groups[group_id] = {
+            "owner": owner,
+            "round": self.round,
+            "repetition": repetition,
+            "size": size,
+            "permutations": permutations,
+            "issued": {},
+            "results": {},
+        }
         return group_id
 
     def _path_values(self, group_id: str, path: int) -> dict:
         group = self.groups[group_id]
-        values = {"phase": "sample", "round": group["round"], "repetition": group["repetition"], "group": group_id,
-                  "group_size": group["size"], "path": path, "progress": self._progress(),
-                  "layout": json.dumps(self.layout)}
+        values = {
+            "phase": "sample",
+            "round": group["round"],
+            "repetition": group["repetition"],
+            "group": group_id,
+            "group_size": group["size"],
+            "path": path,
+            "progress": self._progress(),
+            "layout": json.dumps(self.layout),
+        }
         for kind in KINDS:
             for edge, cands in enumerate(self.candidates[kind]):
                 values[edge_name(kind, edge)] = self.space.op_set[cands[group["permutations"][kind][edge][path]]]
@@ -206,10 +262,17 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
                 return self._idle()
             self.mixed_trial = trial_id
             weights_only = self.phase == "warmup" and self.phase_epoch < self.warmup_weights_only
-            return {"status": trial_module.TrialStatus.RUNNING,
-                    "values": {"phase": self.phase, "epoch": self.phase_epoch, "train_alpha": not weights_only,
-                               "progress": self._progress(), "remaining": json.dumps(self.remaining),
-                               "layout": json.dumps(self._update_layout(self.remaining))}}
+            return {
+                "status": trial_module.TrialStatus.RUNNING,
+                "values": {
+                    "phase": self.phase,
+                    "epoch": self.phase_epoch,
+                    "train_alpha": not weights_only,
+                    "progress": self._progress(),
+                    "remaining": json.dumps(self.remaining),
+                    "layout": json.dumps(self._update_layout(self.remaining)),
+                },
+            }
         owner = base_tuner_id(self._requesting or "tuner0")
         group_id = self._open_group(owner)
         if group_id is None:
@@ -235,8 +298,10 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
 
     def _idle(self):
         if not self.ongoing_trials and not self._retry_queue:
-            raise RuntimeError(f"search state is stuck in phase {self.phase!r} with nothing running; "
-                               "this is a bug: please report it with the oracle.json file")
+            raise RuntimeError(
+                f"search state is stuck in phase {self.phase!r} with nothing running; "
+                "this is a bug: please report it with the oracle.json file"
+            )
         return {"status": trial_module.TrialStatus.IDLE, "values": None}
 
     @synchronized
@@ -276,8 +341,10 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
             # stop once the whole group (less its rejected paths) is marked failed
             whole = members >= values.get("group_size", 1) - rejected.get(values.get("group"), 0)
             if self.max_consecutive_failed_trials and failures >= self.max_consecutive_failed_trials and whole:
-                raise RuntimeError(f"{failures} consecutive groups of sampled paths failed (max_consecutive_failed_trials="
-                                   f"{self.max_consecutive_failed_trials}); the last: {trial.message}")
+                raise RuntimeError(
+                    f"{failures} consecutive groups of sampled paths failed (max_consecutive_failed_trials="
+                    f"{self.max_consecutive_failed_trials}); the last: {trial.message}"
+                )
 
     def _end_mixed(self, trial):
         if trial.status == trial_module.TrialStatus.COMPLETED:
@@ -366,8 +433,10 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
 
     def _write_log(self):
         if getattr(self, "_directory", None):
-            atomic_write_json(os.path.join(self._project_dir, "search_log.json"),
-                              {"space": self.space.get_config(), "rounds": self.log})
+            atomic_write_json(
+                os.path.join(self._project_dir, "search_log.json"),
+                {"space": self.space.get_config(), "rounds": self.log},
+            )
 
     # --- results ------------------------------------------------------------------
     def best_choice(self) -> dict:
@@ -381,6 +450,9 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         return choice
 
     def get_best_trials(self, num_trials=1):
-        trials = [t for t in self.trials.values() if t.hyperparameters.values.get("phase") == "sample"
-                  and t.status == trial_module.TrialStatus.COMPLETED]
+        trials = [
+            t
+            for t in self.trials.values()
+            if t.hyperparameters.values.get("phase") == "sample" and t.status == trial_module.TrialStatus.COMPLETED
+        ]
         return sorted(trials, key=lambda t: t.score, reverse=True)[:num_trials]

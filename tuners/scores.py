@@ -16,7 +16,8 @@ Each function implements one equation of ``shared/SPEC.md`` and says which:
 
 Only numpy and math: the oracles call these on JSON-restored state.
 :func:`diversity_weight` is defined beside the loss it weights
-(:mod:`bnas_tf.space.schedules`, pure Python) and exported here with the rest. Public functions validate their inputs and
+(:mod:`bnas_tf.space.schedules`, pure Python) and exported here with the rest. Public functions validate their
+inputs and
 raise ``ValueError`` saying what was wrong; inner helpers trust them.
 """
 
@@ -54,14 +55,9 @@ def _float_array(name, values, ndim=None, min_size=1):
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must be numeric, got {values!r}") from error
     if ndim is not None and array.ndim != ndim:
-        raise ValueError(
-            f"{name} must be a {ndim}-D array, got shape {array.shape}"
-        )
+        raise ValueError(f"{name} must be a {ndim}-D array, got shape {array.shape}")
     if array.ndim >= 1 and array.shape[-1] < min_size:
-        raise ValueError(
-            f"{name} must hold at least {min_size} value(s) per edge, "
-            f"got shape {array.shape}"
-        )
+        raise ValueError(f"{name} must hold at least {min_size} value(s) per edge, got shape {array.shape}")
     return array
 
 
@@ -74,13 +70,10 @@ def _boolean_mask(name, mask, shape):
     array = np.asarray(mask)
     if array.dtype != bool:
         raise ValueError(
-            f"{name} must be a boolean mask, got dtype {array.dtype}; "
-            "pass e.g. np.array([True, False, ...])"
+            f"{name} must be a boolean mask, got dtype {array.dtype}; pass e.g. np.array([True, False, ...])"
         )
     if array.shape != shape:
-        raise ValueError(
-            f"{name} must have the scores' shape {shape}, got {array.shape}"
-        )
+        raise ValueError(f"{name} must have the scores' shape {shape}, got {array.shape}")
     return array
 
 
@@ -88,9 +81,7 @@ def _broadcast(names, arrays):
     try:
         return np.broadcast_arrays(*arrays)
     except ValueError as error:
-        shapes = ", ".join(
-            f"{name} {array.shape}" for name, array in zip(names, arrays)
-        )
+        shapes = ", ".join(f"{name} {array.shape}" for name, array in zip(names, arrays))
         raise ValueError(f"shapes do not broadcast: {shapes}") from error
 
 
@@ -127,10 +118,7 @@ def softmax_likelihood(mean_scores):
     """
     scores = _float_array("mean_scores", mean_scores, min_size=1)
     if scores.ndim == 0:
-        raise ValueError(
-            "mean_scores must have at least one axis (the edge's ops), "
-            f"got the scalar {mean_scores!r}"
-        )
+        raise ValueError(f"mean_scores must have at least one axis (the edge's ops), got the scalar {mean_scores!r}")
     _require_finite("mean_scores", scores)
     return _softmax(scores)
 
@@ -174,10 +162,7 @@ def update_likelihood(s, mean_acc, in_smaller):
     _require_finite("s", likelihood)
     accuracy = _float_array("mean_acc", mean_acc, ndim=1)
     if accuracy.shape != likelihood.shape:
-        raise ValueError(
-            f"mean_acc must have the shape of s {likelihood.shape}, "
-            f"got {accuracy.shape}"
-        )
+        raise ValueError(f"mean_acc must have the shape of s {likelihood.shape}, got {accuracy.shape}")
     smaller = _boolean_mask("in_smaller", in_smaller, likelihood.shape)
     if not smaller.any():
         raise ValueError("in_smaller must mark at least one op of O_smaller")
@@ -222,21 +207,13 @@ def ucb_bonus(s, total_samples, times_selected, delta=2.0):
     _require_finite("s", likelihood)
     n_total = number("total_samples", total_samples)
     if n_total < 1:
-        raise ValueError(
-            f"total_samples must be >= 1 (N counts samples drawn so far), "
-            f"got {total_samples!r}"
-        )
+        raise ValueError(f"total_samples must be >= 1 (N counts samples drawn so far), got {total_samples!r}")
     counts = _float_array("times_selected", times_selected, ndim=1)
     if counts.shape != likelihood.shape:
-        raise ValueError(
-            f"times_selected must have the shape of s {likelihood.shape}, "
-            f"got {counts.shape}"
-        )
+        raise ValueError(f"times_selected must have the shape of s {likelihood.shape}, got {counts.shape}")
     _require_finite("times_selected", counts)
     if np.any(counts != np.round(counts)):
-        raise ValueError(
-            f"times_selected must be whole counts, got {counts.tolist()}"
-        )
+        raise ValueError(f"times_selected must be whole counts, got {counts.tolist()}")
     if np.any(counts < 1):
         raise ValueError(
             "every op must have been selected at least once (n_k >= 1) "
@@ -276,18 +253,12 @@ def abandon_worst(scores, remaining_mask):
     """
     values = _float_array("scores", scores, min_size=1)
     if values.ndim not in (1, 2):
-        raise ValueError(
-            f"scores must have shape [K] or [edges, K], got {values.shape}"
-        )
+        raise ValueError(f"scores must have shape [K] or [edges, K], got {values.shape}")
     remaining = _boolean_mask("remaining_mask", remaining_mask, values.shape)
     if not np.all(remaining.any(axis=-1)):
-        raise ValueError(
-            "remaining_mask must keep at least one op on every edge"
-        )
+        raise ValueError("remaining_mask must keep at least one op on every edge")
     if np.any(np.isnan(values[remaining])):
-        raise ValueError(
-            f"scores of remaining ops must not be NaN, got {values.tolist()}"
-        )
+        raise ValueError(f"scores of remaining ops must not be NaN, got {values.tolist()}")
     masked = np.where(remaining, values, np.inf)
     lowest = np.min(masked, axis=-1, keepdims=True)
     # argmax of a boolean array is its first True: the lowest tied index,
@@ -415,22 +386,14 @@ def zeroise_select(alpha, zero_index, gamma):
     _require_finite("alpha", weights)
     if np.any(weights < 0):
         raise ValueError(
-            "alpha must be softmax weights (>= 0), not logits: pass "
-            f"softmax(alpha); got {weights.tolist()}"
+            f"alpha must be softmax weights (>= 0), not logits: pass softmax(alpha); got {weights.tolist()}"
         )
     divisor = number("gamma", gamma, minimum=1.0)
     if zero_index is not None:
-        if isinstance(zero_index, bool) or not isinstance(
-            zero_index, (int, np.integer)
-        ):
-            raise ValueError(
-                f"zero_index must be an int or None, got {zero_index!r}"
-            )
+        if isinstance(zero_index, bool) or not isinstance(zero_index, (int, np.integer)):
+            raise ValueError(f"zero_index must be an int or None, got {zero_index!r}")
         if not 0 <= zero_index < weights.size:
-            raise ValueError(
-                f"zero_index {zero_index} is out of range for "
-                f"{weights.size} ops"
-            )
+            raise ValueError(f"zero_index {zero_index} is out of range for {weights.size} ops")
         weights = weights.copy()
         weights[zero_index] /= divisor
     return int(np.argmax(weights))
@@ -458,9 +421,7 @@ def entropy(p):
         raise ValueError(f"p must have at least one axis, got {p!r}")
     _require_finite("p", probabilities)
     if np.any(probabilities < 0):
-        raise ValueError(
-            f"p must be non-negative probabilities, got {probabilities.tolist()}"
-        )
+        raise ValueError(f"p must be non-negative probabilities, got {probabilities.tolist()}")
     if not np.allclose(probabilities.sum(axis=-1), 1.0, rtol=0.0, atol=1e-5):
         raise ValueError(
             "p must sum to 1 over its last axis (pass softmax(alpha), not "
@@ -499,17 +460,11 @@ def pareto_front(points):
     if array.size == 0:
         return []
     if array.ndim != 2 or array.shape[1] != 2:
-        raise ValueError(
-            f"points must have shape [n, 2] of (accuracy, cost), got {array.shape}"
-        )
+        raise ValueError(f"points must have shape [n, 2] of (accuracy, cost), got {array.shape}")
     _require_finite("points", array)
     accuracy, cost = array[:, 0], array[:, 1]
-    no_worse = (accuracy[None, :] >= accuracy[:, None]) & (
-        cost[None, :] <= cost[:, None]
-    )
-    better = (accuracy[None, :] > accuracy[:, None]) | (
-        cost[None, :] < cost[:, None]
-    )
+    no_worse = (accuracy[None, :] >= accuracy[:, None]) & (cost[None, :] <= cost[:, None])
+    better = (accuracy[None, :] > accuracy[:, None]) | (cost[None, :] < cost[:, None])
     dominated = np.any(no_worse & better, axis=1)
     front = np.flatnonzero(~dominated)
     # lexsort sorts by the last key first: cost, then -accuracy, then index.

@@ -7,6 +7,7 @@ state file is written to a temporary file and renamed (:mod:`bnas_tf.files`),
 and a corrupt file found on reload raises a ``ValueError`` naming the file
 and the ways out.
 """
+
 from __future__ import annotations
 
 import glob
@@ -22,8 +23,10 @@ _TERMINAL = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED
 
 
 def recovery(project_dir: str) -> str:
-    return (f"restore it from a backup, or start the search again with overwrite=True (or delete {project_dir}); "
-            "the supernet checkpoints alone cannot resume a search")
+    return (
+        f"restore it from a backup, or start the search again with overwrite=True (or delete {project_dir}); "
+        "the supernet checkpoints alone cannot resume a search"
+    )
 
 
 class AtomicOracleState:
@@ -57,8 +60,9 @@ class AtomicOracleState:
         if trial.trial_id not in display.trial_start:  # begun in a process that crashed before saving its start
             display.search_start = display.search_start or datetime.now()
             display.trial_start[trial.trial_id] = datetime.now()
-            display.trial_number[trial.trial_id] = (self.start_order.index(trial.trial_id) + 1
-                                                    if trial.trial_id in self.start_order else len(self.trials))
+            display.trial_number[trial.trial_id] = (
+                self.start_order.index(trial.trial_id) + 1 if trial.trial_id in self.start_order else len(self.trials)
+            )
         self._saves_deferred = True
         try:
             super().end_trial(trial)
@@ -78,10 +82,14 @@ class AtomicOracleState:
         finished.
         """
         if not os.path.exists(self._get_oracle_fname()):
-            raise ValueError(f"search state file {self._get_oracle_fname()} is missing from a saved search; "
-                             f"{recovery(self._project_dir)}")
-        for path in (*sorted(glob.glob(os.path.join(self._project_dir, "trial_*", "trial.json"))),
-                     self._get_oracle_fname()):
+            raise ValueError(
+                f"search state file {self._get_oracle_fname()} is missing from a saved search; "
+                f"{recovery(self._project_dir)}"
+            )
+        for path in (
+            *sorted(glob.glob(os.path.join(self._project_dir, "trial_*", "trial.json"))),
+            self._get_oracle_fname(),
+        ):
             read_json(path, what="search state file", recovery=recovery(self._project_dir))
         super().reload()
         started, ended = set(self.start_order), set(self.end_order)
@@ -90,8 +98,10 @@ class AtomicOracleState:
         for trial_id in started - ended:
             trial = self.trials.get(trial_id)
             if trial is None:
-                raise ValueError(f"search state file {self._get_oracle_fname()} lists trial {trial_id}, whose "
-                                 f"trial.json is missing; {recovery(self._project_dir)}")
+                raise ValueError(
+                    f"search state file {self._get_oracle_fname()} lists trial {trial_id}, whose "
+                    f"trial.json is missing; {recovery(self._project_dir)}"
+                )
             if trial.status in _TERMINAL:
                 trial.status = trial_module.TrialStatus.RUNNING
 

@@ -7,6 +7,7 @@ graph for one epoch each (:mod:`bnas_tf.tuners.training`), evaluates every
 path on the same validation samples, checkpoints the supernet, and only then
 reports the trials, so a finished trial always has its weights on disk.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,24 +46,32 @@ def _collect():
 
 def _check_dataset(data, what: str):
     if not isinstance(data, tf.data.Dataset):
-        raise TypeError(f"{what} must be a tf.data.Dataset of (images, labels) batches, got {type(data).__name__}; "
-                        f"bnas_tf.data.load(...) or bnas_tf.data.from_arrays(...) make one")
+        raise TypeError(
+            f"{what} must be a tf.data.Dataset of (images, labels) batches, got {type(data).__name__}; "
+            f"bnas_tf.data.load(...) or bnas_tf.data.from_arrays(...) make one"
+        )
     spec = data.element_spec
     if not isinstance(spec, tuple) or len(spec) != 2 or len(spec[0].shape) != 4:
-        raise ValueError(f"{what} must yield (images, labels) batches with images of rank 4 (batch, H, W, C); "
-                         f"got element_spec {spec}")
+        raise ValueError(
+            f"{what} must yield (images, labels) batches with images of rank 4 (batch, H, W, C); "
+            f"got element_spec {spec}"
+        )
     if not spec[0].dtype.is_floating or not (spec[1].dtype.is_integer and len(spec[1].shape) == 1):
-        raise ValueError(f"{what} must yield float images and 1-D integer class ids, got images {spec[0].dtype.name} "
-                         f"and labels {spec[1].dtype.name} of shape {spec[1].shape}; bnas_tf.data.from_arrays(x, y) "
-                         "scales images and checks labels")
+        raise ValueError(
+            f"{what} must yield float images and 1-D integer class ids, got images {spec[0].dtype.name} "
+            f"and labels {spec[1].dtype.name} of shape {spec[1].shape}; bnas_tf.data.from_arrays(x, y) "
+            "scales images and checks labels"
+        )
     return data
 
 
 def _check_same_images(data, reference, what: str):
     shape, expected = data.element_spec[0].shape[1:], reference.element_spec[0].shape[1:]
     if shape != expected:
-        raise ValueError(f"{what} has images of shape {tuple(shape)} but train_data has {tuple(expected)}; "
-                         "load every part of the search at the same image_size")
+        raise ValueError(
+            f"{what} has images of shape {tuple(shape)} but train_data has {tuple(expected)}; "
+            "load every part of the search at the same image_size"
+        )
 
 
 class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
@@ -76,22 +85,41 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
 
     has_parent = False
 
-    def __init__(self, oracle, space: CellSpace, *, binarization="W1/A32", num_classes: int | None = None,
-                 learning_rate=0.025, momentum=0.9, weight_decay=5e-4, alpha_learning_rate=3e-4,
-                 partial_channels: int = 1, steps_per_epoch: int | None = None, deployment=None, **kwargs):
+    def __init__(
+        self,
+        oracle,
+        space: CellSpace,
+        *,
+        binarization="W1/A32",
+        num_classes: int | None = None,
+        learning_rate=0.025,
+        momentum=0.9,
+        weight_decay=5e-4,
+        alpha_learning_rate=3e-4,
+        partial_channels: int = 1,
+        steps_per_epoch: int | None = None,
+        deployment=None,
+        **kwargs,
+    ):
         self.space = space
         self._setup_deployment(deployment)
         self.input_shape = None
         self.binarization = get_binarization(binarization)
         self.num_classes = num_classes
-        self.training_settings = dict(learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay,
-                                      alpha_learning_rate=alpha_learning_rate)
+        self.training_settings = dict(
+            learning_rate=learning_rate,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            alpha_learning_rate=alpha_learning_rate,
+        )
         self.partial_channels = partial_channels
         self.steps_per_epoch = steps_per_epoch
         self.child = self.parent = None
         if kwargs.pop("distribution_strategy", None) is not None:
-            raise ValueError("weight-sharing searches train with their own fused step and take no tf.distribute "
-                             "strategy; scale out with KerasTuner's chief/worker mode (docs/scaling_out.md)")
+            raise ValueError(
+                "weight-sharing searches train with their own fused step and take no tf.distribute "
+                "strategy; scale out with KerasTuner's chief/worker mode (docs/scaling_out.md)"
+            )
         super().__init__(oracle, hypermodel=None, **kwargs)
 
     def run_trial(self, trial, *args, **kwargs):  # trials run in groups: see search()
@@ -113,9 +141,11 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
             self.num_classes = max(int(labels.max()) + 1, 2)
         if labels.min() < 0 or labels.max() >= self.num_classes:
             bad = labels.max() if labels.max() >= self.num_classes else labels.min()
-            raise ValueError(f"validation_data has label {int(bad)} "
-                             f"outside 0..{self.num_classes - 1}; pass num_classes= the number of classes, or "
-                             "labels 0..num_classes-1")
+            raise ValueError(
+                f"validation_data has label {int(bad)} "
+                f"outside 0..{self.num_classes - 1}; pass num_classes= the number of classes, or "
+                "labels 0..num_classes-1"
+            )
         # Keras initialisers draw from the global generator: seed it so a seeded search builds the same supernet.
         # (A distributed worker's oracle is an OracleClient; its own copy of the oracle has the seed.)
         tf.keras.utils.set_random_seed(int(getattr(getattr(self.oracle, "_oracle", self.oracle), "seed", 0) or 0))
@@ -129,8 +159,14 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
             print(f"Restored the supernet weights of trial {tag}")
 
     def _trainer(self, binarization, input_shape, name):
-        supernet = Supernet(self.space, num_classes=self.num_classes, input_shape=input_shape,
-                            binarization=binarization, partial_channels=self.partial_channels, name=name)
+        supernet = Supernet(
+            self.space,
+            num_classes=self.num_classes,
+            input_shape=input_shape,
+            binarization=binarization,
+            partial_channels=self.partial_channels,
+            name=name,
+        )
         return SupernetTrainer(supernet, **self.training_settings)
 
     def _folder(self, name):
@@ -160,15 +196,19 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
             try:
                 trial = self.oracle.get_trial(trial_id)
             except KeyError:
-                raise ValueError(f"the supernet checkpoint in {self._folder('supernet')} holds the results of trial "
-                                 f"{trial_id}, which the search state in {self.project_dir} does not know (its files "
-                                 f"were deleted or come from another search); {recovery(self.project_dir)}") from None
+                raise ValueError(
+                    f"the supernet checkpoint in {self._folder('supernet')} holds the results of trial "
+                    f"{trial_id}, which the search state in {self.project_dir} does not know (its files "
+                    f"were deleted or come from another search); {recovery(self.project_dir)}"
+                ) from None
             if trial.status in (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED):
                 continue
             if not trial.metrics.exists(self.oracle.objective.name):  # else the trial file has them already
                 self.oracle.update_trial(trial_id, metrics)
-            print(f"Trial {trial_id} finished before the search stopped: its results are reported from the "
-                  "supernet checkpoint, not trained again")
+            print(
+                f"Trial {trial_id} finished before the search stopped: its results are reported from the "
+                "supernet checkpoint, not trained again"
+            )
             trial.status = trial_module.TrialStatus.COMPLETED
             self.on_trial_end(trial)
 
@@ -183,13 +223,20 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
             return super().search()  # serves the oracle to the workers until the search ends
         _check_dataset(train_data, "train_data")
         if validation_data is None:
-            raise ValueError("validation_data is required: every sampled path is scored on it "
-                             "(bnas_tf.data.load(..., search_split=True).search_validation)")
+            raise ValueError(
+                "validation_data is required: every sampled path is scored on it "
+                "(bnas_tf.data.load(..., search_split=True).search_validation)"
+            )
         _check_dataset(validation_data, "validation_data")
-        architecture_data = _check_dataset(architecture_data, "architecture_data") if architecture_data is not None else train_data
+        architecture_data = (
+            _check_dataset(architecture_data, "architecture_data") if architecture_data is not None else train_data
+        )
         for data, what in ((validation_data, "validation_data"), (architecture_data, "architecture_data")):
             _check_same_images(data, train_data, what)
-        for name, value in (("steps_per_epoch", steps_per_epoch), ("the tuner's steps_per_epoch", self.steps_per_epoch)):
+        for name, value in (
+            ("steps_per_epoch", steps_per_epoch),
+            ("the tuner's steps_per_epoch", self.steps_per_epoch),
+        ):
             arguments.count(name, value, allow_none=True)
         steps = steps_per_epoch or self.steps_per_epoch or int(train_data.cardinality())
         if steps <= 0:
@@ -257,8 +304,10 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
                 slots = layout[kind][edge]
                 ops = [self.space.op_set.index(t.hyperparameters.values[edge_name(kind, edge)]) for t in group]
                 if len(set(ops)) != len(ops) or not set(ops) <= set(slots):
-                    raise RuntimeError(f"group {group[0].hyperparameters.values['group']} does not fit layout "
-                                       f"{slots} on {edge_name(kind, edge)}: {ops}")
+                    raise RuntimeError(
+                        f"group {group[0].hyperparameters.values['group']} does not fit layout "
+                        f"{slots} on {edge_name(kind, edge)}: {ops}"
+                    )
                 fillers = [position for position, op in enumerate(slots) if op not in ops]
                 routes[kind].append([slots.index(op) for op in ops] + fillers)
                 active[kind].append(set(ops))
@@ -280,13 +329,18 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
                 result = trainer.train_paths(train_data, steps)
                 trainer.restore_statistics(frozen)
                 if not np.all(np.isfinite(result["losses"])):
-                    return self._fail(group, trial_module.TrialStatus.FAILED,
-                                      f"training loss became {result['loss']} (NaN/inf): the sampled paths diverged")
+                    return self._fail(
+                        group,
+                        trial_module.TrialStatus.FAILED,
+                        f"training loss became {result['loss']} (NaN/inf): the sampled paths diverged",
+                    )
                 accuracies.append(self.score_paths(trainer, validation_data)[: len(group)])
         except Exception as error:  # KerasTuner's retry mechanism (INVALID: retried up to max_retries_per_trial)
             return self._fail(group, trial_module.TrialStatus.INVALID, f"{type(error).__name__}: {error}")
         _collect()
-        metrics = [self.with_deployment(m, c, self.objective_name) for m, c in zip(self.path_metrics(*accuracies), costs)]
+        metrics = [
+            self.with_deployment(m, c, self.objective_name) for m, c in zip(self.path_metrics(*accuracies), costs)
+        ]
         self._save_weights(max(t.trial_id for t in group), {t.trial_id: m for t, m in zip(group, metrics)})
         for trial, trial_metrics in zip(group, metrics):
             self.oracle.update_trial(trial.trial_id, trial_metrics)
@@ -327,18 +381,27 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
     # --- deployment costs (DeploymentAware) -----------------------------------------
     def trial_candidate(self, trial) -> Genotype:
         values = trial.hyperparameters.values
-        choice = {kind: [self.space.op_set.index(values[edge_name(kind, edge)]) for edge in range(self.space.num_edges)]
-                  for kind in KINDS}
+        choice = {
+            kind: [self.space.op_set.index(values[edge_name(kind, edge)]) for edge in range(self.space.num_edges)]
+            for kind in KINDS
+        }
         return self.space.genotype(choice, name=f"trial_{trial.trial_id}")
 
     def deployed_settings(self) -> dict:
         """``build_network`` arguments of the deployed network: the space's, then the objective's ``network``."""
         if self.input_shape is None or self.num_classes is None:
             raise ValueError("the deployed network's input shape and classes come from the data: call search() first")
-        settings = dict(cells=self.space.cells, channels=self.space.channels, num_classes=self.num_classes,
-                        input_shape=self.input_shape, binarization=self.binarization,
-                        inter_cell_skip=self.space.inter_cell_skip, reduction_cells=self.space.reduction_cells,
-                        stem=self.space.stem, lce_friendly=self.space.lce_friendly)
+        settings = dict(
+            cells=self.space.cells,
+            channels=self.space.channels,
+            num_classes=self.num_classes,
+            input_shape=self.input_shape,
+            binarization=self.binarization,
+            inter_cell_skip=self.space.inter_cell_skip,
+            reduction_cells=self.space.reduction_cells,
+            stem=self.space.stem,
+            lce_friendly=self.space.lce_friendly,
+        )
         settings.update(self.deployment.network)
         return settings
 
@@ -347,8 +410,9 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
 
     def uniform_genotype(self, op: int) -> Genotype:
         """Op ``op`` on every edge."""
-        return self.space.genotype({kind: [op] * self.space.num_edges for kind in KINDS},
-                                   name=f"all_{self.space.op_set[op]}")
+        return self.space.genotype(
+            {kind: [op] * self.space.num_edges for kind in KINDS}, name=f"all_{self.space.op_set[op]}"
+        )
 
     def reference_candidates(self) -> list:
         """One genotype per op (Zeroise excluded): the same op on every edge."""
@@ -380,9 +444,13 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
             trainer.supernet.set_mixed(json.loads(values.get("layout", values["remaining"])), remaining)
             frozen = trainer.set_active({kind: [set(r) for r in remaining[kind]] for kind in KINDS})
             trainer.set_progress(values["progress"])
-            result = trainer.train_mixed(train_data, steps, diversity_weight=values.get("diversity_weight", 0.0),
-                                         architecture_data=architecture_data if values["train_alpha"] else None,
-                                         **self.mixed_cost_settings())
+            result = trainer.train_mixed(
+                train_data,
+                steps,
+                diversity_weight=values.get("diversity_weight", 0.0),
+                architecture_data=architecture_data if values["train_alpha"] else None,
+                **self.mixed_cost_settings(),
+            )
             trainer.restore_statistics(frozen)
             accuracy = float(trainer.evaluate_paths(validation_data)[0])
         except Exception as error:
@@ -404,8 +472,10 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
     def search_oracle(self):
         """The oracle holding the search state; a distributed worker has only a client of the chief's."""
         if not isinstance(self.oracle, kt.Oracle):
-            raise ValueError("this tuner is a distributed worker: the search state lives on the chief "
-                             "(KERASTUNER_TUNER_ID=chief); read the results there once its search() returns")
+            raise ValueError(
+                "this tuner is a distributed worker: the search state lives on the chief "
+                "(KERASTUNER_TUNER_ID=chief); read the results there once its search() returns"
+            )
         return self.oracle
 
     def best_genotype(self, name: str | None = None):
@@ -424,7 +494,9 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
         """The searched architecture first (one Choice per edge), then the best sampled paths."""
         best = self.oracle.get_space()
         choice = self.search_oracle().best_choice()
-        best.values = {edge_name(kind, edge): self.space.op_set[op] for kind in KINDS for edge, op in enumerate(choice[kind])}
+        best.values = {
+            edge_name(kind, edge): self.space.op_set[op] for kind in KINDS for edge, op in enumerate(choice[kind])
+        }
         return ([best] + super().get_best_hyperparameters(num_trials))[:num_trials]
 
     def search_log(self) -> list:

@@ -10,6 +10,7 @@ ops per variable; on a 534-variable supernet that took 18 of a 24 s trace.)
 Architecture parameters α use Adam (DARTS' first-order bilevel scheme: one α
 step on an architecture batch, then one weight step on a weights batch).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,7 +57,8 @@ def without_graph_optimisation():
             _optimisation_users[0] -= 1
             if _optimisation_users[0] == 0:
                 tf.config.optimizer.set_experimental_options(
-                    {"disable_meta_optimizer": False, **_optimisation_users[1]})
+                    {"disable_meta_optimizer": False, **_optimisation_users[1]}
+                )
 
 
 def without_autotune(dataset):
@@ -80,8 +82,10 @@ def _trainable_batch(size: int) -> int:
     is 0, and a one-row training step corrupted the heap in TF 2.15's oneDNN kernels: "free(): invalid
     pointer", reproduced with and without row routing)."""
     if size < 2:
-        raise ValueError(f"training batches hold {size} image: a supernet trains on at least 2 per batch "
-                         "(BatchNorm); batch the data with batch_size >= 2, e.g. bnas_tf.data.load(..., batch_size=32)")
+        raise ValueError(
+            f"training batches hold {size} image: a supernet trains on at least 2 per batch "
+            "(BatchNorm); batch the data with batch_size >= 2, e.g. bnas_tf.data.load(..., batch_size=32)"
+        )
     return size
 
 
@@ -113,7 +117,7 @@ def _paths_batches(dataset, paths: int, steps: int):
 #: Input pixels (rows x height x width, every path's copy counted) an evaluation call takes at most: consecutive
 #: validation batches are merged up to it (a call has a fixed cost: on the overhead benchmark's supernet with
 #: 8x8 inputs 256 rows took 86 ms, 720 rows 175 ms); a batch larger than it goes alone.
-EVAL_PIXELS = 2 ** 19
+EVAL_PIXELS = 2**19
 
 
 def _merged_batches(dataset, paths: int, pixels: int = EVAL_PIXELS):
@@ -135,8 +139,9 @@ def _merged_batches(dataset, paths: int, pixels: int = EVAL_PIXELS):
 
 def _momentum_update(var, accumulator, grad, factor, lr, decay, momentum, constraint):
     """One variable's masked SGD step (see SupernetTrainer._apply), then its constraint (None: none)."""
-    tf.raw_ops.ResourceApplyMomentum(var=var.handle, accum=accumulator.handle, lr=lr, grad=grad * factor + decay * var,
-                                     momentum=momentum)
+    tf.raw_ops.ResourceApplyMomentum(
+        var=var.handle, accum=accumulator.handle, lr=lr, grad=grad * factor + decay * var, momentum=momentum
+    )
     if constraint is not None:
         var.assign(constraint(var))
 
@@ -144,8 +149,16 @@ def _momentum_update(var, accumulator, grad, factor, lr, decay, momentum, constr
 class SupernetTrainer:
     """Runs training and evaluation of a :class:`Supernet` in its current layout."""
 
-    def __init__(self, supernet: Supernet, *, learning_rate=0.025, momentum=0.9, weight_decay=5e-4,
-                 alpha_learning_rate=3e-4, clip_norm=5.0):
+    def __init__(
+        self,
+        supernet: Supernet,
+        *,
+        learning_rate=0.025,
+        momentum=0.9,
+        weight_decay=5e-4,
+        alpha_learning_rate=3e-4,
+        clip_norm=5.0,
+    ):
         self.supernet = supernet
         self.base_learning_rate = float(learning_rate)
         self.learning_rate = tf.Variable(float(learning_rate), trainable=False, name="learning_rate")
@@ -156,10 +169,14 @@ class SupernetTrainer:
         # deployment penalty of the α step (Differentiable): weight and per-edge op costs (relative to a base)
         self.cost_weight = tf.Variable(0.0, trainable=False, name="cost_weight")
         space = supernet.space
-        self.op_costs = {kind: tf.Variable(tf.zeros([space.num_edges, space.num_ops]), trainable=False,
-                                           name=f"op_costs_{kind}") for kind in KINDS}
+        self.op_costs = {
+            kind: tf.Variable(tf.zeros([space.num_edges, space.num_ops]), trainable=False, name=f"op_costs_{kind}")
+            for kind in KINDS
+        }
         self.weights = supernet.all_weights()
-        self.accumulators = {id(w): tf.Variable(tf.zeros_like(w), trainable=False, name="momentum") for w in self.weights}
+        self.accumulators = {
+            id(w): tf.Variable(tf.zeros_like(w), trainable=False, name="momentum") for w in self.weights
+        }
         # 1 for variables the sampled paths use, 0 for the layout's filler ops: those stay exactly as they are
         # (one per op, shared by its variables; shared layers have none)
         self.op_masks = {}
@@ -224,9 +241,14 @@ class SupernetTrainer:
                     _momentum_update(var, self.accumulators[id(var)], grad, *factors, var.constraint)
             else:  # an op's variables: one shared function per op signature (see bnas_tf.space.shared_ops)
                 variables = [var for var, _ in members]
-                self._update_function(variables)(clip, self.learning_rate, mask, *[latent(v) for v in variables],
-                                                 *[self.accumulators[id(v)] for v in variables],
-                                                 *[grad for _, grad in members])
+                self._update_function(variables)(
+                    clip,
+                    self.learning_rate,
+                    mask,
+                    *[latent(v) for v in variables],
+                    *[self.accumulators[id(v)] for v in variables],
+                    *[grad for _, grad in members],
+                )
 
     def _factors(self, clip, learning_rate, mask):
         """(gradient factor, lr, weight decay, momentum) of variables under ``mask`` (None: unmasked)."""
@@ -248,8 +270,9 @@ class SupernetTrainer:
 
             def update(clip, learning_rate, mask, *arguments):
                 factors = self._factors(clip, learning_rate, mask)
-                for var, accumulator, grad, constraint in zip(arguments[:count], arguments[count:2 * count],
-                                                              arguments[2 * count:], constraints):
+                for var, accumulator, grad, constraint in zip(
+                    arguments[:count], arguments[count : 2 * count], arguments[2 * count :], constraints
+                ):
                     _momentum_update(var, accumulator, grad, *factors, constraint)
 
             self._updates[key] = tf.function(update, autograph=False, experimental_attributes=NOINLINE)
@@ -266,7 +289,9 @@ class SupernetTrainer:
                     on = active is None or op in active[kind][edge]
                     self.op_masks[(kind, edge, op)].assign(1.0 if on else 0.0)
                     if not on:
-                        frozen += [v for layer in self.supernet.op_layers(kind, edge, op) for v in layer.non_trainable_weights]
+                        frozen += [
+                            v for layer in self.supernet.op_layers(kind, edge, op) for v in layer.non_trainable_weights
+                        ]
         return [(v, v.numpy()) for v in frozen]
 
     @staticmethod
@@ -343,10 +368,17 @@ class SupernetTrainer:
             if grad is None:  # an edge with one candidate: softmax over one op is constant
                 continue
             index = optimizer._index_dict[optimizer._var_key(alpha)]  # Keras 2.15's slot lookup (pinned)
-            tf.raw_ops.ResourceApplyAdam(var=alpha.handle, m=optimizer._momentums[index].handle,
-                                         v=optimizer._velocities[index].handle, lr=optimizer.learning_rate,
-                                         beta1=beta_1, beta2=beta_2, epsilon=float(optimizer.epsilon), grad=grad,
-                                         **powers)
+            tf.raw_ops.ResourceApplyAdam(
+                var=alpha.handle,
+                m=optimizer._momentums[index].handle,
+                v=optimizer._velocities[index].handle,
+                lr=optimizer.learning_rate,
+                beta1=beta_1,
+                beta2=beta_2,
+                epsilon=float(optimizer.epsilon),
+                grad=grad,
+                **powers,
+            )
         optimizer.iterations.assign_add(1)
 
     def _eval_fn(self):
@@ -368,8 +400,11 @@ class SupernetTrainer:
                 losses.append(loss)
                 correct += hits.numpy()
                 seen += int(y.shape[0]) // paths
-        return {"loss": float(np.mean(losses)) if losses else float("nan"), "losses": losses,
-                "accuracy": (correct / max(seen, 1)).tolist()}
+        return {
+            "loss": float(np.mean(losses)) if losses else float("nan"),
+            "losses": losses,
+            "accuracy": (correct / max(seen, 1)).tolist(),
+        }
 
     def evaluate_paths(self, dataset) -> np.ndarray:
         """Validation accuracy of every current path on the same samples (mixed mode: of the mixture)."""
@@ -395,8 +430,16 @@ class SupernetTrainer:
                 terms.append(tf.reduce_sum(p * tf.gather(self.op_costs[kind][edge], list(candidates))))
         return tf.add_n(terms)
 
-    def train_mixed(self, weights_data, steps: int, *, architecture_data=None, diversity_weight: float = 0.0,
-                    cost_weight: float = 0.0, op_costs: dict | None = None) -> dict:
+    def train_mixed(
+        self,
+        weights_data,
+        steps: int,
+        *,
+        architecture_data=None,
+        diversity_weight: float = 0.0,
+        cost_weight: float = 0.0,
+        op_costs: dict | None = None,
+    ) -> dict:
         """One mixed-mode pass: weight steps, interleaved with α steps when ``architecture_data`` is given.
         ``cost_weight`` times :meth:`expected_cost` (with ``op_costs[kind][edge][op]``) joins the α loss."""
         train_alpha = architecture_data is not None
@@ -424,8 +467,11 @@ class SupernetTrainer:
                 losses.append(loss)
                 correct += float(hits.numpy()[0])
                 seen += int(y.shape[0])
-        return {"loss": float(np.mean(losses)) if losses else float("nan"), "losses": losses,
-                "accuracy": correct / max(seen, 1)}
+        return {
+            "loss": float(np.mean(losses)) if losses else float("nan"),
+            "losses": losses,
+            "accuracy": correct / max(seen, 1),
+        }
 
     # --- schedule and checkpoints ----------------------------------------------
     def set_progress(self, progress: float):
@@ -450,8 +496,12 @@ class SupernetTrainer:
         it). tf.train.Checkpoint.write took 0.45 s for the ~1,400 variables of the overhead benchmark's
         supernet, SaveV2 0.24 s (median of 10, 2 cores), once per group."""
         state = self._state()
-        tf.raw_ops.SaveV2(prefix=prefix, tensor_names=list(state), shape_and_slices=[""] * len(state),
-                          tensors=[v.read_value() for v in state.values()])
+        tf.raw_ops.SaveV2(
+            prefix=prefix,
+            tensor_names=list(state),
+            shape_and_slices=[""] * len(state),
+            tensors=[v.read_value() for v in state.values()],
+        )
 
     def _read(self, prefix):
         reader = tf.train.load_checkpoint(prefix)
@@ -462,10 +512,16 @@ class SupernetTrainer:
         state = self._state()
         wrong = [key for key, v in state.items() if saved.get(key) != v.shape.as_list()]
         if wrong or len(saved) != len(state):
-            raise ValueError(f"it holds {len(saved)} variables, this supernet has {len(state)} ({len(wrong)} missing or of "
-                             "another shape): it was saved for another space or bnas-tf version")
-        values = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=list(state), shape_and_slices=[""] * len(state),
-                                      dtypes=[v.dtype for v in state.values()])
+            raise ValueError(
+                f"it holds {len(saved)} variables, this supernet has {len(state)} ({len(wrong)} missing or of "
+                "another shape): it was saved for another space or bnas-tf version"
+            )
+        values = tf.raw_ops.RestoreV2(
+            prefix=prefix,
+            tensor_names=list(state),
+            shape_and_slices=[""] * len(state),
+            dtypes=[v.dtype for v in state.values()],
+        )
         for variable, value in zip(state.values(), values):
             variable.assign(value)
 
@@ -479,8 +535,9 @@ class SupernetTrainer:
         current = self.pointer(folder)
         previous = current if current and current["prefix"] != name else (current or {}).get("previous")
         previous = {"prefix": previous["prefix"], "tag": previous["tag"]} if previous else None
-        atomic_write_json(os.path.join(folder, POINTER), {"prefix": name, "tag": tag, "record": record,
-                                                          "previous": previous})
+        atomic_write_json(
+            os.path.join(folder, POINTER), {"prefix": name, "tag": tag, "record": record, "previous": previous}
+        )
         keep = {name} | ({previous["prefix"]} if previous else set())
         for file in os.listdir(folder):  # older checkpoints, and any a crash left before its pointer was written
             if file.startswith("ckpt-") and file.split(".")[0] not in keep:
@@ -492,12 +549,19 @@ class SupernetTrainer:
         path = os.path.join(folder, POINTER)
         if not os.path.exists(path):
             return None
-        state = read_json(path, what="supernet checkpoint pointer", recovery=(
-            f"restore it from a backup, or start the search again with overwrite=True; deleting only {folder} "
-            "would resume the search with untrained weights"))
+        state = read_json(
+            path,
+            what="supernet checkpoint pointer",
+            recovery=(
+                f"restore it from a backup, or start the search again with overwrite=True; deleting only {folder} "
+                "would resume the search with untrained weights"
+            ),
+        )
         if not isinstance(state, dict) or not isinstance(state.get("prefix"), str) or "tag" not in state:
-            raise ValueError(f"supernet checkpoint pointer {path} is not one bnas-tf wrote (no prefix/tag); restore it "
-                             "from a backup, or start the search again with overwrite=True")
+            raise ValueError(
+                f"supernet checkpoint pointer {path} is not one bnas-tf wrote (no prefix/tag); restore it "
+                "from a backup, or start the search again with overwrite=True"
+            )
         return state
 
     def restore(self, folder, tag: str | None = None) -> str | None:
@@ -506,22 +570,28 @@ class SupernetTrainer:
         state = self.pointer(folder)
         if state is None:
             if tag is not None:
-                raise ValueError(f"no supernet checkpoint in {folder}, but the search's other supernet is at {tag}; "
-                                 "restore the folder from a backup, or start again with overwrite=True")
+                raise ValueError(
+                    f"no supernet checkpoint in {folder}, but the search's other supernet is at {tag}; "
+                    "restore the folder from a backup, or start again with overwrite=True"
+                )
             return None
         if tag is not None and state["tag"] != tag:
             previous = state.get("previous")
             if not previous or previous["tag"] != tag:
-                raise ValueError(f"the supernet checkpoint in {folder} is at {state['tag']}, the search's other "
-                                 f"supernet at {tag}; restore the project from a backup, or start again with overwrite=True")
+                raise ValueError(
+                    f"the supernet checkpoint in {folder} is at {state['tag']}, the search's other "
+                    f"supernet at {tag}; restore the project from a backup, or start again with overwrite=True"
+                )
             state = previous
         prefix = os.path.join(folder, state["prefix"])
         try:
             self._read(prefix)
         except (tf.errors.OpError, ValueError, AssertionError) as error:  # NotFoundError, DataLossError, no .data file
             detail = f"{error}" if type(error) is ValueError else type(error).__name__
-            raise ValueError(f"supernet checkpoint {prefix} cannot be read ({detail}); restore it from "
-                             "a backup, or start the search again with overwrite=True") from None
+            raise ValueError(
+                f"supernet checkpoint {prefix} cannot be read ({detail}); restore it from "
+                "a backup, or start the search again with overwrite=True"
+            ) from None
         return state["tag"]
 
     # --- per-path features (face verification scores, bnas_tf.face.tuners) ---------------------------
@@ -542,6 +612,8 @@ class SupernetTrainer:
         if not len(images):
             raise ValueError("no images to compute features of: pass at least one")
         with without_graph_optimisation():  # as the steps run: Grappler would re-optimise every shared function
-            chunks = [features(np.tile(images[start:start + batch_size], (paths, 1, 1, 1))).numpy()
-                      for start in range(0, len(images), batch_size)]
+            chunks = [
+                features(np.tile(images[start : start + batch_size], (paths, 1, 1, 1))).numpy()
+                for start in range(0, len(images), batch_size)
+            ]
         return np.concatenate(chunks, axis=1)

@@ -14,6 +14,7 @@ The trained 4x weights live in one ``.npz`` file in the project directory
 them instead of training the 4x net again. :mod:`tuners.evolution` decides
 when to train and load; this module only moves arrays.
 """
+
 from __future__ import annotations
 
 import io

@@ -16,12 +16,11 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from bnas_tf.data import augment as augment_lib
 from bnas_tf import arguments
+from bnas_tf.data import augment as augment_lib
 from bnas_tf.data.sources import DataNotFoundError, array_source, folder_source, tfds_source
 
-__all__ = ["DataBundle", "DataNotFoundError", "default_flip", "digits_arrays", "from_arrays",
-           "load", "split_indices"]
+__all__ = ["DataBundle", "DataNotFoundError", "default_flip", "digits_arrays", "from_arrays", "load", "split_indices"]
 
 DEFAULT_DATASET = "digits"
 #: Share of the examples held out as test when the source has no test split.
@@ -100,9 +99,22 @@ def default_flip(name):
     return os.path.basename(name.rstrip("/")).split(":")[0].lower() not in NO_FLIP_DATASETS
 
 
-def load(name=DEFAULT_DATASET, *, batch_size=64, image_size=None, augment=False, flip=None,
-         cutout=0, validation_fraction=0.1, test_fraction=DEFAULT_TEST_FRACTION,
-         search_split=False, seed=0, data_dir=None, cache=True, max_examples=None):
+def load(
+    name=DEFAULT_DATASET,
+    *,
+    batch_size=64,
+    image_size=None,
+    augment=False,
+    flip=None,
+    cutout=0,
+    validation_fraction=0.1,
+    test_fraction=DEFAULT_TEST_FRACTION,
+    search_split=False,
+    seed=0,
+    data_dir=None,
+    cache=True,
+    max_examples=None,
+):
     """Load "digits", a TFDS dataset or an image folder as a `DataBundle`.
 
     Train/validation come from a seeded cut of the source's train split
@@ -116,8 +128,9 @@ def load(name=DEFAULT_DATASET, *, batch_size=64, image_size=None, augment=False,
     """
     name = os.fspath(name)
     size = _image_size(image_size)
-    options = _options(name, batch_size, augment, flip, cutout, validation_fraction,
-                       test_fraction, search_split, seed, cache)
+    options = _options(
+        name, batch_size, augment, flip, cutout, validation_fraction, test_fraction, search_split, seed, cache
+    )
     _check_max_examples(max_examples)
     if name == DEFAULT_DATASET:
         x, y = digits_arrays(size or 16)
@@ -129,16 +142,31 @@ def load(name=DEFAULT_DATASET, *, batch_size=64, image_size=None, augment=False,
     return _bundle(name, source, options)
 
 
-def from_arrays(x, y, *, num_classes=None, name="arrays", batch_size=64, image_size=None,
-                augment=False, flip=None, cutout=0, validation_fraction=0.1,
-                test_fraction=DEFAULT_TEST_FRACTION, search_split=False, seed=0, cache=True,
-                max_examples=None):
+def from_arrays(
+    x,
+    y,
+    *,
+    num_classes=None,
+    name="arrays",
+    batch_size=64,
+    image_size=None,
+    augment=False,
+    flip=None,
+    cutout=0,
+    validation_fraction=0.1,
+    test_fraction=DEFAULT_TEST_FRACTION,
+    search_split=False,
+    seed=0,
+    cache=True,
+    max_examples=None,
+):
     """`load` for numpy images x (N, H, W[, C]) and integer labels y (N,).
 
     Pixels may be uint8 [0, 255] or floats in [0, 1], [0, 255] or [-1, 1].
     """
-    options = _options(name, batch_size, augment, flip, cutout, validation_fraction,
-                       test_fraction, search_split, seed, cache)
+    options = _options(
+        name, batch_size, augment, flip, cutout, validation_fraction, test_fraction, search_split, seed, cache
+    )
     _check_max_examples(max_examples)
     x, y, num_classes = _check_arrays(x, y, num_classes)
     x = _scale_array(x)
@@ -159,8 +187,8 @@ def split_indices(num_examples, validation_fraction, test_fraction=None, seed=0)
     num_test = _fraction_count(test_fraction, num_examples) if test_fraction else 0
     num_validation = _fraction_count(validation_fraction, num_examples)
     parts = {
-        "train": order[num_test + num_validation:],
-        "validation": order[num_test:num_test + num_validation],
+        "train": order[num_test + num_validation :],
+        "validation": order[num_test : num_test + num_validation],
         "test": order[:num_test],
     }
     half = len(parts["train"]) // 2
@@ -172,8 +200,9 @@ def split_indices(num_examples, validation_fraction, test_fraction=None, seed=0)
 
 def _bundle(name, source, options):
     carve_test = source.test is None
-    parts = split_indices(source.size, options.validation_fraction,
-                          options.test_fraction if carve_test else None, options.seed)
+    parts = split_indices(
+        source.size, options.validation_fraction, options.test_fraction if carve_test else None, options.seed
+    )
     if len(parts["search_architecture"]) < 1:  # train needs an example for each half
         raise ValueError(
             f"dataset {name!r} has only {source.size} examples: too few to split into train,"
@@ -183,18 +212,24 @@ def _bundle(name, source, options):
     datasets, sizes = {}, {}
     for offset, part in enumerate(wanted):
         if part == "test" and not carve_test:
-            datasets[part] = _finish(source.test.map(source.prepare, tf.data.AUTOTUNE),
-                                     source.test_size, options)
+            datasets[part] = _finish(source.test.map(source.prepare, tf.data.AUTOTUNE), source.test_size, options)
             sizes[part] = source.test_size
             continue
         selected = _select(source.examples, source.size, parts[part])
         training_seed = options.seed + offset if part in _TRAINING_PARTS else None
-        datasets[part] = _finish(selected.map(source.prepare, tf.data.AUTOTUNE),
-                                 len(parts[part]), options, training_seed)
+        datasets[part] = _finish(
+            selected.map(source.prepare, tf.data.AUTOTUNE), len(parts[part]), options, training_seed
+        )
         sizes[part] = len(parts[part])
-    return DataBundle(name=name, num_classes=source.num_classes, input_shape=source.input_shape,
-                      num_train=sizes["train"], batch_size=options.batch_size, sizes=sizes,
-                      **datasets)
+    return DataBundle(
+        name=name,
+        num_classes=source.num_classes,
+        input_shape=source.input_shape,
+        num_train=sizes["train"],
+        batch_size=options.batch_size,
+        sizes=sizes,
+        **datasets,
+    )
 
 
 def _select(examples, num_examples, indices):
@@ -211,15 +246,14 @@ def _finish(dataset, size, options, training_seed=None):
     if options.cache:
         dataset = dataset.cache()
     if training_seed is not None:
-        dataset = dataset.shuffle(min(size, SHUFFLE_BUFFER_LIMIT), seed=training_seed,
-                                  reshuffle_each_iteration=True)
-    dataset = dataset.map(lambda image, label: (_to_signed_unit(image), label),
-                          tf.data.AUTOTUNE)
+        dataset = dataset.shuffle(min(size, SHUFFLE_BUFFER_LIMIT), seed=training_seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(lambda image, label: (_to_signed_unit(image), label), tf.data.AUTOTUNE)
     if training_seed is not None and options.augment:
         augment = augment_lib.make_augment(options.flip, options.cutout)
         seeds = tf.data.Dataset.random(seed=training_seed, rerandomize_each_iteration=True)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda example, seed: (augment(example[0], seed), example[1]), tf.data.AUTOTUNE)
+            lambda example, seed: (augment(example[0], seed), example[1]), tf.data.AUTOTUNE
+        )
     return dataset.batch(options.batch_size).prefetch(tf.data.AUTOTUNE)
 
 
@@ -229,30 +263,36 @@ def _to_signed_unit(image):
     return tf.cast(image, tf.float32)
 
 
-def _options(name, batch_size, augment, flip, cutout, validation_fraction, test_fraction,
-             search_split, seed, cache):
+def _options(name, batch_size, augment, flip, cutout, validation_fraction, test_fraction, search_split, seed, cache):
     arguments.count("batch_size", batch_size)
-    for label, fraction in (("validation_fraction", validation_fraction),
-                            ("test_fraction", test_fraction)):
+    for label, fraction in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
         if not 0.0 < fraction < 1.0:
-            raise ValueError(f"{label} must be in (0, 1), got {fraction!r};"
-                             " e.g. 0.1 holds out 10% of the examples.")
+            raise ValueError(f"{label} must be in (0, 1), got {fraction!r}; e.g. 0.1 holds out 10% of the examples.")
     if validation_fraction + test_fraction >= 1.0:
-        raise ValueError(f"validation_fraction + test_fraction = "
-                         f"{validation_fraction + test_fraction} leaves no training data;"
-                         " keep their sum below 1.")
+        raise ValueError(
+            f"validation_fraction + test_fraction = "
+            f"{validation_fraction + test_fraction} leaves no training data;"
+            " keep their sum below 1."
+        )
     if not isinstance(cutout, (int, np.integer)) or cutout < 0:
         raise ValueError(f"cutout must be a non-negative pixel count, got {cutout!r}.")
     if flip is None:
         flip = default_flip(name)
-    return _Options(int(batch_size), bool(augment), bool(flip), int(cutout),
-                    float(validation_fraction), float(test_fraction), bool(search_split),
-                    int(seed), bool(cache))
+    return _Options(
+        int(batch_size),
+        bool(augment),
+        bool(flip),
+        int(cutout),
+        float(validation_fraction),
+        float(test_fraction),
+        bool(search_split),
+        int(seed),
+        bool(cache),
+    )
 
 
 def _check_max_examples(max_examples):
-    if max_examples is not None and (not isinstance(max_examples, (int, np.integer))
-                                     or max_examples <= 0):
+    if max_examples is not None and (not isinstance(max_examples, (int, np.integer)) or max_examples <= 0):
         raise ValueError(f"max_examples must be None or a positive integer, got {max_examples!r}.")
 
 
@@ -262,8 +302,7 @@ def _image_size(image_size):
     size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else image_size
     size = tuple(size)
     if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size):
-        raise ValueError(
-            f"image_size must be a positive int or (height, width), got {image_size!r}.")
+        raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}.")
     return tuple(int(s) for s in size)
 
 
@@ -282,15 +321,16 @@ def _check_arrays(x, y, num_classes):
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y must be 1-D integer class ids, got shape {y.shape} dtype {y.dtype};"
-                         " for one-hot labels pass y.argmax(axis=1).")
+        raise ValueError(
+            f"y must be 1-D integer class ids, got shape {y.shape} dtype {y.dtype};"
+            " for one-hot labels pass y.argmax(axis=1)."
+        )
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} images but y has {len(y)} labels; they must match.")
     num_classes = int(y.max()) + 1 if num_classes is None else int(num_classes)
     if y.min() < 0 or y.max() >= num_classes:
         bad = y[(y < 0) | (y >= num_classes)][0]
-        raise ValueError(f"label {bad} is out of range [0, {num_classes}); labels must be class"
-                         " ids 0..num_classes-1.")
+        raise ValueError(f"label {bad} is out of range [0, {num_classes}); labels must be class ids 0..num_classes-1.")
     if len(np.unique(y)) < 2:
         raise ValueError(f"y holds a single class ({y[0]}); classification needs at least 2.")
     return x, y.astype(np.int32), num_classes
@@ -305,5 +345,6 @@ def _scale_array(x):
         return (x.astype(np.float32) * 2.0 - 1.0).astype(np.float32)
     if -1.0 <= low and high <= 1.0:
         return x.astype(np.float32)
-    raise ValueError(f"pixel values span [{low}, {high}]; pass uint8 [0, 255] or floats in"
-                     " [0, 1], [0, 255] or [-1, 1].")
+    raise ValueError(
+        f"pixel values span [{low}, {high}]; pass uint8 [0, 255] or floats in [0, 1], [0, 255] or [-1, 1]."
+    )

@@ -54,26 +54,36 @@ def array_source(x, y, num_classes, max_examples, seed):
     if max_examples is not None and max_examples < len(x):
         keep = np.sort(np.random.default_rng(seed).permutation(len(x))[:max_examples])
         x, y = x[keep], y[keep]
-    return Source(examples=tf.data.Dataset.from_tensor_slices((x, y)), size=len(x),
-                  num_classes=num_classes, input_shape=tuple(x.shape[1:]),
-                  prepare=lambda image, label: (image, label))
+    return Source(
+        examples=tf.data.Dataset.from_tensor_slices((x, y)),
+        size=len(x),
+        num_classes=num_classes,
+        input_shape=tuple(x.shape[1:]),
+        prepare=lambda image, label: (image, label),
+    )
 
 
 def folder_source(folder, size, max_examples, seed):
     """One subfolder per class (sorted names give labels 0..K-1), decoded lazily."""
     if size is None:
-        raise ValueError(f"image folder {folder!r} needs image_size=(height, width) to resize"
-                         " its images to one shape, e.g. image_size=32.")
+        raise ValueError(
+            f"image folder {folder!r} needs image_size=(height, width) to resize"
+            " its images to one shape, e.g. image_size=32."
+        )
     class_names = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
     if len(class_names) < 2:
-        raise ValueError(f"image folder {folder!r} has {len(class_names)} class subfolder(s);"
-                         " classification needs at least 2 (one subfolder of images per class).")
+        raise ValueError(
+            f"image folder {folder!r} has {len(class_names)} class subfolder(s);"
+            " classification needs at least 2 (one subfolder of images per class)."
+        )
     paths, labels, channels = [], [], 1
     for label, class_name in enumerate(class_names):
         files = _image_files(os.path.join(folder, class_name))
         if not files:
-            raise ValueError(f"class folder {os.path.join(folder, class_name)!r} has no images"
-                             f" ({', '.join(IMAGE_EXTENSIONS)}); add some or remove it.")
+            raise ValueError(
+                f"class folder {os.path.join(folder, class_name)!r} has no images"
+                f" ({', '.join(IMAGE_EXTENSIONS)}); add some or remove it."
+            )
         channels = max(channels, _probe_channels(files[0]))  # any colour class: RGB
         paths += files
         labels += [label] * len(files)
@@ -83,13 +93,16 @@ def folder_source(folder, size, max_examples, seed):
         paths, labels = paths[keep], labels[keep]
 
     def prepare(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
-                                   expand_animations=False)
+        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
         return _resize(image, size), label
 
-    return Source(examples=tf.data.Dataset.from_tensor_slices((paths, labels)),
-                  size=len(paths), num_classes=len(class_names),
-                  input_shape=(*size, channels), prepare=prepare)
+    return Source(
+        examples=tf.data.Dataset.from_tensor_slices((paths, labels)),
+        size=len(paths),
+        num_classes=len(class_names),
+        input_shape=(*size, channels),
+        prepare=prepare,
+    )
 
 
 def _image_files(folder):
@@ -104,8 +117,9 @@ def _probe_channels(path):
     try:
         image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
-        raise ValueError(f"cannot decode {path!r} as an image; remove or replace it"
-                         " (folders must hold PNG, JPEG, BMP or GIF files).") from None
+        raise ValueError(
+            f"cannot decode {path!r} as an image; remove or replace it (folders must hold PNG, JPEG, BMP or GIF files)."
+        ) from None
     return 1 if image.shape[-1] in (1, 2) else 3
 
 
@@ -115,14 +129,15 @@ def tfds_source(name, size, data_dir, max_examples):
     image_key, label_key = _check_image_classification(builder, name)
     shape = builder.info.features[image_key].shape
     if size is None and None in shape[:2]:
-        raise ValueError(f"TFDS dataset {name!r} has images of varying size {shape};"
-                         " pass image_size=(height, width), e.g. image_size=224.")
+        raise ValueError(
+            f"TFDS dataset {name!r} has images of varying size {shape};"
+            " pass image_size=(height, width), e.g. image_size=224."
+        )
     channels = shape[2] or 3
     _prepare_manual(builder, name)
     train, info = _tfds_split(builder, name, "train", data_dir, with_info=True)
     splits = info.splits
-    test_split = "test" if not splits or "test" in splits else (
-        "validation" if "validation" in splits else None)
+    test_split = "test" if not splits or "test" in splits else ("validation" if "validation" in splits else None)
     train_size = _tfds_size(train, splits, "train", max_examples)
     is_float = not np.issubdtype(builder.info.features[image_key].np_dtype, np.integer)
 
@@ -133,9 +148,13 @@ def tfds_source(name, size, data_dir, max_examples):
             image = tf.cast(image, tf.float32) * 2.0 - 1.0
         return image, tf.cast(label, tf.int32)
 
-    source = dict(examples=train.take(train_size), size=train_size, prepare=prepare,
-                  num_classes=builder.info.features[label_key].num_classes,
-                  input_shape=(*(size or shape[:2]), channels))
+    source = dict(
+        examples=train.take(train_size),
+        size=train_size,
+        prepare=prepare,
+        num_classes=builder.info.features[label_key].num_classes,
+        input_shape=(*(size or shape[:2]), channels),
+    )
     if test_split is not None:
         test = _tfds_split(builder, name, test_split, data_dir)
         test_size = _tfds_size(test, splits, test_split, max_examples)
@@ -151,8 +170,9 @@ def _tfds_builder(name, data_dir):
     except ValueError:  # includes tfds' DatasetNotFoundError and unparsable names
         close = difflib.get_close_matches(name.lower(), ["digits", *tfds.list_builders()])
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown dataset {name!r}: not a folder and not a registered TFDS"
-                         f" dataset.{hint} Use {VALID_NAMES}.") from None
+        raise ValueError(
+            f"unknown dataset {name!r}: not a folder and not a registered TFDS dataset.{hint} Use {VALID_NAMES}."
+        ) from None
     except AssertionError as error:  # e.g. a version this TFDS does not have
         first_line = str(error).splitlines()[0]
         raise ValueError(f"cannot use TFDS dataset {name!r}: {first_line}") from None
@@ -161,17 +181,23 @@ def _tfds_builder(name, data_dir):
 def _check_image_classification(builder, name):
     keys = builder.info.supervised_keys
     if not keys or len(keys) != 2 or not all(isinstance(key, str) for key in keys):
-        raise ValueError(f"TFDS dataset {name!r} has no (image, label) supervised keys: it is"
-                         f" not an image-classification dataset. Use {VALID_NAMES}.")
+        raise ValueError(
+            f"TFDS dataset {name!r} has no (image, label) supervised keys: it is"
+            f" not an image-classification dataset. Use {VALID_NAMES}."
+        )
     image_key, label_key = keys
     feature = builder.info.features[image_key]
     if len(getattr(feature, "shape", ())) != 3:
-        raise ValueError(f"TFDS dataset {name!r} is not image data: its input {image_key!r} is"
-                         f" {type(feature).__name__} of shape {getattr(feature, 'shape', None)},"
-                         f" not (height, width, channels). Use {VALID_NAMES}.")
+        raise ValueError(
+            f"TFDS dataset {name!r} is not image data: its input {image_key!r} is"
+            f" {type(feature).__name__} of shape {getattr(feature, 'shape', None)},"
+            f" not (height, width, channels). Use {VALID_NAMES}."
+        )
     if not hasattr(builder.info.features[label_key], "num_classes"):
-        raise ValueError(f"TFDS dataset {name!r} labels {label_key!r} are not class ids"
-                         " (ClassLabel); bnas-tf needs an image-classification dataset.")
+        raise ValueError(
+            f"TFDS dataset {name!r} labels {label_key!r} are not class ids"
+            " (ClassLabel); bnas-tf needs an image-classification dataset."
+        )
     return image_key, label_key
 
 
@@ -191,16 +217,24 @@ def _prepare_manual(builder, name):
     try:
         builder.download_and_prepare(download_config=config)
     except Exception as error:  # report preparation failures in one line, without the trace
-        raise DataNotFoundError(f"preparing TFDS dataset {name!r} from {manual_dir} failed:"
-                                f" {str(error).splitlines()[0]}") from None
+        raise DataNotFoundError(
+            f"preparing TFDS dataset {name!r} from {manual_dir} failed: {str(error).splitlines()[0]}"
+        ) from None
 
 
 def _tfds_split(builder, name, split, data_dir, with_info=False):
     import tensorflow_datasets as tfds
 
     try:
-        return tfds.load(name, split=split, data_dir=data_dir, download=False,
-                         as_supervised=True, shuffle_files=False, with_info=with_info)
+        return tfds.load(
+            name,
+            split=split,
+            data_dir=data_dir,
+            download=False,
+            as_supervised=True,
+            shuffle_files=False,
+            with_info=with_info,
+        )
     except (AssertionError, FileNotFoundError, tf.errors.NotFoundError):
         root = os.fspath(builder.data_dir_root)
         manual = os.path.join(root, "downloads", "manual")

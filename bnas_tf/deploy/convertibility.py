@@ -8,6 +8,7 @@ dense layer that stays float, a model whose Python code we cannot vouch for).
 that would do that, with the reason and the fix (STACK_NOTES "Larq Compute
 Engine").
 """
+
 from __future__ import annotations
 
 import larq as lq
@@ -53,8 +54,11 @@ def becomes_lce_binary_conv(layer) -> bool:
     if not isinstance(layer, lq.layers.QuantConv2D):
         return False
     kernel_quantizer = getattr(layer, "kernel_quantizer", None)
-    return (isinstance(getattr(layer, "input_quantizer", None), LCE_INPUT_QUANTIZERS)
-            and is_binary_quantizer(kernel_quantizer) and not isinstance(kernel_quantizer, lq.quantizers.NoOp))
+    return (
+        isinstance(getattr(layer, "input_quantizer", None), LCE_INPUT_QUANTIZERS)
+        and is_binary_quantizer(kernel_quantizer)
+        and not isinstance(kernel_quantizer, lq.quantizers.NoOp)
+    )
 
 
 def _input_shapes(layer) -> list:
@@ -80,11 +84,13 @@ def zero_padding_problem(layer) -> str | None:
     for shape in _input_shapes(layer):
         height, width = shape[1:3]
         if (height is not None and extent[0] > height) or (width is not None and extent[1] > width):
-            return (f"its {extent[0]}x{extent[1]} effective kernel (kernel {tuple(layer.kernel_size)}, dilation "
-                    f"{tuple(layer.dilation_rate)}) is larger than its {height}x{width} input, and LCE 0.16's binary "
-                    "convolution computes zero 'same' padding wrongly there (up to 99% of outputs differ from Keras); "
-                    "train with pad_values=1.0 (one-padding, exact in LCE), a larger input, or a smaller kernel at "
-                    "this resolution")
+            return (
+                f"its {extent[0]}x{extent[1]} effective kernel (kernel {tuple(layer.kernel_size)}, dilation "
+                f"{tuple(layer.dilation_rate)}) is larger than its {height}x{width} input, and LCE 0.16's binary "
+                "convolution computes zero 'same' padding wrongly there (up to 99% of outputs differ from Keras); "
+                "train with pad_values=1.0 (one-padding, exact in LCE), a larger input, or a smaller kernel at "
+                "this resolution"
+            )
     return None
 
 
@@ -92,30 +98,42 @@ def layer_problem(layer) -> str | None:
     """Why LCE cannot convert ``layer`` faithfully, or None when it can."""
     kind = type(layer).__name__
     if isinstance(layer, tf.keras.layers.Lambda) or kind == "Lambda":
-        return ("it is a Lambda layer: its Python code cannot be checked, and Keras safe mode refuses to load it "
-                "from a saved model; replace it with Keras or Larq layers")
+        return (
+            "it is a Lambda layer: its Python code cannot be checked, and Keras safe mode refuses to load it "
+            "from a saved model; replace it with Keras or Larq layers"
+        )
     if type(layer).__module__.startswith(_REVIVED_MODULE):
-        return (f"it was revived from a SavedModel as a graph-only {kind} stand-in, without its Python class; "
-                "save the model as .keras with its custom objects registered")
+        return (
+            f"it was revived from a SavedModel as a graph-only {kind} stand-in, without its Python class; "
+            "save the model as .keras with its custom objects registered"
+        )
     if not _known_class(layer):
         module = type(layer).__module__
-        return (f"it is a custom layer ({module}.{kind}) that bnas_tf.convert does not know LCE can convert; "
-                "build the network from Keras, Larq and bnas_tf layers")
+        return (
+            f"it is a custom layer ({module}.{kind}) that bnas_tf.convert does not know LCE can convert; "
+            "build the network from Keras, Larq and bnas_tf layers"
+        )
     policy = getattr(layer, "dtype_policy", None)
     if policy is not None and policy.name != "float32":
-        return (f"it uses the mixed-precision dtype policy {policy.name!r}, which the TFLite/LCE converter rejects; "
-                "build the model under tf.keras.mixed_precision.set_global_policy('float32')")
+        return (
+            f"it uses the mixed-precision dtype policy {policy.name!r}, which the TFLite/LCE converter rejects; "
+            "build the model under tf.keras.mixed_precision.set_global_policy('float32')"
+        )
     if isinstance(layer, lq.layers.QuantDense) and has_binary_input(layer):
-        return ("it is a QuantDense with a binary input quantizer: LCE never turns dense layers into binary kernels "
-                "(larq/compute-engine#410, #806), so it would run as a float sign plus a float FULLY_CONNECTED; "
-                "use a float Dense classifier (input_quantizer=None)")
+        return (
+            "it is a QuantDense with a binary input quantizer: LCE never turns dense layers into binary kernels "
+            "(larq/compute-engine#410, #806), so it would run as a float sign plus a float FULLY_CONNECTED; "
+            "use a float Dense classifier (input_quantizer=None)"
+        )
     if isinstance(layer, lq.layers.QuantConv2D) and has_binary_input(layer):
         groups = int(getattr(layer, "groups", 1) or 1)
         if groups > 1:
             per_group = int(layer.kernel.shape[-2])
             if per_group % LCE_INPUT_CHANNEL_MULTIPLE:
-                return (f"it is a grouped binary convolution with {per_group} input channels per group; LCE needs a "
-                        f"multiple of {LCE_INPUT_CHANNEL_MULTIPLE} per group")
+                return (
+                    f"it is a grouped binary convolution with {per_group} input channels per group; LCE needs a "
+                    f"multiple of {LCE_INPUT_CHANNEL_MULTIPLE} per group"
+                )
     return zero_padding_problem(layer)
 
 
@@ -135,27 +153,39 @@ def check_convertible(model) -> None:
         ValueError: naming the first offending layer, the reason and the fix.
     """
     if not isinstance(model, tf.keras.Model):
-        raise TypeError(f"expected a tf.keras.Model, got {type(model).__name__}; load a saved model with "
-                        "bnas_tf.convert.load_model(path) or build one with bnas_tf.build_network")
+        raise TypeError(
+            f"expected a tf.keras.Model, got {type(model).__name__}; load a saved model with "
+            "bnas_tf.convert.load_model(path) or build one with bnas_tf.build_network"
+        )
     if not _is_graph_network(model):
         if isinstance(model, tf.keras.Sequential):
-            raise ValueError(f"Sequential model {model.name!r} is not built; give its first layer an input_shape "
-                             "or call model.build((None, H, W, C))")
-        raise ValueError(f"model {model.name!r} ({type(model).__name__}) is a subclassed model whose call() cannot "
-                         "be checked; build it functionally (bnas_tf.build_network does)")
+            raise ValueError(
+                f"Sequential model {model.name!r} is not built; give its first layer an input_shape "
+                "or call model.build((None, H, W, C))"
+            )
+        raise ValueError(
+            f"model {model.name!r} ({type(model).__name__}) is a subclassed model whose call() cannot "
+            "be checked; build it functionally (bnas_tf.build_network does)"
+        )
     policy = getattr(model, "dtype_policy", None)
     if policy is not None and policy.name != "float32":
-        raise ValueError(f"model {model.name!r} uses the mixed-precision dtype policy {policy.name!r}, which the "
-                         "TFLite/LCE converter rejects; rebuild it under the 'float32' policy")
+        raise ValueError(
+            f"model {model.name!r} uses the mixed-precision dtype policy {policy.name!r}, which the "
+            "TFLite/LCE converter rejects; rebuild it under the 'float32' policy"
+        )
     for tensor in model.inputs:
         shape = tuple(tensor.shape)
         if any(d is None for d in shape[1:]):
-            raise ValueError(f"model input {tensor.name!r} has shape {shape}: LCE needs every dimension but the batch "
-                             "fixed; build the model with a fixed input_shape=(height, width, channels)")
+            raise ValueError(
+                f"model input {tensor.name!r} has shape {shape}: LCE needs every dimension but the batch "
+                "fixed; build the model with a fixed input_shape=(height, width, channels)"
+            )
     for name, layer in leaf_layers(model):
         problem = layer_problem(layer)
         if problem:
-            raise ValueError(f"cannot convert layer {name!r} ({type(layer).__name__}) with Larq Compute Engine: {problem}")
+            raise ValueError(
+                f"cannot convert layer {name!r} ({type(layer).__name__}) with Larq Compute Engine: {problem}"
+            )
 
 
 def with_one_padding(model: tf.keras.Model) -> tf.keras.Model:

@@ -38,7 +38,6 @@ Counting conventions (where the papers are vague, these are our choices):
 
 from __future__ import annotations
 
-
 import larq as lq
 import numpy as np
 import tensorflow as tf
@@ -100,14 +99,7 @@ def conv_macs(
     >>> conv_macs(8, 8, 3, 3, 16, 32)
     294912
     """
-    return (
-        output_height
-        * output_width
-        * kernel_height
-        * kernel_width
-        * (input_channels // groups)
-        * output_channels
-    )
+    return output_height * output_width * kernel_height * kernel_width * (input_channels // groups) * output_channels
 
 
 def depthwise_macs(
@@ -125,14 +117,7 @@ def depthwise_macs(
     >>> depthwise_macs(8, 8, 3, 3, 16)
     9216
     """
-    return (
-        output_height
-        * output_width
-        * kernel_height
-        * kernel_width
-        * input_channels
-        * depth_multiplier
-    )
+    return output_height * output_width * kernel_height * kernel_width * input_channels * depth_multiplier
 
 
 def dense_macs(input_units: int, output_units: int, positions: int = 1) -> int:
@@ -175,9 +160,7 @@ def lce_conv_macs(
     >>> lce_conv_macs(8, 8, 3, 3, 16, 12)  # 8*8*9*32*16
     294912
     """
-    padded_group_channels = round_up(
-        input_channels // groups, LCE_INPUT_CHANNEL_MULTIPLE
-    )
+    padded_group_channels = round_up(input_channels // groups, LCE_INPUT_CHANNEL_MULTIPLE)
     return conv_macs(
         output_height,
         output_width,
@@ -248,9 +231,7 @@ def _is_lce_binary_input(quantizer) -> bool:
 
 def _is_lce_binary_kernel(quantizer) -> bool:
     # NoOp(precision=1) only tags a variable; the kernel stays real-valued.
-    return is_binary_quantizer(quantizer) and not isinstance(
-        quantizer, lq.quantizers.NoOp
-    )
+    return is_binary_quantizer(quantizer) and not isinstance(quantizer, lq.quantizers.NoOp)
 
 
 # --------------------------------------------------------------------------
@@ -288,12 +269,9 @@ def _check_supported(name, layer):
     supported = "Conv2D, DepthwiseConv2D, SeparableConv2D, Dense (and Larq's Quant*)"
     if isinstance(layer, _UNSUPPORTED_LAYERS):
         raise ValueError(
-            f"costs.profile cannot count MACs of layer '{name}' "
-            f"({type(layer).__name__}); supported: {supported}."
+            f"costs.profile cannot count MACs of layer '{name}' ({type(layer).__name__}); supported: {supported}."
         )
-    if not isinstance(layer, _MAC_LAYERS) and any(
-        isinstance(sub, _MAC_LAYERS) for sub in layer.submodules
-    ):
+    if not isinstance(layer, _MAC_LAYERS) and any(isinstance(sub, _MAC_LAYERS) for sub in layer.submodules):
         raise ValueError(
             f"Layer '{name}' ({type(layer).__name__}) calls convolution or dense "
             "layers inside `call`, where their shapes are unknown to Keras. "
@@ -339,18 +317,14 @@ def _layer_macs(name, layer):
     if isinstance(layer, tf.keras.layers.Dense):
         in_units, out_units = layer.kernel.shape
         macs = dense_macs(int(in_units), int(out_units), positions)
-        binary = binary_input and is_binary_quantizer(
-            getattr(layer, "kernel_quantizer", None)
-        )
+        binary = binary_input and is_binary_quantizer(getattr(layer, "kernel_quantizer", None))
         return (macs, 0, False, 0) if binary else (0, macs, False, 0)
 
     depthwise_types = (tf.keras.layers.DepthwiseConv2D, tf.keras.layers.SeparableConv2D)
     if isinstance(layer, depthwise_types):
         k_h, k_w, c_in, multiplier = (int(d) for d in layer.depthwise_kernel.shape)
         depthwise = depthwise_macs(height, width, k_h, k_w, c_in, multiplier)
-        binary = binary_input and is_binary_quantizer(
-            getattr(layer, "depthwise_quantizer", None)
-        )
+        binary = binary_input and is_binary_quantizer(getattr(layer, "depthwise_quantizer", None))
         binary_macs, float_macs = (depthwise, 0) if binary else (0, depthwise)
         if isinstance(layer, tf.keras.layers.SeparableConv2D):
             # The pointwise step multiplies multi-bit depthwise sums: float.
@@ -366,11 +340,7 @@ def _layer_macs(name, layer):
         return 0, macs, False, 0
     lce_binary = _is_lce_binary_input(layer.input_quantizer)
     lce_binary = lce_binary and _is_lce_binary_kernel(kernel_quantizer)
-    lce_macs = (
-        lce_conv_macs(height, width, k_h, k_w, c_group * groups, c_out, groups)
-        if lce_binary
-        else 0
-    )
+    lce_macs = lce_conv_macs(height, width, k_h, k_w, c_group * groups, c_out, groups) if lce_binary else 0
     return macs, 0, lce_binary, lce_macs
 
 
@@ -414,13 +384,10 @@ def profile(model: tf.keras.Model) -> dict:
             unknown, or a layer type's MACs cannot be counted.
     """
     if not isinstance(model, tf.keras.Model):
-        raise TypeError(
-            f"profile expects a tf.keras.Model, got {type(model).__name__}."
-        )
+        raise TypeError(f"profile expects a tf.keras.Model, got {type(model).__name__}.")
     if not model.built:
         raise ValueError(
-            f"Model '{model.name}' is not built; call it on an input or build it "
-            "with an input shape first."
+            f"Model '{model.name}' is not built; call it on an input or build it with an input shape first."
         )
 
     rows = []

@@ -6,6 +6,7 @@ same tensor merged as the converter's common-subexpression elimination
 merges them: two ReLUs (or max pools) reading one tensor are one op, so
 convs reading "both" read one tensor.
 """
+
 from __future__ import annotations
 
 import collections
@@ -17,9 +18,16 @@ from bnas_tf.space.ops import Zero
 __all__ = ["LayerGraph", "MERGEABLE", "layer_calls"]
 
 # Weightless layers the converter merges when two of them read the same tensor with the same settings.
-MERGEABLE = (tf.keras.layers.ReLU, tf.keras.layers.Activation, tf.keras.layers.MaxPool2D,
-             tf.keras.layers.AveragePooling2D, tf.keras.layers.ZeroPadding2D, tf.keras.layers.Cropping2D,
-             tf.keras.layers.GlobalAveragePooling2D, Zero)
+MERGEABLE = (
+    tf.keras.layers.ReLU,
+    tf.keras.layers.Activation,
+    tf.keras.layers.MaxPool2D,
+    tf.keras.layers.AveragePooling2D,
+    tf.keras.layers.ZeroPadding2D,
+    tf.keras.layers.Cropping2D,
+    tf.keras.layers.GlobalAveragePooling2D,
+    Zero,
+)
 
 
 def is_graph_network(layer) -> bool:
@@ -44,8 +52,10 @@ def layer_calls(model) -> list:
                     producer[id(tensor)] = (name if index == 0 else f"{name} (call {index + 1})", layer, node)
             if is_graph_network(layer):
                 if len(nodes) != 1:
-                    raise ValueError(f"nested model {name!r} is called {len(nodes)} times; lce_profile flattens "
-                                     "nested models called once")
+                    raise ValueError(
+                        f"nested model {name!r} is called {len(nodes)} times; lce_profile flattens "
+                        "nested models called once"
+                    )
                 for inner, outer in zip(layer.inputs, nodes[0].keras_inputs):
                     alias[id(inner)] = id(outer)
                 for inner, outer in zip(layer.outputs, tf.nest.flatten(nodes[0].outputs)):

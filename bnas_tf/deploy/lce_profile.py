@@ -31,6 +31,7 @@ is a float MAC. The flatbuffer size is modelled from the weights
 :mod:`bnas_tf.deploy.lce_rules` holds the per-layer rules. ``bnas-tf lint`` prints
 the profile as a table (:mod:`bnas_tf.pipeline.lint`).
 """
+
 from __future__ import annotations
 
 import collections
@@ -48,7 +49,6 @@ from bnas_tf.deploy.lce_rules import (  # noqa: F401  (the kinds and kernel ops 
     REJECTED,
     bconv_weight_bytes,
 )
-
 
 # Size model (flatbuffer_size): bytes per op, per constant tensor and per file on top of the constants' bytes,
 # fitted by least squares on relative error over 36 conversions: 18 random networks (both cell op sets in W1/A1
@@ -77,8 +77,7 @@ def flatbuffer_size(weight_bytes: int, num_ops: int, num_constants: int) -> int:
     >>> flatbuffer_size(weight_bytes=10_000, num_ops=100, num_constants=40)
     33374
     """
-    return int(weight_bytes + SIZE_BYTES_PER_OP * num_ops + SIZE_BYTES_PER_CONSTANT * num_constants
-               + SIZE_BASE_BYTES)
+    return int(weight_bytes + SIZE_BYTES_PER_OP * num_ops + SIZE_BYTES_PER_CONSTANT * num_constants + SIZE_BASE_BYTES)
 
 
 # --------------------------------------------------------------------------
@@ -157,12 +156,16 @@ def lce_profile(model: tf.keras.Model) -> dict:
     graph = LayerGraph(model)
     entries = lce_rules.classify(graph)
     stored = set()
-    rows = [_row(name, layer, entries[name], cost_of.get(name, {}), stored)
-            for name, layer in graph.layers.items() if not isinstance(layer, tf.keras.layers.InputLayer)]
+    rows = [
+        _row(name, layer, entries[name], cost_of.get(name, {}), stored)
+        for name, layer in graph.layers.items()
+        if not isinstance(layer, tf.keras.layers.InputLayer)
+    ]
     all_ops = collections.Counter(op for row in rows for op in row["ops"])
-    totals = {key: sum(row[key] for row in rows)
-              for key in ("binary_macs", "unpadded_binary_macs", "float_macs", "fallback_macs", "weight_bytes",
-                          "constants")}
+    totals = {
+        key: sum(row[key] for row in rows)
+        for key in ("binary_macs", "unpadded_binary_macs", "float_macs", "fallback_macs", "weight_bytes", "constants")
+    }
     num_ops = sum(all_ops.values())
     return {
         "layers": rows,
@@ -180,4 +183,3 @@ def lce_profile(model: tf.keras.Model) -> dict:
         "binary_params": cost["binary_params"],
         "float_params": cost["float_params"],
     }
-

@@ -1,4 +1,5 @@
-"""The per-layer rules of :func:`bnas_tf.deploy.lce_profile.lce_profile`: what LCE 0.16 makes of each layer call, and its constants.
+"""The per-layer rules of :func:`bnas_tf.deploy.lce_profile.lce_profile`: what LCE 0.16 makes of each layer call,
+and its constants.
 
 Each rule returns an entry: the layer's kind (binary, float, rejected,
 folded), the reason, the TFLite ops it becomes and its constant tensors as
@@ -7,6 +8,7 @@ compute them (BatchNorm terms, biases, PReLU slopes, small int vectors),
 because the converter stores equal constants once; kernels get unique keys.
 The rules are measured behaviour (see :mod:`bnas_tf.deploy.lce_profile`).
 """
+
 from __future__ import annotations
 
 import collections
@@ -16,9 +18,9 @@ import numpy as np
 import tensorflow as tf
 
 from bnas_tf.deploy import costs
+from bnas_tf.deploy.convertibility import layer_problem
 from bnas_tf.space.ops import Zero
 from bnas_tf.space.quantizers import LearnableAmplitudeSign
-from bnas_tf.deploy.convertibility import layer_problem
 
 BINARY, FLOAT, REJECTED, FOLDED = "binary", "float", "rejected", "folded"
 # The ops whose counts lce_profile predicts exactly (tests/lce); the other op counts are estimates.
@@ -30,7 +32,7 @@ __all__ = ["FOLDING_LIMIT_WEIGHTS", "bconv_weight_bytes", "classify"]
 
 # Measured on our stack (TF 2.15.1, LCE 0.16): the converter stops constant-folding a binarized kernel's scale
 # above 2**25 weights (3x3x2048x1820 folds, 3x3x2048x1821 does not).
-FOLDING_LIMIT_WEIGHTS = 2 ** 25
+FOLDING_LIMIT_WEIGHTS = 2**25
 
 _CONV_FAMILY = (tf.keras.layers.Conv2D, tf.keras.layers.DepthwiseConv2D, tf.keras.layers.SeparableConv2D)
 _KERNEL_LAYERS = _CONV_FAMILY + (tf.keras.layers.Dense,)
@@ -48,7 +50,6 @@ _NO_OP = (tf.keras.layers.InputLayer, tf.keras.layers.Dropout, tf.keras.layers.S
 
 # --------------------------------------------------------------------------
 # Constants, keyed by value: the converter stores equal constants once (untrained networks share many).
-
 
 
 def bconv_weight_bytes(kernel_height: int, kernel_width: int, input_channels: int, output_channels: int) -> int:
@@ -117,8 +118,13 @@ def _kernel_scale(layer):
 
 def _entry(kind, reason, ops=(), constants=(), output_op=None):
     ops = list(ops)
-    return {"kind": kind, "reason": reason, "ops": ops, "constants": list(constants),
-            "output_op": output_op or (ops[0] if ops else None)}
+    return {
+        "kind": kind,
+        "reason": reason,
+        "ops": ops,
+        "constants": list(constants),
+        "output_op": output_op or (ops[0] if ops else None),
+    }
 
 
 def _sign_input(layer) -> bool:
@@ -138,8 +144,16 @@ def _dilated_group_key(name, layer, graph):
     if not isinstance(layer, _CONV_FAMILY) or max(layer.dilation_rate) == 1:
         return None
     family = "depthwise" if isinstance(layer, tf.keras.layers.DepthwiseConv2D) else "conv"
-    return (family, graph.input_of(name), tuple(layer.kernel_size), tuple(layer.dilation_rate),
-            tuple(layer.strides), layer.padding, float(getattr(layer, "pad_values", 0.0)), _sign_input(layer))
+    return (
+        family,
+        graph.input_of(name),
+        tuple(layer.kernel_size),
+        tuple(layer.dilation_rate),
+        tuple(layer.strides),
+        layer.padding,
+        float(getattr(layer, "pad_values", 0.0)),
+        _sign_input(layer),
+    )
 
 
 def _shared_dilated_groups(graph) -> dict:
@@ -161,8 +175,9 @@ def _unfolded_scale(layer):
     amplitude folds into a float filter LCE does not binarize (``"float"``).
     Plain-sign kernels still become LceBconv2d.
     """
-    if not (_sign_input(layer) and _binary_kernel(layer)) or isinstance(layer.kernel_quantizer,
-                                                                        costs.LCE_INPUT_QUANTIZERS):
+    if not (_sign_input(layer) and _binary_kernel(layer)) or isinstance(
+        layer.kernel_quantizer, costs.LCE_INPUT_QUANTIZERS
+    ):
         return None
     if int(np.prod(layer.kernel.shape)) <= FOLDING_LIMIT_WEIGHTS:
         return None
@@ -224,17 +239,29 @@ def _unfolded_binary_conv(layer, unfolded, float_constants):
     padding = _explicit_padding(layer)
     pad_ops = ["PADV2"] if padding is not None else []
     pad_constants = [_ints([[0, 0], *padding, [0, 0]]), _floats(float(layer.pad_values))] if pad_ops else []
-    reason = (f"{type(layer).__name__}'s scaled binary kernel has {weights:,} weights, over the converter's "
-              f"folding limit of {FOLDING_LIMIT_WEIGHTS:,}: ")
+    reason = (
+        f"{type(layer).__name__}'s scaled binary kernel has {weights:,} weights, over the converter's "
+        f"folding limit of {FOLDING_LIMIT_WEIGHTS:,}: "
+    )
     if unfolded == "runtime":
-        return _entry(FLOAT, reason + "its magnitude-aware scale is computed at run time and LCE finds no binary "
-                      "filter, float CONV_2D storing |W| and sign(W) as floats (split the layer or use ste_sign "
-                      "kernels)", pad_ops + ["MEAN", "MUL", "TRANSPOSE", "CONV_2D"],
-                      [_unique(FLOAT_BYTES * weights), _unique(FLOAT_BYTES * weights), _ints([0, 1, 2]),
-                       _ints([3, 0, 1, 2])] + pad_constants,
-                      "CONV_2D")
-    return _entry(FLOAT, reason + "LCE does not binarize the folded float filter, float CONV_2D (split the layer "
-                  "or use ste_sign kernels)", pad_ops + ["CONV_2D"], float_constants + pad_constants, "CONV_2D")
+        return _entry(
+            FLOAT,
+            reason + "its magnitude-aware scale is computed at run time and LCE finds no binary "
+            "filter, float CONV_2D storing |W| and sign(W) as floats (split the layer or use ste_sign "
+            "kernels)",
+            pad_ops + ["MEAN", "MUL", "TRANSPOSE", "CONV_2D"],
+            [_unique(FLOAT_BYTES * weights), _unique(FLOAT_BYTES * weights), _ints([0, 1, 2]), _ints([3, 0, 1, 2])]
+            + pad_constants,
+            "CONV_2D",
+        )
+    return _entry(
+        FLOAT,
+        reason + "LCE does not binarize the folded float filter, float CONV_2D (split the layer "
+        "or use ste_sign kernels)",
+        pad_ops + ["CONV_2D"],
+        float_constants + pad_constants,
+        "CONV_2D",
+    )
 
 
 def _conv(name, layer, graph, shared):
@@ -248,27 +275,40 @@ def _conv(name, layer, graph, shared):
     input_quantizer = getattr(layer, "input_quantizer", None)
     if _sign_input(layer) and _binary_kernel(layer):
         if name in shared:
-            return _entry(FLOAT, "dilated binary conv sharing its input with another of the same kernel and "
-                          "dilation: LCE's shared SPACE_TO_BATCH_ND makes both float CONV_2D",
-                          ops, constants, output_op)
+            return _entry(
+                FLOAT,
+                "dilated binary conv sharing its input with another of the same kernel and "
+                "dilation: LCE's shared SPACE_TO_BATCH_ND makes both float CONV_2D",
+                ops,
+                constants,
+                output_op,
+            )
         unfolded = _unfolded_scale(layer)
         if unfolded is not None:
             return _unfolded_binary_conv(layer, unfolded, constants)
-        return _entry(BINARY, f"{kind_name} with sign input and 1-bit kernel: LceBconv2d", ["LceBconv2d"],
-                      _binary_conv_constants(name, layer, graph))
+        return _entry(
+            BINARY,
+            f"{kind_name} with sign input and 1-bit kernel: LceBconv2d",
+            ["LceBconv2d"],
+            _binary_conv_constants(name, layer, graph),
+        )
     if input_quantizer is None:
         reason = f"{kind_name} with float input and kernel: float CONV_2D"
         if _binary_kernel(layer):
-            reason = (f"{kind_name} without input quantizer (W1/A32): float CONV_2D, its 1-bit weights stored as "
-                      "32-bit floats")
+            reason = (
+                f"{kind_name} without input quantizer (W1/A32): float CONV_2D, its 1-bit weights stored as "
+                "32-bit floats"
+            )
         return _entry(FLOAT, reason, ops, constants, output_op)
     quantizer_name = type(input_quantizer).__name__
     if _sign_input(layer):
-        return _entry(FLOAT, f"{kind_name} with a float kernel: float CONV_2D on dequantized signs", ops, constants,
-                      output_op)
+        return _entry(
+            FLOAT, f"{kind_name} with a float kernel: float CONV_2D on dequantized signs", ops, constants, output_op
+        )
     if costs.is_binary_quantizer(input_quantizer):  # DoReFa's round(clip(x, 0, 1)) is added by _add_input_ops
-        return _entry(FLOAT, f"{quantizer_name} input quantizer is not sign-like: float CONV_2D", ops, constants,
-                      output_op)
+        return _entry(
+            FLOAT, f"{quantizer_name} input quantizer is not sign-like: float CONV_2D", ops, constants, output_op
+        )
     return _entry(FLOAT, f"{quantizer_name} input quantizer is not 1-bit: float CONV_2D", ops, constants, output_op)
 
 
@@ -282,8 +322,13 @@ def _depthwise(name, layer, graph, shared):
         _, _, c_mid, c_out = (int(d) for d in layer.pointwise_kernel.shape)
         constants += [_unique(FLOAT_BYTES * c_mid * c_out)] + _bias(name, layer, graph, c_out)
         binary = " (the depthwise step has no binary kernel in LCE)" if binary_in_keras(layer) else ""
-        return _entry(FLOAT, f"{kind_name}: float DEPTHWISE_CONV_2D + CONV_2D{binary}",
-                      ["DEPTHWISE_CONV_2D", "CONV_2D"] + extra_ops, constants + extra_constants, output_op or "CONV_2D")
+        return _entry(
+            FLOAT,
+            f"{kind_name}: float DEPTHWISE_CONV_2D + CONV_2D{binary}",
+            ["DEPTHWISE_CONV_2D", "CONV_2D"] + extra_ops,
+            constants + extra_constants,
+            output_op or "CONV_2D",
+        )
     constants += _bias(name, layer, graph, channels * multiplier)
     reason = f"{kind_name}: float DEPTHWISE_CONV_2D"
     if binary_in_keras(layer):
@@ -302,8 +347,11 @@ def _dense(name, layer, graph):
 
 def _batch_norm(name, layer, graph, entries):
     producer = graph.producer_of(name)
-    if (producer in entries and isinstance(graph.layers[producer], _KERNEL_LAYERS)
-            and _folded_batch_norm(producer, graph) is layer):
+    if (
+        producer in entries
+        and isinstance(graph.layers[producer], _KERNEL_LAYERS)
+        and _folded_batch_norm(producer, graph) is layer
+    ):
         into = "output multiplier and bias" if entries[producer]["output_op"] == "LceBconv2d" else "weights and bias"
         return _entry(FOLDED, f"BatchNorm right after {producer}: folded into its {into}")
     multiplier, offset = _batch_norm_terms(layer)
@@ -321,12 +369,17 @@ def _output_op(name, graph, entries):
 
 
 def _activation(name, layer, graph, entries):
-    activation = getattr(layer.activation, "__name__", str(layer.activation)) \
-        if isinstance(layer, tf.keras.layers.Activation) else "relu"
+    activation = (
+        getattr(layer.activation, "__name__", str(layer.activation))
+        if isinstance(layer, tf.keras.layers.Activation)
+        else "relu"
+    )
     if activation == "linear":
         return _entry(FOLDED, "linear activation: no op")
-    plain_relu = activation == "relu" and not (isinstance(layer, tf.keras.layers.ReLU) and (
-        layer.max_value is not None or float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0))
+    plain_relu = activation == "relu" and not (
+        isinstance(layer, tf.keras.layers.ReLU)
+        and (layer.max_value is not None or float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0)
+    )
     if not plain_relu:
         op = activation.upper() if isinstance(layer, tf.keras.layers.Activation) else "LEAKY_RELU"
         return _entry(FLOAT, f"{type(layer).__name__} ({activation}): float {op}", [op])
@@ -365,8 +418,9 @@ def _other(name, layer, graph, entries):
         return _entry(FLOAT, "Add: float ADD", ["ADD"] * max(1, len(graph.inputs[name]) - 1))
     if isinstance(layer, Zero):  # the (even 1-step) slice of its input stays
         constants = _slice_constants([0] * 4, [0] * 4, [1, layer.stride, layer.stride, 1])
-        return _entry(FLOAT, "Zero: float STRIDED_SLICE and ZEROS_LIKE", ["STRIDED_SLICE", "ZEROS_LIKE"], constants,
-                      "ZEROS_LIKE")
+        return _entry(
+            FLOAT, "Zero: float STRIDED_SLICE and ZEROS_LIKE", ["STRIDED_SLICE", "ZEROS_LIKE"], constants, "ZEROS_LIKE"
+        )
     if isinstance(layer, tf.keras.layers.ZeroPadding2D):
         (top, bottom), (left, right) = layer.padding
         paddings = [[0, 0], [top, bottom], [left, right], [0, 0]]
@@ -425,7 +479,8 @@ def _add_input_ops(graph, entries):
         source_op = _output_op(producer, graph, entries) if producer is not None else None
         # LceBMaxPool2d writes packed bits; so does LceBconv2d when every reader takes bits.
         bits = source_op == "LceBMaxPool2d" or (
-            source_op == "LceBconv2d" and all(entries[r]["kind"] == BINARY for r in graph.readers[tensor]))
+            source_op == "LceBconv2d" and all(entries[r]["kind"] == BINARY for r in graph.readers[tensor])
+        )
         if not bits and tensor not in quantized:
             quantized.add(tensor)
             entry["ops"].insert(0, "LceQuantize")
@@ -442,8 +497,9 @@ def classify(graph) -> dict:
     entries = {}
     for name, layer in graph.layers.items():  # kernels first: BatchNorm, ReLU and pools depend on them
         if name in graph.merged_into:
-            entries[name] = _entry(FOLDED, f"same op on the same tensor as {graph.merged_into[name]}: the "
-                                   "converter merges them")
+            entries[name] = _entry(
+                FOLDED, f"same op on the same tensor as {graph.merged_into[name]}: the converter merges them"
+            )
         elif isinstance(layer, (tf.keras.layers.DepthwiseConv2D, tf.keras.layers.SeparableConv2D)):
             entries[name] = _depthwise(name, layer, graph, shared)
         elif isinstance(layer, tf.keras.layers.Conv2D):

@@ -8,4 +8,5 @@
 
 Only ``metrics`` and ``pairs`` are imported here, so they work without TensorFlow loaded.
 """
+
 from bnas_tf.face import metrics, pairs  # noqa: F401

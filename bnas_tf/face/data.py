@@ -7,6 +7,7 @@ decoded and scaled to [-1, 1] like the training images) or, when a recipe names 
 (seeded, balanced per fold) among held-out images of a bundle's split: the quick profile's
 digits-as-identities verification. Nothing here downloads.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,18 +59,27 @@ def load_pair_list(pair_list, input_shape) -> PairSet:
         if not os.path.isfile(path):
             side = pair_list.left if path in pair_list.left else pair_list.right
             line = pair_list.lines[side.index(path)]
-            raise ValueError(f"{pair_list.source} line {line}: image {path!r} does not exist; give the folder the "
-                             "pair list's paths are relative to as image root ('name=pairs_file@image_root')")
+            raise ValueError(
+                f"{pair_list.source} line {line}: image {path!r} does not exist; give the folder the "
+                "pair list's paths are relative to as image root ('name=pairs_file@image_root')"
+            )
     index = {path: i for i, path in enumerate(paths)}
     images = []
     for path in paths:
         try:
             images.append(_decode(path, tuple(input_shape)))
         except tf.errors.InvalidArgumentError:
-            raise ValueError(f"cannot decode {path!r} (named in {pair_list.source}) as an image; replace it "
-                             "(PNG, JPEG, BMP or GIF)") from None
-    return PairSet(pair_list.name, np.stack(images), np.array([index[p] for p in pair_list.left]),
-                   np.array([index[p] for p in pair_list.right]), pair_list.same, pair_list.folds)
+            raise ValueError(
+                f"cannot decode {path!r} (named in {pair_list.source}) as an image; replace it (PNG, JPEG, BMP or GIF)"
+            ) from None
+    return PairSet(
+        pair_list.name,
+        np.stack(images),
+        np.array([index[p] for p in pair_list.left]),
+        np.array([index[p] for p in pair_list.right]),
+        pair_list.same,
+        pair_list.folds,
+    )
 
 
 def load_pairs(spec: str, input_shape) -> PairSet:

@@ -14,6 +14,7 @@ reference code). The margin layer and its maths are separate: :func:`arcface_log
 :class:`AdditiveAngularMargin` the registered, serialisable Keras layer holding W.
 The exported model is the embedding model alone (no margin head, no labels input).
 """
+
 from __future__ import annotations
 
 import math
@@ -66,8 +67,9 @@ class AdditiveAngularMargin(tf.keras.layers.Layer):
 
     def build(self, input_shape):
         dim = int(input_shape[0][-1])
-        self.centres = self.add_weight(name="centres", shape=(dim, self.num_classes),
-                                       initializer="glorot_uniform", trainable=True)
+        self.centres = self.add_weight(
+            name="centres", shape=(dim, self.num_classes), initializer="glorot_uniform", trainable=True
+        )
         super().build(input_shape)
 
     def call(self, inputs, training=None):
@@ -89,8 +91,16 @@ def embedding_head(features, embedding_dim: int):
     return ops_module.batch_norm(name=EMBEDDING)(x)
 
 
-def build_face_models(genotype, *, num_classes: int, input_shape, embedding_dim: int = 512,
-                      scale: float = DEFAULT_SCALE, margin: float = DEFAULT_MARGIN, **network):
+def build_face_models(
+    genotype,
+    *,
+    num_classes: int,
+    input_shape,
+    embedding_dim: int = 512,
+    scale: float = DEFAULT_SCALE,
+    margin: float = DEFAULT_MARGIN,
+    **network,
+):
     """``(training_model, embedding_model)`` sharing one body and head.
 
     ``training_model``: ``[image, label]`` -> ArcFace logits (train with softmax cross-entropy on them);

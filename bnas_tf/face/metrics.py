@@ -12,6 +12,7 @@ accept rate) use all pairs.
 
 Nothing here imports TensorFlow: embeddings and scores are numpy arrays.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,8 +20,18 @@ import numpy as np
 DEFAULT_FOLDS = 10
 DEFAULT_FAR = 1e-3
 
-__all__ = ["accuracy_at", "auc", "best_threshold", "cosine_similarity", "fold_ids", "pair_scores", "roc_curve",
-           "tar_at_far", "ten_fold_accuracy", "verification_summary"]
+__all__ = [
+    "accuracy_at",
+    "auc",
+    "best_threshold",
+    "cosine_similarity",
+    "fold_ids",
+    "pair_scores",
+    "roc_curve",
+    "tar_at_far",
+    "ten_fold_accuracy",
+    "verification_summary",
+]
 
 
 def cosine_similarity(a, b) -> np.ndarray:
@@ -79,8 +90,10 @@ def fold_ids(num_pairs: int, folds: int = DEFAULT_FOLDS) -> np.ndarray:
     [0, 0, 0, 1, 1]
     """
     if folds < 2 or num_pairs < folds:
-        raise ValueError(f"{folds}-fold evaluation needs at least {max(folds, 2)} pairs and folds >= 2 "
-                         f"(got {num_pairs} pairs); write more pairs or lower the number of folds")
+        raise ValueError(
+            f"{folds}-fold evaluation needs at least {max(folds, 2)} pairs and folds >= 2 "
+            f"(got {num_pairs} pairs); write more pairs or lower the number of folds"
+        )
     blocks = np.array_split(np.arange(num_pairs), folds)
     return np.concatenate([np.full(len(block), k, dtype=int) for k, block in enumerate(blocks)])
 
@@ -99,8 +112,9 @@ def ten_fold_accuracy(scores, same, folds=None) -> dict:
     scores, same = np.asarray(scores, dtype=np.float64), np.asarray(same, dtype=bool)
     folds = fold_ids(len(scores)) if folds is None else np.asarray(folds)
     if not (len(scores) == len(same) == len(folds)):
-        raise ValueError(f"scores ({len(scores)}), same ({len(same)}) and folds ({len(folds)}) must have one "
-                         "entry per pair")
+        raise ValueError(
+            f"scores ({len(scores)}), same ({len(same)}) and folds ({len(folds)}) must have one entry per pair"
+        )
     accuracies, thresholds = [], []
     for fold in np.unique(folds):
         test = folds == fold
@@ -108,8 +122,12 @@ def ten_fold_accuracy(scores, same, folds=None) -> dict:
         thresholds.append(threshold)
         accuracies.append(accuracy_at(scores[test], same[test], threshold))
     accuracies = np.array(accuracies)
-    return {"mean": float(accuracies.mean()), "std": float(accuracies.std()), "accuracies": accuracies.tolist(),
-            "thresholds": thresholds}
+    return {
+        "mean": float(accuracies.mean()),
+        "std": float(accuracies.std()),
+        "accuracies": accuracies.tolist(),
+        "thresholds": thresholds,
+    }
 
 
 def roc_curve(scores, same) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,15 +136,20 @@ def roc_curve(scores, same) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     scores, same = np.asarray(scores, dtype=np.float64), np.asarray(same, dtype=bool)
     positives, negatives = int(same.sum()), int((~same).sum())
     if not positives or not negatives:
-        raise ValueError(f"a ROC curve needs same and different pairs; got {positives} same and {negatives} "
-                         "different: check the pair list's labels")
+        raise ValueError(
+            f"a ROC curve needs same and different pairs; got {positives} same and {negatives} "
+            "different: check the pair list's labels"
+        )
     order = np.argsort(-scores, kind="stable")
     ranked, hits = scores[order], same[order]
     last_of_value = np.r_[ranked[1:] != ranked[:-1], True]  # one point per distinct score, all its pairs in
     tp, fp = np.cumsum(hits)[last_of_value], np.cumsum(~hits)[last_of_value]
     thresholds = ranked[last_of_value]
-    return (np.concatenate([[0.0], fp / negatives]), np.concatenate([[0.0], tp / positives]),
-            np.concatenate([[np.inf], thresholds]))
+    return (
+        np.concatenate([[0.0], fp / negatives]),
+        np.concatenate([[0.0], tp / positives]),
+        np.concatenate([[np.inf], thresholds]),
+    )
 
 
 def auc(fpr, tpr) -> float:
@@ -145,8 +168,12 @@ def tar_at_far(scores, same, far: float = DEFAULT_FAR) -> dict:
     negatives = int((~same).sum())
     needed = int(np.ceil(1.0 / far))
     if negatives < needed:
-        return {"tar": None, "far": far, "threshold": None,
-                "reason": f"FAR={far:g} needs at least {needed} different-identity pairs, the list has {negatives}"}
+        return {
+            "tar": None,
+            "far": far,
+            "threshold": None,
+            "reason": f"FAR={far:g} needs at least {needed} different-identity pairs, the list has {negatives}",
+        }
     fpr, tpr, thresholds = roc_curve(scores, same)
     ok = fpr <= far
     best = int(np.argmax(np.where(ok, tpr, -1.0)))
@@ -161,8 +188,18 @@ def verification_summary(scores, same, folds=None, far: float = DEFAULT_FAR) -> 
     fpr, tpr, _ = roc_curve(scores, same)
     scores, same = np.asarray(scores, dtype=np.float64), np.asarray(same, dtype=bool)
     operating = {"fpr": float(np.mean(scores[~same] >= threshold)), "tpr": float(np.mean(scores[same] >= threshold))}
-    return {"accuracy": protocol["mean"], "accuracy_std": protocol["std"], "fold_accuracies": protocol["accuracies"],
-            "fold_thresholds": protocol["thresholds"], "threshold": threshold, "accuracy_at_threshold": accuracy,
-            "operating_point": operating, "auc": auc(fpr, tpr), "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
-            "tar_at_far": tar_at_far(scores, same, far), "num_pairs": int(len(same)),
-            "same_pairs": int(same.sum()), "different_pairs": int((~same).sum())}
+    return {
+        "accuracy": protocol["mean"],
+        "accuracy_std": protocol["std"],
+        "fold_accuracies": protocol["accuracies"],
+        "fold_thresholds": protocol["thresholds"],
+        "threshold": threshold,
+        "accuracy_at_threshold": accuracy,
+        "operating_point": operating,
+        "auc": auc(fpr, tpr),
+        "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+        "tar_at_far": tar_at_far(scores, same, far),
+        "num_pairs": int(len(same)),
+        "same_pairs": int(same.sum()),
+        "different_pairs": int((~same).sum()),
+    }

@@ -15,6 +15,7 @@ blank lines are skipped. ``format="auto"`` reads a first line of one or two inte
 
 Everything here is plain Python and numpy; decoding the images is :mod:`bnas_tf.face.data`'s job.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,13 +23,14 @@ import os
 
 import numpy as np
 
-from bnas_tf.face.metrics import DEFAULT_FOLDS, fold_ids, pair_scores, verification_summary
-from bnas_tf.face.metrics import ten_fold_accuracy
+from bnas_tf.face.metrics import DEFAULT_FOLDS, fold_ids, pair_scores, ten_fold_accuracy, verification_summary
 
 FORMATS = ("auto", "lfw", "list")
 LFW_EXTENSION = ".jpg"
-_LFW_FIX = ("each line is 'name n1 n2' (same person) or 'name1 n1 name2 n2' (different people) after a "
-            "'folds pairs-per-fold' header such as '10 300'")
+_LFW_FIX = (
+    "each line is 'name n1 n2' (same person) or 'name1 n1 name2 n2' (different people) after a "
+    "'folds pairs-per-fold' header such as '10 300'"
+)
 _LIST_FIX = "each line is 'path1 path2 label' or 'path1 path2 label fold', label 1 (same identity) or 0 (different)"
 
 
@@ -86,8 +88,10 @@ def _content_lines(path):
         with open(path, encoding="utf-8") as f:
             raw = f.read().splitlines()
     except OSError as error:
-        raise ValueError(f"cannot read pair list {path!r}: {error.strerror}; pass the path of a pairs.txt or "
-                         f"'path1 path2 label' file") from None
+        raise ValueError(
+            f"cannot read pair list {path!r}: {error.strerror}; pass the path of a pairs.txt or "
+            f"'path1 path2 label' file"
+        ) from None
     out = []
     for number, line in enumerate(raw, start=1):
         text = line.split("#", 1)[0].strip()
@@ -104,8 +108,9 @@ def _is_header(fields) -> bool:
 
 def _lfw_number(path, number, text, line) -> int:
     if not text.isdigit() or int(text) < 1:
-        raise PairsFormatError(f"{path} line {number}: image number {text!r} in {' '.join(line)!r} is not a "
-                               f"positive integer; {_LFW_FIX}")
+        raise PairsFormatError(
+            f"{path} line {number}: image number {text!r} in {' '.join(line)!r} is not a positive integer; {_LFW_FIX}"
+        )
     return int(text)
 
 
@@ -120,13 +125,17 @@ def parse_lfw(path, image_root=None, *, name=None, extension=LFW_EXTENSION) -> P
     lines = _content_lines(path)
     (header_line, header), body = lines[0], lines[1:]
     if not _is_header(header):
-        raise PairsFormatError(f"{path} line {header_line}: expected the header 'folds pairs-per-fold' (e.g. "
-                               f"'10 300'), got {' '.join(header)!r}; add the header line, or read the file with "
-                               "format='list' if it is a 'path1 path2 label' list")
+        raise PairsFormatError(
+            f"{path} line {header_line}: expected the header 'folds pairs-per-fold' (e.g. "
+            f"'10 300'), got {' '.join(header)!r}; add the header line, or read the file with "
+            "format='list' if it is a 'path1 path2 label' list"
+        )
     folds, per_fold = (int(header[0]), int(header[1])) if len(header) == 2 else (1, int(header[0]))
     if folds < 1 or per_fold < 1:
-        raise PairsFormatError(f"{path} line {header_line}: header {' '.join(header)!r} must give folds >= 1 and "
-                               "pairs-per-fold >= 1, e.g. '10 300'")
+        raise PairsFormatError(
+            f"{path} line {header_line}: header {' '.join(header)!r} must give folds >= 1 and "
+            "pairs-per-fold >= 1, e.g. '10 300'"
+        )
     left, right, same, numbers = [], [], [], []
     for number, fields in body:
         if len(fields) == 3:
@@ -144,22 +153,27 @@ def parse_lfw(path, image_root=None, *, name=None, extension=LFW_EXTENSION) -> P
         numbers.append(number)
     expected = folds * 2 * per_fold
     if len(body) != expected:
-        raise PairsFormatError(f"{path}: header {' '.join(header)!r} (line {header_line}) promises {folds} folds x "
-                               f"{2 * per_fold} lines = {expected} pairs, the file has {len(body)}; fix the header "
-                               "or restore the missing lines")
+        raise PairsFormatError(
+            f"{path}: header {' '.join(header)!r} (line {header_line}) promises {folds} folds x "
+            f"{2 * per_fold} lines = {expected} pairs, the file has {len(body)}; fix the header "
+            "or restore the missing lines"
+        )
     fold_of = np.repeat(np.arange(folds), 2 * per_fold)
     same = np.array(same, dtype=bool)
     for fold in range(folds):
         count = int(same[fold_of == fold].sum())
         if count != per_fold:
             first_line = numbers[fold * 2 * per_fold]
-            raise PairsFormatError(f"{path}: fold {fold + 1} (from line {first_line}) has {count} same-person lines, "
-                                   f"the header says {per_fold} same and {per_fold} different per fold; fix the "
-                                   "lines or the header")
+            raise PairsFormatError(
+                f"{path}: fold {fold + 1} (from line {first_line}) has {count} same-person lines, "
+                f"the header says {per_fold} same and {per_fold} different per fold; fix the "
+                "lines or the header"
+            )
     if folds == 1:
         fold_of = _default_folds(path, len(same))
-    return PairList(name or _default_name(path), os.fspath(path), tuple(left), tuple(right), same, fold_of,
-                    tuple(numbers))
+    return PairList(
+        name or _default_name(path), os.fspath(path), tuple(left), tuple(right), same, fold_of, tuple(numbers)
+    )
 
 
 def parse_list(path, image_root=None, *, name=None) -> PairList:
@@ -170,11 +184,13 @@ def parse_list(path, image_root=None, *, name=None) -> PairList:
         if len(fields) not in (3, 4):
             raise PairsFormatError(f"{path} line {number}: {len(fields)} fields {' '.join(fields)!r}; {_LIST_FIX}")
         if fields[2] not in ("0", "1"):
-            raise PairsFormatError(f"{path} line {number}: label {fields[2]!r} must be 1 (same identity) or 0 "
-                                   f"(different); {_LIST_FIX}")
+            raise PairsFormatError(
+                f"{path} line {number}: label {fields[2]!r} must be 1 (same identity) or 0 (different); {_LIST_FIX}"
+            )
         if len(fields) == 4 and not fields[3].isdigit():
-            raise PairsFormatError(f"{path} line {number}: fold {fields[3]!r} must be a non-negative integer; "
-                                   f"{_LIST_FIX}")
+            raise PairsFormatError(
+                f"{path} line {number}: fold {fields[3]!r} must be a non-negative integer; {_LIST_FIX}"
+            )
         left.append(os.path.join(root, fields[0]))
         right.append(os.path.join(root, fields[1]))
         same.append(fields[2] == "1")
@@ -183,11 +199,20 @@ def parse_list(path, image_root=None, *, name=None) -> PairList:
     given = [f is not None for f in folds]
     if any(given) and not all(given):
         line = numbers[given.index(False)]
-        raise PairsFormatError(f"{path} line {line}: no fold, but other lines give one; give a fold on every line "
-                               "or on none (then the pairs form 10 folds in file order)")
+        raise PairsFormatError(
+            f"{path} line {line}: no fold, but other lines give one; give a fold on every line "
+            "or on none (then the pairs form 10 folds in file order)"
+        )
     fold_of = np.array(folds, dtype=int) if all(given) else _default_folds(path, len(same))
-    return PairList(name or _default_name(path), os.fspath(path), tuple(left), tuple(right),
-                    np.array(same, dtype=bool), fold_of, tuple(numbers))
+    return PairList(
+        name or _default_name(path),
+        os.fspath(path),
+        tuple(left),
+        tuple(right),
+        np.array(same, dtype=bool),
+        fold_of,
+        tuple(numbers),
+    )
 
 
 def read_pairs(path, image_root=None, *, format="auto", name=None, extension=LFW_EXTENSION) -> PairList:
@@ -207,16 +232,20 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
     """A recipe's pair-list entry ``name=pairs_file[@image_root]`` -> ``(name, pairs_file, image_root)``."""
     name, sep, rest = str(spec).partition("=")
     if not sep or not name.strip() or not rest.strip():
-        raise ValueError(f"pair list {spec!r} must be 'name=pairs_file' or 'name=pairs_file@image_root', e.g. "
-                         "'lfw=data/lfw/pairs.txt@data/lfw'")
+        raise ValueError(
+            f"pair list {spec!r} must be 'name=pairs_file' or 'name=pairs_file@image_root', e.g. "
+            "'lfw=data/lfw/pairs.txt@data/lfw'"
+        )
     path, _, root = rest.partition("@")
     return name.strip(), path.strip(), (root.strip() or None)
 
 
 def _default_folds(path, count):
     if count < DEFAULT_FOLDS:
-        raise PairsFormatError(f"{path}: {count} pairs cannot form the {DEFAULT_FOLDS} folds of the verification "
-                               f"protocol; write at least {DEFAULT_FOLDS} pairs, or give every line a fold")
+        raise PairsFormatError(
+            f"{path}: {count} pairs cannot form the {DEFAULT_FOLDS} folds of the verification "
+            f"protocol; write at least {DEFAULT_FOLDS} pairs, or give every line a fold"
+        )
     return fold_ids(count, DEFAULT_FOLDS)
 
 
@@ -235,8 +264,10 @@ def pairs_from_labels(labels, num_pairs: int, *, folds: int = DEFAULT_FOLDS, see
     identities, counts = np.unique(labels, return_counts=True)
     repeated = identities[counts >= 2]
     if len(identities) < 2 or not len(repeated):
-        raise ValueError(f"pairs need at least 2 identities and one with 2 or more images (got {len(identities)} "
-                         f"identities, {len(repeated)} with 2+ images); hold out more images")
+        raise ValueError(
+            f"pairs need at least 2 identities and one with 2 or more images (got {len(identities)} "
+            f"identities, {len(repeated)} with 2+ images); hold out more images"
+        )
     per_fold = max(1, num_pairs // (2 * folds))
     rng = np.random.default_rng(seed)
     members = {identity: np.flatnonzero(labels == identity) for identity in identities}

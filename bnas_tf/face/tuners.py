@@ -8,6 +8,7 @@ path's globally pooled features (:meth:`SupernetTrainer.path_features`, the feat
 classifier). :class:`VerificationScore` is that hook (``SupernetTuner.score_paths``) as a mixin;
 :class:`FaceOperationPruning` (P1, the paper's face search) and :class:`FaceChildParent` are the tuners.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,17 +23,21 @@ class VerificationScore:
 
     def __init__(self, *args, verification_pairs: PairSet, **kwargs):
         if not isinstance(verification_pairs, PairSet):
-            raise TypeError(f"verification_pairs must be a bnas_tf.face.pairs.PairSet, got "
-                            f"{type(verification_pairs).__name__}; bnas_tf.face.data.load_pairs or "
-                            "pairs_from_dataset make one")
+            raise TypeError(
+                f"verification_pairs must be a bnas_tf.face.pairs.PairSet, got "
+                f"{type(verification_pairs).__name__}; bnas_tf.face.data.load_pairs or "
+                "pairs_from_dataset make one"
+            )
         self.verification_pairs = verification_pairs
         super().__init__(*args, **kwargs)
 
     def score_paths(self, trainer, validation_data):
         pairs = self.verification_pairs
         if tuple(pairs.images.shape[1:]) != tuple(trainer.supernet.input_shape):
-            raise ValueError(f"verification pair images are {tuple(pairs.images.shape[1:])} but the search trains on "
-                             f"{tuple(trainer.supernet.input_shape)}; load the pairs at the training image size")
+            raise ValueError(
+                f"verification pair images are {tuple(pairs.images.shape[1:])} but the search trains on "
+                f"{tuple(trainer.supernet.input_shape)}; load the pairs at the training image size"
+            )
         return np.array([pairs.accuracy(features) for features in trainer.path_features(pairs.images)])
 
     def path_metrics(self, child_accuracy, parent_accuracy=None):

@@ -1,4 +1,5 @@
 """The ``bnas-tf`` command line: one subcommand per step, each module adding its own arguments."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,11 +8,20 @@ import sys
 
 # subcommand -> (module with add_arguments(parser) and run(args) -> int, one-line help)
 SUBCOMMANDS = {
-    "run": ("bnas_tf.pipeline.run", "the whole job: search, retrain the winner, convert with LCE, verify, write a report"),
-    "search": ("bnas_tf.pipeline.search", "search an architecture with a recipe; writes genotype.json and the search log"),
+    "run": (
+        "bnas_tf.pipeline.run",
+        "the whole job: search, retrain the winner, convert with LCE, verify, write a report",
+    ),
+    "search": (
+        "bnas_tf.pipeline.search",
+        "search an architecture with a recipe; writes genotype.json and the search log",
+    ),
     "train": ("bnas_tf.pipeline.train", "retrain a genotype from scratch with a recipe's schedule; writes model.keras"),
     "convert": ("bnas_tf.convert.cli", "convert a saved Keras model or run folder to .tflite with Larq Compute Engine"),
-    "lint": ("bnas_tf.pipeline.lint", "show what Larq Compute Engine will run as binary in a model or genotype, before training"),
+    "lint": (
+        "bnas_tf.pipeline.lint",
+        "show what Larq Compute Engine will run as binary in a model or genotype, before training",
+    ),
     "report": ("bnas_tf.pipeline.report", "regenerate report.md and the PNG plots of a run folder"),
     "recipes": ("bnas_tf.pipeline.recipes_command", "list the papers' experiments, or show one recipe's settings"),
 }

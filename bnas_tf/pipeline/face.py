@@ -8,20 +8,20 @@ retrained with the ArcFace margin (:mod:`bnas_tf.pipeline.face_train`); the embe
 verified on the same pairs. ``verification.json`` keeps every summary (ROC included) for the report's
 "Face verification" section (:mod:`bnas_tf.pipeline.face_report`).
 """
+
 from __future__ import annotations
 
 import os
 import time
 
-from bnas_tf.pipeline import run_folder
-from bnas_tf.files import atomic_write_json
-from bnas_tf.face.data import load_pairs, pairs_from_dataset
-from bnas_tf.deploy import costs
 from bnas_tf.convert import inspect, to_tflite, verify
 from bnas_tf.convert.verification import tflite_outputs
-from bnas_tf.pipeline import report, search, train
-from bnas_tf.pipeline.face_train import embeddings, train_face
+from bnas_tf.deploy import costs
+from bnas_tf.face.data import load_pairs, pairs_from_dataset
+from bnas_tf.files import atomic_write_json
+from bnas_tf.pipeline import report, run_folder, search, train
 from bnas_tf.pipeline.console import fit_verbosity
+from bnas_tf.pipeline.face_train import embeddings, train_face
 
 VERIFICATION = "verification.json"
 
@@ -49,23 +49,41 @@ def convert_and_verify(model, recipe, run_dir: str, bundle, pair_sets, *, verbos
     with open(path, "rb") as f:
         flatbuffer = f.read()
     summaries = {pairs.name: pairs.summary(tflite_outputs(flatbuffer, pairs.images)) for pairs in pair_sets}
-    tflite = {"path": run_folder.TFLITE, "weights": recipe.tflite_weights, "convert_seconds": convert_seconds,
-              "min_cosine": check["min_cosine"], "mean_cosine": check["mean_cosine"],
-              "max_abs_diff": check["max_abs_diff"], "agrees": check["min_cosine"] >= recipe.min_cosine,
-              "verified_on": {"test": check["num_samples"]}, "check": check,
-              "verification": {name: _brief(s) for name, s in summaries.items()}, "ops": info["ops"],
-              "binary_kernel_ops": info["binary_kernel_ops"], "float_kernel_ops": info["float_kernel_ops"]}
-    size = {"tflite_bytes": info["size_bytes"],
-            "keras_bytes": os.path.getsize(os.path.join(run_dir, run_folder.MODEL)),
-            "weight_bound_bytes": info.get("bound_bytes"), "size_over_bound": info.get("size_over_bound")}
+    tflite = {
+        "path": run_folder.TFLITE,
+        "weights": recipe.tflite_weights,
+        "convert_seconds": convert_seconds,
+        "min_cosine": check["min_cosine"],
+        "mean_cosine": check["mean_cosine"],
+        "max_abs_diff": check["max_abs_diff"],
+        "agrees": check["min_cosine"] >= recipe.min_cosine,
+        "verified_on": {"test": check["num_samples"]},
+        "check": check,
+        "verification": {name: _brief(s) for name, s in summaries.items()},
+        "ops": info["ops"],
+        "binary_kernel_ops": info["binary_kernel_ops"],
+        "float_kernel_ops": info["float_kernel_ops"],
+    }
+    size = {
+        "tflite_bytes": info["size_bytes"],
+        "keras_bytes": os.path.getsize(os.path.join(run_dir, run_folder.MODEL)),
+        "weight_bound_bytes": info.get("bound_bytes"),
+        "size_over_bound": info.get("size_over_bound"),
+    }
     if verbose:
         accuracy = ", ".join(f"{name} {s['accuracy']:.2%}" for name, s in summaries.items())
-        print(f"converted in {convert_seconds:.1f} s: {path} ({info['size_bytes'] / 1024:.1f} KB); embeddings vs "
-              f"Keras: cosine >= {check['min_cosine']:.6f} on {check['num_samples']} images; .tflite verification "
-              f"{accuracy}", flush=True)
+        print(
+            f"converted in {convert_seconds:.1f} s: {path} ({info['size_bytes'] / 1024:.1f} KB); embeddings vs "
+            f"Keras: cosine >= {check['min_cosine']:.6f} on {check['num_samples']} images; .tflite verification "
+            f"{accuracy}",
+            flush=True,
+        )
         if not tflite["agrees"]:
-            print(f"warning: a .tflite embedding has cosine {check['min_cosine']:.6f} < min_cosine {recipe.min_cosine} "
-                  "with Keras (an untrained network's sign ties at 0 do this; train longer)", flush=True)
+            print(
+                f"warning: a .tflite embedding has cosine {check['min_cosine']:.6f} < min_cosine {recipe.min_cosine} "
+                "with Keras (an untrained network's sign ties at 0 do this; train longer)",
+                flush=True,
+            )
     return summaries, run_folder.update_metrics(run_dir, tflite=tflite, costs=costs.profile(model), size=size)
 
 
@@ -74,23 +92,45 @@ def run_face_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: i
     start = time.perf_counter()
     bundle = train.load_training_data(recipe)
     pair_sets = verification_sets(recipe, bundle)  # a bad pair list fails before the search and before any file
-    run_folder.update_metrics(run_dir, recipe=recipe.name, paper=recipe.paper, profile=profile, task=recipe.task,
-                             settings=recipe.settings(), started=time.strftime("%Y-%m-%d %H:%M:%S"))
+    run_folder.update_metrics(
+        run_dir,
+        recipe=recipe.name,
+        paper=recipe.paper,
+        profile=profile,
+        task=recipe.task,
+        settings=recipe.settings(),
+        started=time.strftime("%Y-%m-%d %H:%M:%S"),
+    )
     found = search.search(recipe, run_dir, bundle=search_bundle, verbose=verbose)
     if verbose:
-        print(f"searched in {found.seconds:.0f} s; retraining the winner with the ArcFace margin "
-              f"({recipe.train_epochs} epochs)", flush=True)
-    trained = train_face(found.genotype, recipe, bundle, log_dir=os.path.join(run_dir, run_folder.LOGS, "train"),
-                         verbose=fit_verbosity(verbose))
+        print(
+            f"searched in {found.seconds:.0f} s; retraining the winner with the ArcFace margin "
+            f"({recipe.train_epochs} epochs)",
+            flush=True,
+        )
+    trained = train_face(
+        found.genotype,
+        recipe,
+        bundle,
+        log_dir=os.path.join(run_dir, run_folder.LOGS, "train"),
+        verbose=fit_verbosity(verbose),
+    )
     trained.model.save(os.path.join(run_dir, run_folder.MODEL))
     atomic_write_json(os.path.join(run_dir, run_folder.HISTORY), trained.history)
     keras = {pairs.name: pairs.summary(embeddings(trained.model, pairs.images)) for pairs in pair_sets}
     run_folder.update_metrics(
         run_dir,
-        train={"seconds": trained.seconds, "epochs": trained.epochs, "dataset": bundle.describe(),
-               "final": {key: values[-1] for key, values in trained.history.items() if values}},
-        keras={"val_accuracy": trained.history.get("val_accuracy", [None])[-1],
-               "verification": {name: _brief(s) for name, s in keras.items()}})
+        train={
+            "seconds": trained.seconds,
+            "epochs": trained.epochs,
+            "dataset": bundle.describe(),
+            "final": {key: values[-1] for key, values in trained.history.items() if values},
+        },
+        keras={
+            "val_accuracy": trained.history.get("val_accuracy", [None])[-1],
+            "verification": {name: _brief(s) for name, s in keras.items()},
+        },
+    )
     tflite, _ = convert_and_verify(trained.model, recipe, run_dir, bundle, pair_sets, verbose=verbose)
     atomic_write_json(os.path.join(run_dir, VERIFICATION), {"keras": keras, "tflite": tflite})
     metrics = run_folder.update_metrics(run_dir, total_seconds=time.perf_counter() - start)
@@ -101,7 +141,11 @@ def run_face_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: i
 def done_line(metrics: dict) -> str:
     """``bnas-tf run``'s last result line for a face run."""
     keras, tflite = metrics["keras"]["verification"], metrics["tflite"]
-    parts = [f"{name} Keras {s['accuracy']:.2%} / .tflite {tflite['verification'][name]['accuracy']:.2%}"
-             for name, s in keras.items()]
-    return (f"done in {metrics['total_seconds']:.0f} s: verification accuracy (10-fold) {', '.join(parts)}; "
-            f".tflite embeddings cosine >= {tflite['min_cosine']:.6f} vs Keras")
+    parts = [
+        f"{name} Keras {s['accuracy']:.2%} / .tflite {tflite['verification'][name]['accuracy']:.2%}"
+        for name, s in keras.items()
+    ]
+    return (
+        f"done in {metrics['total_seconds']:.0f} s: verification accuracy (10-fold) {', '.join(parts)}; "
+        f".tflite embeddings cosine >= {tflite['min_cosine']:.6f} vs Keras"
+    )

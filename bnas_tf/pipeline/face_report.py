@@ -4,6 +4,7 @@ Drawn from the run folder alone, like the rest of :mod:`bnas_tf.pipeline.report`
 (Keras solid, .tflite dashed), the chosen threshold's operating point marked, and a table with the
 10-fold accuracy (mean ± std) of the Keras and .tflite embeddings, the threshold, AUC and TAR@FAR.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,18 +21,35 @@ def plot_roc(verification: dict, path) -> None:
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
     for index, (name, summary) in enumerate(verification.get("keras", {}).items()):
         colour = f"C{index % 10}"
-        ax.plot(summary["roc"]["fpr"], summary["roc"]["tpr"], color=colour,
-                label=f"{name} Keras (AUC {summary['auc']:.3f})")
+        ax.plot(
+            summary["roc"]["fpr"], summary["roc"]["tpr"], color=colour, label=f"{name} Keras (AUC {summary['auc']:.3f})"
+        )
         tflite = verification.get("tflite", {}).get(name)
         if tflite:
-            ax.plot(tflite["roc"]["fpr"], tflite["roc"]["tpr"], color=colour, linestyle="--",
-                    label=f"{name} .tflite (AUC {tflite['auc']:.3f})")
+            ax.plot(
+                tflite["roc"]["fpr"],
+                tflite["roc"]["tpr"],
+                color=colour,
+                linestyle="--",
+                label=f"{name} .tflite (AUC {tflite['auc']:.3f})",
+            )
         point = summary["operating_point"]
-        ax.scatter([point["fpr"]], [point["tpr"]], color=colour, zorder=3, edgecolors="black",
-                   label=f"{name} threshold {summary['threshold']:.3f}")
+        ax.scatter(
+            [point["fpr"]],
+            [point["tpr"]],
+            color=colour,
+            zorder=3,
+            edgecolors="black",
+            label=f"{name} threshold {summary['threshold']:.3f}",
+        )
     ax.plot([0, 1], [0, 1], color="0.7", linestyle=":", linewidth=1)
-    ax.set(xlabel="false accept rate (different pairs called same)", ylabel="true accept rate",
-           title="face verification ROC (cosine similarity)", xlim=(0, 1), ylim=(0, 1.01))
+    ax.set(
+        xlabel="false accept rate (different pairs called same)",
+        ylabel="true accept rate",
+        title="face verification ROC (cosine similarity)",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+    )
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -51,20 +69,29 @@ def verification_section(run_dir: str, metrics: dict) -> list:
     verification = read_json(path, what="verification results")
     plot_roc(verification, os.path.join(run_dir, ROC_PNG))
     tflite = metrics.get("tflite", {})
-    lines = ["## Face verification", "",
-             "Cosine similarity of the embeddings; accuracy with the 10-fold protocol (threshold chosen on 9 folds, "
-             "accuracy on the 10th; mean ± std over folds). Threshold: the best on all pairs.", "",
-             "| pairs | count | Keras accuracy | .tflite accuracy | threshold | AUC | TAR@FAR=1e-3 |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Face verification",
+        "",
+        "Cosine similarity of the embeddings; accuracy with the 10-fold protocol (threshold chosen on 9 folds, "
+        "accuracy on the 10th; mean ± std over folds). Threshold: the best on all pairs.",
+        "",
+        "| pairs | count | Keras accuracy | .tflite accuracy | threshold | AUC | TAR@FAR=1e-3 |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, summary in verification.get("keras", {}).items():
         converted = verification.get("tflite", {}).get(name)
-        tflite_accuracy = (f"{converted['accuracy']:.2%} ± {converted['accuracy_std']:.2%}" if converted else "n/a")
-        lines.append(f"| {name} | {summary['num_pairs']} ({summary['same_pairs']} same) | "
-                     f"{summary['accuracy']:.2%} ± {summary['accuracy_std']:.2%} | {tflite_accuracy} | "
-                     f"{summary['threshold']:.4f} | {summary['auc']:.4f} | {_tar(summary)} |")
+        tflite_accuracy = f"{converted['accuracy']:.2%} ± {converted['accuracy_std']:.2%}" if converted else "n/a"
+        lines.append(
+            f"| {name} | {summary['num_pairs']} ({summary['same_pairs']} same) | "
+            f"{summary['accuracy']:.2%} ± {summary['accuracy_std']:.2%} | {tflite_accuracy} | "
+            f"{summary['threshold']:.4f} | {summary['auc']:.4f} | {_tar(summary)} |"
+        )
     lines.append("")
     if tflite.get("min_cosine") is not None:
-        lines += [f"The .tflite (LCE interpreter) embeddings agree with Keras: cosine similarity min "
-                  f"{tflite['min_cosine']:.6f}, mean {tflite['mean_cosine']:.6f} on "
-                  f"{tflite['verified_on'].get('test', '?')} test images.", ""]
+        lines += [
+            f"The .tflite (LCE interpreter) embeddings agree with Keras: cosine similarity min "
+            f"{tflite['min_cosine']:.6f}, mean {tflite['mean_cosine']:.6f} on "
+            f"{tflite['verified_on'].get('test', '?')} test images.",
+            "",
+        ]
     return lines + [f"![face verification ROC]({ROC_PNG})", ""]

@@ -14,6 +14,7 @@ MACs and the part of them in fallback ops, kernel op counts and the expected
 .tflite size. Exit status 1 when a layer would be refused by
 ``bnas-tf convert``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,11 +22,10 @@ import collections
 import json
 import os
 
-from bnas_tf.space import published
-from bnas_tf.deploy.lce_profile import BINARY, FLOAT, FOLDED, KERNEL_OPS, REJECTED, lce_profile
-from bnas_tf.space.genotype import Genotype, WidthGenotype
 from bnas_tf.convert import load_model
-from bnas_tf.space.genotype import WidthGenotype
+from bnas_tf.deploy.lce_profile import BINARY, FLOAT, FOLDED, KERNEL_OPS, REJECTED, lce_profile
+from bnas_tf.space import published
+from bnas_tf.space.genotype import Genotype, WidthGenotype
 from bnas_tf.space.networks import build_network, build_width_network
 
 DEFAULT_CELLS = 8
@@ -48,27 +48,46 @@ def _input_shape(text: str) -> tuple:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="MODEL_OR_GENOTYPE",
-                        help=f"published genotype ({', '.join(published.names())}), genotype JSON file, run folder, "
-                             "or saved model (.keras file or SavedModel folder)")
-    parser.add_argument("--cells", type=int, metavar="N",
-                        help=f"cells of a cell genotype's network (default: the paper's for published genotypes, "
-                             f"else {DEFAULT_CELLS})")
-    parser.add_argument("--channels", type=int, metavar="C",
-                        help=f"initial channels of a cell genotype's network (default: the paper's for published "
-                             f"genotypes, else {DEFAULT_CHANNELS})")
-    parser.add_argument("--input-shape", type=_input_shape, metavar="H,W,C",
-                        help="input shape of a genotype's network (default: "
-                             f"{','.join(map(str, DEFAULT_INPUT_SHAPE))})")
-    parser.add_argument("--binarization", metavar="TAG",
-                        help=f"W1/A1, W1/A32 or W32/A32 for a genotype's network (default: {DEFAULT_BINARIZATION})")
+    parser.add_argument(
+        "target",
+        metavar="MODEL_OR_GENOTYPE",
+        help=f"published genotype ({', '.join(published.names())}), genotype JSON file, run folder, "
+        "or saved model (.keras file or SavedModel folder)",
+    )
+    parser.add_argument(
+        "--cells",
+        type=int,
+        metavar="N",
+        help=f"cells of a cell genotype's network (default: the paper's for published genotypes, else {DEFAULT_CELLS})",
+    )
+    parser.add_argument(
+        "--channels",
+        type=int,
+        metavar="C",
+        help=f"initial channels of a cell genotype's network (default: the paper's for published "
+        f"genotypes, else {DEFAULT_CHANNELS})",
+    )
+    parser.add_argument(
+        "--input-shape",
+        type=_input_shape,
+        metavar="H,W,C",
+        help=f"input shape of a genotype's network (default: {','.join(map(str, DEFAULT_INPUT_SHAPE))})",
+    )
+    parser.add_argument(
+        "--binarization",
+        metavar="TAG",
+        help=f"W1/A1, W1/A32 or W32/A32 for a genotype's network (default: {DEFAULT_BINARIZATION})",
+    )
     parser.add_argument("--num-classes", type=int, default=10, metavar="N", help="classes (default: %(default)s)")
-    parser.add_argument("--stem", choices=("cifar", "imagenet"),
-                        help="stem of a cell genotype's network (default: cifar)")
-    parser.add_argument("--auxiliary", action="store_true", default=None,
-                        help="add the auxiliary head (cell genotypes)")
-    parser.add_argument("--inter-cell-skip", action="store_true", default=None,
-                        help="add skips between cells (cell genotypes)")
+    parser.add_argument(
+        "--stem", choices=("cifar", "imagenet"), help="stem of a cell genotype's network (default: cifar)"
+    )
+    parser.add_argument(
+        "--auxiliary", action="store_true", default=None, help="add the auxiliary head (cell genotypes)"
+    )
+    parser.add_argument(
+        "--inter-cell-skip", action="store_true", default=None, help="add skips between cells (cell genotypes)"
+    )
     parser.add_argument("--lce-friendly", action="store_true", help="build with lce_friendly=True (genotypes)")
     parser.add_argument("--all", action="store_true", help="list every layer, not only conv and dense layers")
     parser.add_argument("--json", action="store_true", help="print the lce_profile dict as JSON instead of a table")
@@ -105,13 +124,15 @@ def resolve(target: str):
         return ("genotype",) + _genotype_from_file(target)
     if os.path.exists(target):
         return "model", load_model(target)
-    raise ValueError(f"{target!r} is neither a published genotype ({', '.join(published.names())}) nor an existing "
-                     "genotype JSON file, run folder or saved model")
+    raise ValueError(
+        f"{target!r} is neither a published genotype ({', '.join(published.names())}) nor an existing "
+        "genotype JSON file, run folder or saved model"
+    )
 
 
 def _paper_settings(record) -> dict:
     """cells/channels of the published record's first trained network that gives them (e.g. BNAS-A: 20, 36)."""
-    for label, settings in (record.trained_as.items() if record else ()):
+    for label, settings in record.trained_as.items() if record else ():
         if "cells" in settings and "channels" in settings:
             return {"cells": settings["cells"], "channels": settings["channels"], "label": label}
     return {}
@@ -121,20 +142,33 @@ def build(genotype, record, args):
     """The network lint profiles for a genotype, and a line saying how it was built."""
     binarization = args.binarization or DEFAULT_BINARIZATION
     input_shape = args.input_shape or DEFAULT_INPUT_SHAPE
-    common = {"num_classes": args.num_classes, "input_shape": input_shape, "binarization": binarization,
-              "lce_friendly": args.lce_friendly}
+    common = {
+        "num_classes": args.num_classes,
+        "input_shape": input_shape,
+        "binarization": binarization,
+        "lce_friendly": args.lce_friendly,
+    }
     if isinstance(genotype, WidthGenotype):
         given = [f"--{o.replace('_', '-')}" for o in _CELL_OPTIONS if getattr(args, o) is not None]
         if given:
-            raise ValueError(f"{', '.join(given)} apply to cell genotypes; {genotype.backbone} width genotypes take "
-                             "--input-shape, --binarization, --num-classes and --lce-friendly")
+            raise ValueError(
+                f"{', '.join(given)} apply to cell genotypes; {genotype.backbone} width genotypes take "
+                "--input-shape, --binarization, --num-classes and --lce-friendly"
+            )
         model = build_width_network(genotype, **common)
         return model, f"{genotype.backbone} widths {genotype.channels(args.lce_friendly)}"
     paper = _paper_settings(record)
     cells = args.cells or paper.get("cells", DEFAULT_CELLS)
     channels = args.channels or paper.get("channels", DEFAULT_CHANNELS)
-    model = build_network(genotype, cells=cells, channels=channels, stem=args.stem or "cifar",
-                          auxiliary=bool(args.auxiliary), inter_cell_skip=bool(args.inter_cell_skip), **common)
+    model = build_network(
+        genotype,
+        cells=cells,
+        channels=channels,
+        stem=args.stem or "cifar",
+        auxiliary=bool(args.auxiliary),
+        inter_cell_skip=bool(args.inter_cell_skip),
+        **common,
+    )
     source = f" ({paper['label']}'s size)" if paper and not (args.cells or args.channels) else ""
     return model, f"{cells} cells, {channels} channels{source}"
 
@@ -144,7 +178,7 @@ def build(genotype, record, args):
 
 
 def _size(size: int) -> str:
-    return f"{size / 1024:.1f} KB" if size < 1024 ** 2 else f"{size / 1024 ** 2:.2f} MB"
+    return f"{size / 1024:.1f} KB" if size < 1024**2 else f"{size / 1024**2:.2f} MB"
 
 
 def _ops(ops: list) -> str:
@@ -156,15 +190,17 @@ def _ops(ops: list) -> str:
 
 
 def format_table(report: dict, every_layer: bool = False) -> str:
-    """The rows and totals of an :func:`~bnas_tf.deploy.lce_profile.lce_profile` report as text (MACs of binary rows padded)."""
+    """The rows and totals of an :func:`~bnas_tf.deploy.lce_profile.lce_profile` report as text (MACs of binary rows
+    padded)."""
     rows = [r for r in report["layers"] if every_layer or r["macs"] or r["kind"] == REJECTED]
     name_width = min(48, max([len("layer")] + [len(r["name"]) for r in rows]))
     lines = [f"{'layer':<{name_width}}  {'kind':<13}  {'MACs':>13}  {'ops':<20}  reason"]
     for r in rows:
-        name = r["name"] if len(r["name"]) <= name_width else "..." + r["name"][-(name_width - 3):]
+        name = r["name"] if len(r["name"]) <= name_width else "..." + r["name"][-(name_width - 3) :]
         macs = r["binary_macs"] if r["kind"] == BINARY else r["macs"]
-        lines.append(f"{name:<{name_width}}  {KIND_LABELS[r['kind']]:<13}  {macs:>13,}  {_ops(r['ops']):<20}  "
-                     f"{r['reason']}")
+        lines.append(
+            f"{name:<{name_width}}  {KIND_LABELS[r['kind']]:<13}  {macs:>13,}  {_ops(r['ops']):<20}  {r['reason']}"
+        )
     ops = report["ops"]
     lines += [
         "",
@@ -180,19 +216,25 @@ def format_table(report: dict, every_layer: bool = False) -> str:
     if reasons:
         lines.append("fallbacks: " + "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common()))
     if report["rejected"]:
-        lines.append(f"REJECTED: bnas-tf convert refuses {len(report['rejected'])} layer(s): "
-                     f"{', '.join(report['rejected'][:5])}{' ...' if len(report['rejected']) > 5 else ''}")
+        lines.append(
+            f"REJECTED: bnas-tf convert refuses {len(report['rejected'])} layer(s): "
+            f"{', '.join(report['rejected'][:5])}{' ...' if len(report['rejected']) > 5 else ''}"
+        )
     return "\n".join(lines)
 
 
 def run(args) -> int:
     resolved = resolve(args.target)
     if resolved[0] == "model":
-        given = [f"--{o.replace('_', '-')}" for o in _CELL_OPTIONS + ("input_shape", "binarization")
-                 if getattr(args, o) is not None] + (["--lce-friendly"] if args.lce_friendly else [])
+        given = [
+            f"--{o.replace('_', '-')}"
+            for o in _CELL_OPTIONS + ("input_shape", "binarization")
+            if getattr(args, o) is not None
+        ] + (["--lce-friendly"] if args.lce_friendly else [])
         if given:
-            raise ValueError(f"{', '.join(given)} build networks from genotypes; {args.target} is a saved model, "
-                             "linted as it is")
+            raise ValueError(
+                f"{', '.join(given)} build networks from genotypes; {args.target} is a saved model, linted as it is"
+            )
         model, built = resolved[1], f"saved model {args.target}"
     else:
         model, built = build(resolved[1], resolved[2], args)

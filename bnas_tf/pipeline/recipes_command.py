@@ -1,4 +1,5 @@
 """``bnas-tf recipes [--show NAME [--profile quick|paper]]``: list the experiments, or one recipe's settings."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,10 +8,18 @@ from bnas_tf import recipes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--show", metavar="NAME", choices=recipes.names(),
-                        help="print every setting of this recipe (what --set can change)")
-    parser.add_argument("--profile", default=recipes.DEFAULT_PROFILE, choices=recipes.PROFILES,
-                        help="profile for --show (default: %(default)s)")
+    parser.add_argument(
+        "--show",
+        metavar="NAME",
+        choices=recipes.names(),
+        help="print every setting of this recipe (what --set can change)",
+    )
+    parser.add_argument(
+        "--profile",
+        default=recipes.DEFAULT_PROFILE,
+        choices=recipes.PROFILES,
+        help="profile for --show (default: %(default)s)",
+    )
 
 
 def run(args) -> int:
@@ -27,6 +36,8 @@ def run(args) -> int:
     for name in recipes.names():
         default = "  (default)" if name == recipes.DEFAULT_RECIPE else ""
         print(f"{name:<{width}}  {recipes.describe(name)}{default}")
-    print("\nrun one: bnas-tf run --recipe NAME [--profile quick|paper] [--set key=value]; "
-          "settings: bnas-tf recipes --show NAME")
+    print(
+        "\nrun one: bnas-tf run --recipe NAME [--profile quick|paper] [--set key=value]; "
+        "settings: bnas-tf recipes --show NAME"
+    )
     return 0

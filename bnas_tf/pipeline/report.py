@@ -10,6 +10,7 @@ per epoch; evolution: fitness and accuracy per generation),
 ``accuracy.png`` (training curves) and ``report.md``, which puts the
 .tflite's verified accuracy next to the Keras model's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,12 +18,12 @@ import os
 
 import numpy as np
 
-from bnas_tf.pipeline import run_folder
-from bnas_tf.space.genotype import Genotype, WidthGenotype, load_any
 from bnas_tf.files import atomic_write_text, read_json
-from bnas_tf.space.plots import plt  # matplotlib with the Agg backend
-from bnas_tf.space.networks import BACKBONES, scaled_channels
+from bnas_tf.pipeline import run_folder
 from bnas_tf.pipeline.face_report import verification_section
+from bnas_tf.space.genotype import Genotype, WidthGenotype, load_any
+from bnas_tf.space.networks import BACKBONES, scaled_channels
+from bnas_tf.space.plots import plt  # matplotlib with the Agg backend
 
 GENOTYPE_PNG = "genotype.png"
 SEARCH_PNG = "search_progress.png"
@@ -52,7 +53,9 @@ def plot_widths(genotype: WidthGenotype, path, width_multiplier: float = 1.0):
     for x, ratio, base in zip(layers, genotype.ratios, bases):
         ax.text(x, ratio, f"{scaled_channels(base, ratio)}", ha="center", va="bottom", fontsize=7)
     ax.axhline(1.0, color="0.5", linestyle="--", linewidth=1, label="uniform 1x")
-    ax.set(xlabel="searchable layer", ylabel="width ratio", title=f"{genotype.backbone}: width ratios (labels: channels)")
+    ax.set(
+        xlabel="searchable layer", ylabel="width ratio", title=f"{genotype.backbone}: width ratios (labels: channels)"
+    )
     ax.set_xticks(layers)
     ax.legend(fontsize=8)
     _save(fig, path)
@@ -123,8 +126,9 @@ def _plot_differentiable(axes, epochs, op_set):
     for kind, style in (("normal", "-"), ("reduce", "--")):
         weights = np.array([[_softmax(a) for a in e["alpha"][kind]] for e in epochs])  # epoch x edge x op
         for k, op in enumerate(op_set):
-            axes[1].plot(xs, weights[:, :, k].mean(axis=1), style, color=f"C{k % 10}",
-                         label=op if kind == "normal" else None)
+            axes[1].plot(
+                xs, weights[:, :, k].mean(axis=1), style, color=f"C{k % 10}", label=op if kind == "normal" else None
+            )
     axes[1].set(xlabel="search epoch", ylabel="softmax(α), mean over edges", title="α (solid normal, dashed reduce)")
     axes[1].legend(fontsize=7)
     final = np.array([_softmax(a) for kind in ("normal", "reduce") for a in epochs[-1]["alpha"][kind]])
@@ -185,8 +189,11 @@ def plot_evolution(log: dict, path):
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     generations = _generations(log)
     for g in generations:
-        points = [(i["flops"], i["val_accuracy"]) for i in g["individuals"]
-                  if i.get("flops") is not None and i.get("val_accuracy") is not None]
+        points = [
+            (i["flops"], i["val_accuracy"])
+            for i in g["individuals"]
+            if i.get("flops") is not None and i.get("val_accuracy") is not None
+        ]
         if points:
             xs, ys = zip(*points)
             ax.scatter(xs, ys, s=24, alpha=0.8, color=f"C{g['generation'] % 10}", label=f"generation {g['generation']}")
@@ -195,8 +202,9 @@ def plot_evolution(log: dict, path):
         xs, ys = zip(*front)
         ax.step(xs, ys, where="post", color="black", linewidth=1.2)
         ax.scatter(xs, ys, s=60, facecolors="none", edgecolors="black", label="Pareto front")
-    ax.set(xscale="log", xlabel="FLOPs (float + binary / 64)", ylabel="val_accuracy",
-           title="evolution: accuracy vs FLOPs")
+    ax.set(
+        xscale="log", xlabel="FLOPs (float + binary / 64)", ylabel="val_accuracy", title="evolution: accuracy vs FLOPs"
+    )
     ax.legend(fontsize=7)
     _save(fig, path)
 
@@ -242,18 +250,25 @@ def _result_section(metrics) -> list:
     lines = ["## Result", ""]
     if tflite:
         samples = tflite.get("verified_on", {})
-        lines += ["| accuracy | Keras (`model.keras`) | .tflite (`model.tflite`, verified in the LCE interpreter) |",
-                  "|---|---|---|",
-                  f"| validation ({samples.get('validation', '?')} images) | {_pct(keras['val_accuracy'])} | "
-                  f"{_pct(tflite['val_accuracy'])} |",
-                  f"| test ({samples.get('test', '?')} images) | {_pct(keras['test_accuracy'])} | "
-                  f"{_pct(tflite['test_accuracy'])} |", "",
-                  f"The .tflite's verified test accuracy is **{_pct(tflite['test_accuracy'])}** against "
-                  f"**{_pct(keras['test_accuracy'])}** for Keras; top-1 agreement between the two "
-                  f"{_pct(tflite['top1_agreement'])}, largest logit difference {tflite['max_abs_diff']:.3g}.", ""]
+        lines += [
+            "| accuracy | Keras (`model.keras`) | .tflite (`model.tflite`, verified in the LCE interpreter) |",
+            "|---|---|---|",
+            f"| validation ({samples.get('validation', '?')} images) | {_pct(keras['val_accuracy'])} | "
+            f"{_pct(tflite['val_accuracy'])} |",
+            f"| test ({samples.get('test', '?')} images) | {_pct(keras['test_accuracy'])} | "
+            f"{_pct(tflite['test_accuracy'])} |",
+            "",
+            f"The .tflite's verified test accuracy is **{_pct(tflite['test_accuracy'])}** against "
+            f"**{_pct(keras['test_accuracy'])}** for Keras; top-1 agreement between the two "
+            f"{_pct(tflite['top1_agreement'])}, largest logit difference {tflite['max_abs_diff']:.3g}.",
+            "",
+        ]
     else:
-        lines += [f"Keras accuracy: validation {_pct(keras['val_accuracy'])}, test {_pct(keras['test_accuracy'])}. "
-                  "Not converted yet (`bnas-tf convert RUN_DIR -o model.tflite --verify-on DATASET`).", ""]
+        lines += [
+            f"Keras accuracy: validation {_pct(keras['val_accuracy'])}, test {_pct(keras['test_accuracy'])}. "
+            "Not converted yet (`bnas-tf convert RUN_DIR -o model.tflite --verify-on DATASET`).",
+            "",
+        ]
     return lines
 
 
@@ -261,16 +276,22 @@ def _costs_section(metrics) -> list:
     costs, size, tflite = metrics.get("costs"), metrics.get("size"), metrics.get("tflite")
     if not costs:
         return []
-    rows = [("1-bit parameters", _num(costs["binary_params"])), ("32-bit parameters", _num(costs["float_params"])),
-            ("weight memory", f"{costs['memory_bits'] / 8 / 1024:,.1f} KB"),
-            ("binary MACs", _num(costs["binary_macs"])), ("float MACs", _num(costs["float_macs"])),
-            ("FLOPs (float + binary / 64)", _num(costs["flops"])),
-            ("memory saving vs full precision", f"{costs['memory_saving']:.2f}x"),
-            ("speed-up vs full precision (FLOPs)", f"{costs['speedup']:.2f}x"),
-            ("MACs LCE runs as binary kernels", _num(costs.get("lce_binary_macs")))]
+    rows = [
+        ("1-bit parameters", _num(costs["binary_params"])),
+        ("32-bit parameters", _num(costs["float_params"])),
+        ("weight memory", f"{costs['memory_bits'] / 8 / 1024:,.1f} KB"),
+        ("binary MACs", _num(costs["binary_macs"])),
+        ("float MACs", _num(costs["float_macs"])),
+        ("FLOPs (float + binary / 64)", _num(costs["flops"])),
+        ("memory saving vs full precision", f"{costs['memory_saving']:.2f}x"),
+        ("speed-up vs full precision (FLOPs)", f"{costs['speedup']:.2f}x"),
+        ("MACs LCE runs as binary kernels", _num(costs.get("lce_binary_macs"))),
+    ]
     if size:
-        rows += [(".tflite size", f"{size['tflite_bytes'] / 1024:,.1f} KB"),
-                 ("model.keras size", f"{size['keras_bytes'] / 1024:,.1f} KB")]
+        rows += [
+            (".tflite size", f"{size['tflite_bytes'] / 1024:,.1f} KB"),
+            ("model.keras size", f"{size['keras_bytes'] / 1024:,.1f} KB"),
+        ]
         if size.get("size_over_bound"):
             rows.append((".tflite / bit-level bound of the weights", f"{size['size_over_bound']:.2f}x"))
     if tflite:
@@ -278,9 +299,12 @@ def _costs_section(metrics) -> list:
         rows.append((".tflite operators", ops))
     lines = ["## Costs", "", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + [""]
     if tflite and not tflite.get("binary_kernel_ops"):
-        lines += ["No LceBconv2d kernels: only convolutions with 1-bit inputs *and* weights (W1/A1) run as "
-                  "binary kernels; W1/A32 layers run as float convolutions (stored as int8 when "
-                  "`tflite_weights=int8`).", ""]
+        lines += [
+            "No LceBconv2d kernels: only convolutions with 1-bit inputs *and* weights (W1/A1) run as "
+            "binary kernels; W1/A32 layers run as float convolutions (stored as int8 when "
+            "`tflite_weights=int8`).",
+            "",
+        ]
     return lines
 
 
@@ -288,12 +312,18 @@ def _search_section(metrics, log, genotype, files) -> list:
     search = metrics.get("search")
     lines = ["## Search", ""]
     if search:
-        lines += [f"Strategy `{search['strategy']}`: {search['trials']} trials ({search['completed_trials']} completed) "
-                  f"in {search['seconds']:.0f} s on {search.get('dataset', 'the search split')}.", ""]
+        lines += [
+            f"Strategy `{search['strategy']}`: {search['trials']} trials ({search['completed_trials']} completed) "
+            f"in {search['seconds']:.0f} s on {search.get('dataset', 'the search split')}.",
+            "",
+        ]
     if genotype is not None:
         lines += ["Searched architecture (`genotype.json`):", "", "```", _genotype_text(genotype), "```", ""]
-    for name, caption in ((GENOTYPE_PNG, "searched architecture"), (SEARCH_PNG, "search progress"),
-                          (EVOLUTION_PNG, "accuracy vs FLOPs, Pareto front")):
+    for name, caption in (
+        (GENOTYPE_PNG, "searched architecture"),
+        (SEARCH_PNG, "search progress"),
+        (EVOLUTION_PNG, "accuracy vs FLOPs, Pareto front"),
+    ):
         if name in files:
             lines += [f"![{caption}]({name})", ""]
     if log and log.get("pareto"):
@@ -307,30 +337,47 @@ def _search_section(metrics, log, genotype, files) -> list:
 def _deployment_lines(log) -> list:
     """The deployment objective and the accuracy-vs-cost Pareto front of the searched candidates."""
     objective = log["deployment"]
-    rules = [f"budget {objective['budget']:,.0f}" if objective.get("budget") is not None else None,
-             f"penalty {objective['penalty']:g}" if objective.get("penalty") else None]
+    rules = [
+        f"budget {objective['budget']:,.0f}" if objective.get("budget") is not None else None,
+        f"penalty {objective['penalty']:g}" if objective.get("penalty") else None,
+    ]
     rejected = sum(1 for t in log.get("trials", []) if "over_budget" in t.get("metrics", {}))
-    lines = [f"Deployment objective: `{objective['cost']}` ({', '.join(r for r in rules if r)}), costed by "
-             f"`lce_profile` on the evaluation network; {rejected} candidates were over the budget and not trained.",
-             "", f"Accuracy vs `{objective['cost']}` Pareto front:", "",
-             "| trial | val accuracy | size (bytes) | binary MACs | float MACs |", "|---|---|---|---|---|"]
-    lines += [f"| {p['trial_id']} | {p['val_accuracy']:.2%} | {p['lce_size_bytes']:,.0f} | {p['lce_binary_macs']:,.0f} "
-              f"| {p['lce_float_macs']:,.0f} |" for p in log.get("deploy_pareto", [])]
+    lines = [
+        f"Deployment objective: `{objective['cost']}` ({', '.join(r for r in rules if r)}), costed by "
+        f"`lce_profile` on the evaluation network; {rejected} candidates were over the budget and not trained.",
+        "",
+        f"Accuracy vs `{objective['cost']}` Pareto front:",
+        "",
+        "| trial | val accuracy | size (bytes) | binary MACs | float MACs |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {p['trial_id']} | {p['val_accuracy']:.2%} | {p['lce_size_bytes']:,.0f} | {p['lce_binary_macs']:,.0f} "
+        f"| {p['lce_float_macs']:,.0f} |"
+        for p in log.get("deploy_pareto", [])
+    ]
     return lines + [""]
 
 
 def _genotype_text(genotype) -> str:
     if isinstance(genotype, WidthGenotype):
         return f"{genotype.backbone} width ratios: {list(genotype.ratios)}"
-    return "\n".join(f"{kind}: " + ", ".join(f"{op}<-{source}" for op, source in getattr(genotype, kind))
-                     for kind in ("normal", "reduce"))
+    return "\n".join(
+        f"{kind}: " + ", ".join(f"{op}<-{source}" for op, source in getattr(genotype, kind))
+        for kind in ("normal", "reduce")
+    )
 
 
 def _training_section(metrics, files) -> list:
     train = metrics.get("train")
     if not train:
         return []
-    lines = ["## Retraining", "", f"{train['epochs']} epochs in {train['seconds']:.0f} s on {train.get('dataset', '')}.", ""]
+    lines = [
+        "## Retraining",
+        "",
+        f"{train['epochs']} epochs in {train['seconds']:.0f} s on {train.get('dataset', '')}.",
+        "",
+    ]
     if ACCURACY_PNG in files:
         lines += [f"![accuracy curves]({ACCURACY_PNG})", ""]
     return lines
@@ -345,8 +392,11 @@ def _settings_section(metrics) -> list:
 
 
 def _timing_line(metrics) -> list:
-    parts = [(label, metrics[key]["seconds"]) for key, label in (("search", "search"), ("train", "retraining"))
-             if key in metrics]
+    parts = [
+        (label, metrics[key]["seconds"])
+        for key, label in (("search", "search"), ("train", "retraining"))
+        if key in metrics
+    ]
     if "tflite" in metrics:
         parts.append(("conversion", metrics["tflite"]["convert_seconds"]))
     if "total_seconds" in metrics:
@@ -368,8 +418,14 @@ def write_report(run_dir: str) -> str:
     metrics = run_folder.read_metrics(run_dir)
     path_of = lambda name: os.path.join(run_dir, name)  # noqa: E731
     genotype = load_any(path_of(run_folder.GENOTYPE)) if os.path.exists(path_of(run_folder.GENOTYPE)) else None
-    log = read_json(path_of(run_folder.SEARCH_LOG), what="search log") if os.path.exists(path_of(run_folder.SEARCH_LOG)) else None
-    history = read_json(path_of(run_folder.HISTORY), what="history") if os.path.exists(path_of(run_folder.HISTORY)) else None
+    log = (
+        read_json(path_of(run_folder.SEARCH_LOG), what="search log")
+        if os.path.exists(path_of(run_folder.SEARCH_LOG))
+        else None
+    )
+    history = (
+        read_json(path_of(run_folder.HISTORY), what="history") if os.path.exists(path_of(run_folder.HISTORY)) else None
+    )
     if genotype is None and not metrics:
         raise ValueError(f"{run_dir} has neither {run_folder.GENOTYPE} nor {run_folder.METRICS}: not a run folder")
     files = set()
@@ -392,8 +448,13 @@ def write_report(run_dir: str) -> str:
     lines += _timing_line(metrics) + _task_result_section(run_dir, metrics) + _costs_section(metrics)
     lines += _search_section(metrics, log, genotype, files) + _training_section(metrics, files)
     lines += _settings_section(metrics)
-    lines += ["## Files", "", "`genotype.json`, `model.keras`, `model.tflite`, `metrics.json`, `search_log.json`, "
-              "`history.json`, TensorBoard logs in `logs/` (`tensorboard --logdir logs`), the tuner's state in `search/`.", ""]
+    lines += [
+        "## Files",
+        "",
+        "`genotype.json`, `model.keras`, `model.tflite`, `metrics.json`, `search_log.json`, "
+        "`history.json`, TensorBoard logs in `logs/` (`tensorboard --logdir logs`), the tuner's state in `search/`.",
+        "",
+    ]
     report_path = path_of(run_folder.REPORT)
     atomic_write_text(report_path, "\n".join(lines))
     return report_path

@@ -6,6 +6,7 @@ one ``bnas-tf run``: the searched genotype, the trained and converted model,
 from, TensorBoard logs, ``report.md`` and its PNGs. ``bnas-tf report`` needs
 nothing but this folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,9 @@ import json
 import os
 import tempfile
 
-from bnas_tf.files import atomic_write_json, read_json
 from bnas_tf import recipes
 from bnas_tf.determinism import enable_determinism
+from bnas_tf.files import atomic_write_json, read_json
 
 GENOTYPE = "genotype.json"
 MODEL = "model.keras"
@@ -54,7 +55,9 @@ def prepare_output(output: str | None, recipe_name: str) -> str:
         os.close(probe)
         os.unlink(probe_path)
     except OSError as error:
-        raise OSError(f"cannot write the run folder {output}: {error.strerror}; choose a writable --output folder") from None
+        raise OSError(
+            f"cannot write the run folder {output}: {error.strerror}; choose a writable --output folder"
+        ) from None
     return output
 
 
@@ -84,24 +87,44 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, *, default_recipe: str
     """``--recipe --profile --dataset --set --output --seed --quiet --deterministic`` (run, search and train take
     these)."""
     default_recipe = default_recipe or recipes.DEFAULT_RECIPE
-    parser.add_argument("--recipe", default=default_recipe, choices=recipes.names(), metavar="NAME",
-                        help=f"experiment to run: {', '.join(recipes.names())} (default: %(default)s)")
-    parser.add_argument("--profile", default=recipes.DEFAULT_PROFILE, choices=recipes.PROFILES,
-                        help="'quick' is CPU-sized on the embedded digits, 'paper' has the paper's settings "
-                             "(default: %(default)s)")
-    parser.add_argument("--dataset", metavar="NAME",
-                        help="'digits' (built in), a TFDS name already on this machine, or an image folder "
-                             "(default: the recipe's)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                        help="override one recipe setting, e.g. --set train_epochs=3 (repeatable; "
-                             "`bnas-tf recipes --show NAME` lists the settings)")
+    parser.add_argument(
+        "--recipe",
+        default=default_recipe,
+        choices=recipes.names(),
+        metavar="NAME",
+        help=f"experiment to run: {', '.join(recipes.names())} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--profile",
+        default=recipes.DEFAULT_PROFILE,
+        choices=recipes.PROFILES,
+        help="'quick' is CPU-sized on the embedded digits, 'paper' has the paper's settings (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="'digits' (built in), a TFDS name already on this machine, or an image folder (default: the recipe's)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override one recipe setting, e.g. --set train_epochs=3 (repeatable; "
+        "`bnas-tf recipes --show NAME` lists the settings)",
+    )
     parser.add_argument("--seed", type=int, metavar="N", help="random seed (default: the recipe's)")
-    parser.add_argument("--output", "-o", metavar="DIR",
-                        help="run folder to write (default: runs/<timestamp>-<recipe>)")
+    parser.add_argument(
+        "--output", "-o", metavar="DIR", help="run folder to write (default: runs/<timestamp>-<recipe>)"
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or per-trial lines")
-    parser.add_argument("--deterministic", action="store_true",
-                        help="bit-for-bit repeatable: deterministic ops on one thread (the same seed gives the same "
-                             "genotype and weights on this machine; see bnas_tf.determinism)")
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="bit-for-bit repeatable: deterministic ops on one thread (the same seed gives the same "
+        "genotype and weights on this machine; see bnas_tf.determinism)",
+    )
 
 
 def recipe_from_args(args):

@@ -8,6 +8,7 @@ and writes its metrics as TensorBoard scalars (``<run>/logs/search``).
 The search writes ``genotype.json``, ``search_log.json`` and the ``search``
 part of ``metrics.json`` into the run folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,16 +20,14 @@ import time
 import tensorflow as tf
 
 from bnas_tf import data as data_lib
-from bnas_tf.pipeline import run_folder
-from bnas_tf.files import atomic_write_json
-from bnas_tf.space.supernet import CellSpace
-from bnas_tf.tuners import DeploymentObjective, OperationPruning
-from bnas_tf.tuners import ChildParent
-from bnas_tf.tuners import Differentiable
-from bnas_tf.tuners.evolution import Evolution
 from bnas_tf.face.data import load_pairs, pairs_from_dataset
 from bnas_tf.face.pairs import PairSet
 from bnas_tf.face.tuners import FaceOperationPruning
+from bnas_tf.files import atomic_write_json
+from bnas_tf.pipeline import run_folder
+from bnas_tf.space.supernet import CellSpace
+from bnas_tf.tuners import ChildParent, DeploymentObjective, Differentiable, OperationPruning
+from bnas_tf.tuners.evolution import Evolution
 
 _HIDDEN_VALUES = ("phase", "round", "repetition", "epoch", "generation")
 
@@ -53,8 +52,10 @@ class TrialLines:
                     tf.summary.scalar(f"trial/{name}", value)
             writer.flush()
         if getattr(self, "_line_verbose", 1):
-            print(trial_line(trial, metrics, time.perf_counter() - getattr(self, "_line_start", time.perf_counter())),
-                  flush=True)
+            print(
+                trial_line(trial, metrics, time.perf_counter() - getattr(self, "_line_start", time.perf_counter())),
+                flush=True,
+            )
 
 
 def _scalar_metrics(trial) -> dict:
@@ -86,52 +87,96 @@ def deployment_objective(recipe):
     budget nor a penalty is set)."""
     if recipe.deploy_budget is None and not recipe.deploy_penalty:
         return None
-    return DeploymentObjective(recipe.deploy_cost, budget=recipe.deploy_budget, penalty=recipe.deploy_penalty,
-                               network=recipe.deployed_network_settings())
+    return DeploymentObjective(
+        recipe.deploy_cost,
+        budget=recipe.deploy_budget,
+        penalty=recipe.deploy_penalty,
+        network=recipe.deployed_network_settings(),
+    )
 
 
 def cell_space(recipe) -> CellSpace:
     """The search space a cell recipe names."""
-    return CellSpace(op_set=recipe.op_set, cells=recipe.search_cells, channels=recipe.search_channels,
-                     nodes=recipe.nodes, reduction_cells=recipe.search_reduction_cells,
-                     inter_cell_skip=recipe.inter_cell_skip, lce_friendly=recipe.lce_friendly)
+    return CellSpace(
+        op_set=recipe.op_set,
+        cells=recipe.search_cells,
+        channels=recipe.search_channels,
+        nodes=recipe.nodes,
+        reduction_cells=recipe.search_reduction_cells,
+        inter_cell_skip=recipe.inter_cell_skip,
+        lce_friendly=recipe.lce_friendly,
+    )
 
 
 def _supernet_settings(recipe, bundle) -> dict:
-    return dict(binarization=recipe.search_binarization_config(), num_classes=bundle.num_classes,
-                learning_rate=recipe.search_learning_rate, momentum=recipe.search_momentum,
-                weight_decay=recipe.search_weight_decay, alpha_learning_rate=recipe.alpha_learning_rate,
-                partial_channels=recipe.partial_channels, seed=recipe.seed, deployment=deployment_objective(recipe))
+    return dict(
+        binarization=recipe.search_binarization_config(),
+        num_classes=bundle.num_classes,
+        learning_rate=recipe.search_learning_rate,
+        momentum=recipe.search_momentum,
+        weight_decay=recipe.search_weight_decay,
+        alpha_learning_rate=recipe.alpha_learning_rate,
+        partial_channels=recipe.partial_channels,
+        seed=recipe.seed,
+        deployment=deployment_objective(recipe),
+    )
 
 
 def _operation_pruning(recipe, bundle, common):
-    return _logged(OperationPruning)(cell_space(recipe), repetitions=recipe.repetitions,
-                                     warmup_epochs=recipe.warmup_epochs,
-                                     warmup_weights_only=recipe.warmup_weights_only,
-                                     finetune_epochs=recipe.finetune_epochs, ucb=recipe.ucb, delta=recipe.delta,
-                                     **_supernet_settings(recipe, bundle), **common)
+    return _logged(OperationPruning)(
+        cell_space(recipe),
+        repetitions=recipe.repetitions,
+        warmup_epochs=recipe.warmup_epochs,
+        warmup_weights_only=recipe.warmup_weights_only,
+        finetune_epochs=recipe.finetune_epochs,
+        ucb=recipe.ucb,
+        delta=recipe.delta,
+        **_supernet_settings(recipe, bundle),
+        **common,
+    )
 
 
 def _child_parent(recipe, bundle, common):
-    return _logged(ChildParent)(cell_space(recipe), repetitions=recipe.repetitions, beta=recipe.beta,
-                                **_supernet_settings(recipe, bundle), **common)
+    return _logged(ChildParent)(
+        cell_space(recipe),
+        repetitions=recipe.repetitions,
+        beta=recipe.beta,
+        **_supernet_settings(recipe, bundle),
+        **common,
+    )
 
 
 def _differentiable(recipe, bundle, common):
-    return _logged(Differentiable)(cell_space(recipe), epochs=recipe.search_epochs,
-                                   diversity_lambda=recipe.diversity_lambda, diversity_tau=recipe.diversity_tau,
-                                   gamma=recipe.gamma, **_supernet_settings(recipe, bundle), **common)
+    return _logged(Differentiable)(
+        cell_space(recipe),
+        epochs=recipe.search_epochs,
+        diversity_lambda=recipe.diversity_lambda,
+        diversity_tau=recipe.diversity_tau,
+        gamma=recipe.gamma,
+        **_supernet_settings(recipe, bundle),
+        **common,
+    )
 
 
 def _evolution(recipe, bundle, common):
-    return _logged(Evolution)(recipe.backbone, population_size=recipe.population_size,
-                              generations=recipe.generations, seed=recipe.seed,
-                              epochs_per_candidate=recipe.epochs_per_candidate,
-                              binarization=recipe.binarization_config(), num_classes=bundle.num_classes,
-                              input_shape=tuple(bundle.input_shape), width_multiplier=recipe.width_multiplier,
-                              lce_friendly=recipe.lce_friendly, learning_rate=recipe.search_learning_rate,
-                              momentum=recipe.search_momentum, flops_penalty=recipe.flops_penalty,
-                              initial_weights=recipe.initial_weights, deployment=deployment_objective(recipe), **common)
+    return _logged(Evolution)(
+        recipe.backbone,
+        population_size=recipe.population_size,
+        generations=recipe.generations,
+        seed=recipe.seed,
+        epochs_per_candidate=recipe.epochs_per_candidate,
+        binarization=recipe.binarization_config(),
+        num_classes=bundle.num_classes,
+        input_shape=tuple(bundle.input_shape),
+        width_multiplier=recipe.width_multiplier,
+        lce_friendly=recipe.lce_friendly,
+        learning_rate=recipe.search_learning_rate,
+        momentum=recipe.search_momentum,
+        flops_penalty=recipe.flops_penalty,
+        initial_weights=recipe.initial_weights,
+        deployment=deployment_objective(recipe),
+        **common,
+    )
 
 
 def search_pairs(recipe, bundle) -> PairSet:
@@ -139,18 +184,26 @@ def search_pairs(recipe, bundle) -> PairSet:
     search validation images (identities seen in training, other images)."""
     if recipe.search_pairs:
         return load_pairs(recipe.search_pairs, bundle.input_shape)
-    return pairs_from_dataset(bundle.search_validation, name="search_validation", num_pairs=recipe.generated_pairs,
-                              seed=recipe.seed)
+    return pairs_from_dataset(
+        bundle.search_validation, name="search_validation", num_pairs=recipe.generated_pairs, seed=recipe.seed
+    )
 
 
 def _face_operation_pruning(recipe, bundle, common):
     """P1's face search: pruning over the recipe's space and stem, paths scored by verification accuracy."""
     space = dataclasses.replace(cell_space(recipe), stem=recipe.stem)
-    return _logged(FaceOperationPruning)(space, repetitions=recipe.repetitions, warmup_epochs=recipe.warmup_epochs,
-                                         warmup_weights_only=recipe.warmup_weights_only,
-                                         finetune_epochs=recipe.finetune_epochs, ucb=recipe.ucb, delta=recipe.delta,
-                                         verification_pairs=search_pairs(recipe, bundle),
-                                         **_supernet_settings(recipe, bundle), **common)
+    return _logged(FaceOperationPruning)(
+        space,
+        repetitions=recipe.repetitions,
+        warmup_epochs=recipe.warmup_epochs,
+        warmup_weights_only=recipe.warmup_weights_only,
+        finetune_epochs=recipe.finetune_epochs,
+        ucb=recipe.ucb,
+        delta=recipe.delta,
+        verification_pairs=search_pairs(recipe, bundle),
+        **_supernet_settings(recipe, bundle),
+        **common,
+    )
 
 
 STRATEGIES = {
@@ -188,15 +241,22 @@ class SearchResult:
 
 def load_search_data(recipe) -> data_lib.DataBundle:
     """The recipe's dataset at its search batch size, cut into the search split (SPEC P1 "Search data")."""
-    return data_lib.load(recipe.dataset, batch_size=recipe.search_batch_size, image_size=recipe.image_size,
-                         search_split=True, seed=recipe.seed, max_examples=recipe.max_examples)
+    return data_lib.load(
+        recipe.dataset,
+        batch_size=recipe.search_batch_size,
+        image_size=recipe.image_size,
+        search_split=True,
+        seed=recipe.seed,
+        max_examples=recipe.max_examples,
+    )
 
 
 def build_tuner(recipe, bundle, directory: str, *, overwrite: bool = True):
     if recipe.strategy not in STRATEGIES:
         raise ValueError(f"recipe {recipe.name!r} names strategy {recipe.strategy!r}; known: {', '.join(STRATEGIES)}")
-    return STRATEGIES[recipe.strategy](recipe, bundle, dict(directory=directory, project_name=recipe.name,
-                                                            overwrite=overwrite))
+    return STRATEGIES[recipe.strategy](
+        recipe, bundle, dict(directory=directory, project_name=recipe.name, overwrite=overwrite)
+    )
 
 
 def _run_tuner(tuner, recipe, bundle, log_dir, verbose):
@@ -204,11 +264,21 @@ def _run_tuner(tuner, recipe, bundle, log_dir, verbose):
     steps = recipe.search_steps_per_epoch
     if recipe.strategy == "evolution":
         train_data = bundle.train.repeat() if steps else bundle.train
-        tuner.search(train_data, validation_data=bundle.validation, steps_per_epoch=steps, verbose=0,
-                     callbacks=[tf.keras.callbacks.TensorBoard(log_dir, write_graph=False, profile_batch=0)])
+        tuner.search(
+            train_data,
+            validation_data=bundle.validation,
+            steps_per_epoch=steps,
+            verbose=0,
+            callbacks=[tf.keras.callbacks.TensorBoard(log_dir, write_graph=False, profile_batch=0)],
+        )
         return
-    tuner.search(bundle.search_weights, bundle.search_validation, architecture_data=bundle.search_architecture,
-                 steps_per_epoch=steps, verbose=0)
+    tuner.search(
+        bundle.search_weights,
+        bundle.search_validation,
+        architecture_data=bundle.search_architecture,
+        steps_per_epoch=steps,
+        verbose=0,
+    )
 
 
 def _trials(tuner) -> list:
@@ -216,16 +286,23 @@ def _trials(tuner) -> list:
     out = []
     for trial_id, trial in sorted(tuner.oracle.trials.items()):
         values = trial.hyperparameters.values
-        out.append({"trial_id": trial_id, "status": trial.status,
-                    "values": {k: v for k, v in values.items() if k in _HIDDEN_VALUES or k.startswith("width_ratio")},
-                    "metrics": _scalar_metrics(trial)})
+        out.append(
+            {
+                "trial_id": trial_id,
+                "status": trial.status,
+                "values": {k: v for k, v in values.items() if k in _HIDDEN_VALUES or k.startswith("width_ratio")},
+                "metrics": _scalar_metrics(trial),
+            }
+        )
     return out
 
 
 def deploy_pareto(tuner) -> list:
     """The tuner's accuracy-vs-deployment-cost Pareto front as JSON-able records (genotype included)."""
-    return [dict({k: v for k, v in record.items() if k != "candidate"}, genotype=record["candidate"].to_dict())
-            for record in tuner.deployment_pareto()]
+    return [
+        dict({k: v for k, v in record.items() if k != "candidate"}, genotype=record["candidate"].to_dict())
+        for record in tuner.deployment_pareto()
+    ]
 
 
 def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResult:
@@ -243,8 +320,10 @@ def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResu
     genotype = tuner.best_genotype()
     log = {"strategy": recipe.strategy, "trials": _trials(tuner)}
     if recipe.strategy == "evolution":
-        log.update(evolution=tuner.search_log(),
-                   pareto=[{"val_accuracy": a, "flops": f, "ratios": list(g.ratios)} for a, f, g in tuner.pareto()])
+        log.update(
+            evolution=tuner.search_log(),
+            pareto=[{"val_accuracy": a, "flops": f, "ratios": list(g.ratios)} for a, f, g in tuner.pareto()],
+        )
     else:
         log.update(space=cell_space(recipe).get_config(), rounds=tuner.search_log())
     if tuner.deployment is not None:
@@ -252,9 +331,16 @@ def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResu
     genotype.save(os.path.join(run_dir, run_folder.GENOTYPE))
     atomic_write_json(os.path.join(run_dir, run_folder.SEARCH_LOG), log)
     completed = sum(t["status"] == "COMPLETED" for t in log["trials"])
-    run_folder.update_metrics(run_dir, search={"strategy": recipe.strategy, "seconds": seconds,
-                                              "trials": len(log["trials"]), "completed_trials": completed,
-                                              "dataset": bundle.describe()})
+    run_folder.update_metrics(
+        run_dir,
+        search={
+            "strategy": recipe.strategy,
+            "seconds": seconds,
+            "trials": len(log["trials"]),
+            "completed_trials": completed,
+            "dataset": bundle.describe(),
+        },
+    )
     return SearchResult(genotype=genotype, log=log, seconds=seconds, tuner=tuner)
 
 

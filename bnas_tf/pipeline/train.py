@@ -8,6 +8,7 @@ by ``auxiliary_weight``; the head is dropped from the returned model, so it
 never reaches the .tflite). Keras progress bars, and a TensorBoard callback
 writing ``<run>/logs/train``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,11 +20,11 @@ import numpy as np
 import tensorflow as tf
 
 from bnas_tf import data as data_lib
-from bnas_tf.pipeline import run_folder
-from bnas_tf.space.genotype import Genotype, WidthGenotype, load_any
 from bnas_tf.files import atomic_write_json
-from bnas_tf.space.networks import build_network, build_width_network
+from bnas_tf.pipeline import run_folder
 from bnas_tf.space import published
+from bnas_tf.space.genotype import Genotype, WidthGenotype, load_any
+from bnas_tf.space.networks import build_network, build_width_network
 
 
 @dataclasses.dataclass
@@ -36,9 +37,16 @@ class TrainResult:
 
 def load_training_data(recipe, *, cache=True) -> data_lib.DataBundle:
     """The recipe's dataset at its training batch size, train part augmented (crop, flip where sensible, cutout)."""
-    return data_lib.load(recipe.dataset, batch_size=recipe.train_batch_size, image_size=recipe.image_size,
-                         augment=recipe.augment, cutout=recipe.cutout if recipe.augment else 0, seed=recipe.seed,
-                         max_examples=recipe.max_examples, cache=cache)
+    return data_lib.load(
+        recipe.dataset,
+        batch_size=recipe.train_batch_size,
+        image_size=recipe.image_size,
+        augment=recipe.augment,
+        cutout=recipe.cutout if recipe.augment else 0,
+        seed=recipe.seed,
+        max_examples=recipe.max_examples,
+        cache=cache,
+    )
 
 
 def build_model(genotype, recipe, *, num_classes: int, input_shape) -> tf.keras.Model:
@@ -46,18 +54,33 @@ def build_model(genotype, recipe, *, num_classes: int, input_shape) -> tf.keras.
     binarization = recipe.binarization_config()
     if isinstance(genotype, WidthGenotype):
         # the search trained candidates at the recipe's scaled widths; the winner is retrained the same size
-        return build_width_network(genotype, num_classes=num_classes, input_shape=tuple(input_shape),
-                                   binarization=binarization, lce_friendly=recipe.lce_friendly,
-                                   width_multiplier=getattr(recipe, "width_multiplier", 1.0))
+        return build_width_network(
+            genotype,
+            num_classes=num_classes,
+            input_shape=tuple(input_shape),
+            binarization=binarization,
+            lce_friendly=recipe.lce_friendly,
+            width_multiplier=getattr(recipe, "width_multiplier", 1.0),
+        )
     if not isinstance(genotype, Genotype):
         raise TypeError(f"genotype must be a Genotype or WidthGenotype, got {type(genotype).__name__}")
     if not hasattr(recipe, "cells"):
-        raise ValueError(f"recipe {recipe.name!r} trains width genotypes; pass a cell recipe (e.g. --recipe cpnas) "
-                         "to train a cell genotype")
-    return build_network(genotype, cells=recipe.cells, channels=recipe.channels, num_classes=num_classes,
-                         input_shape=tuple(input_shape), binarization=binarization,
-                         inter_cell_skip=recipe.inter_cell_skip, auxiliary=recipe.auxiliary,
-                         reduction_cells=recipe.reduction_cells, lce_friendly=recipe.lce_friendly)
+        raise ValueError(
+            f"recipe {recipe.name!r} trains width genotypes; pass a cell recipe (e.g. --recipe cpnas) "
+            "to train a cell genotype"
+        )
+    return build_network(
+        genotype,
+        cells=recipe.cells,
+        channels=recipe.channels,
+        num_classes=num_classes,
+        input_shape=tuple(input_shape),
+        binarization=binarization,
+        inter_cell_skip=recipe.inter_cell_skip,
+        auxiliary=recipe.auxiliary,
+        reduction_cells=recipe.reduction_cells,
+        lce_friendly=recipe.lce_friendly,
+    )
 
 
 def inference_model(model: tf.keras.Model) -> tf.keras.Model:
@@ -73,26 +96,34 @@ def learning_rate_schedule(recipe, steps_per_epoch: int, epochs: int):
     if recipe.lr_schedule == "cosine":
         return tf.keras.optimizers.schedules.CosineDecay(recipe.train_learning_rate, decay_steps=total)
     boundaries = [int(m) * steps_per_epoch for m in sorted(recipe.lr_milestones)]
-    values = [recipe.train_learning_rate * recipe.lr_decay ** i for i in range(len(boundaries) + 1)]
+    values = [recipe.train_learning_rate * recipe.lr_decay**i for i in range(len(boundaries) + 1)]
     return tf.keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
 
 def compile_model(model, recipe, steps_per_epoch: int, epochs: int):
     optimizer = tf.keras.optimizers.SGD(
-        learning_rate_schedule(recipe, steps_per_epoch, epochs), momentum=recipe.train_momentum,
-        weight_decay=recipe.train_weight_decay or None, global_clipnorm=recipe.gradient_clip or None)
+        learning_rate_schedule(recipe, steps_per_epoch, epochs),
+        momentum=recipe.train_momentum,
+        weight_decay=recipe.train_weight_decay or None,
+        global_clipnorm=recipe.gradient_clip or None,
+    )
     loss = tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe.label_smoothing)
     names = model.output_names
     if len(names) == 1:
         model.compile(optimizer, loss=loss, metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
     else:
         weights = {names[0]: 1.0, names[1]: getattr(recipe, "auxiliary_weight", 0.4)}
-        model.compile(optimizer, loss={n: loss for n in names}, loss_weights=weights,
-                      metrics={names[0]: [tf.keras.metrics.CategoricalAccuracy(name="accuracy")]})
+        model.compile(
+            optimizer,
+            loss={n: loss for n in names},
+            loss_weights=weights,
+            metrics={names[0]: [tf.keras.metrics.CategoricalAccuracy(name="accuracy")]},
+        )
 
 
 def _targets(dataset, num_classes: int, output_names):
     """(image, label) -> (image, one-hot) for every output (label smoothing needs one-hot targets)."""
+
     def to_targets(x, y):
         onehot = tf.one_hot(tf.cast(y, tf.int32), num_classes)
         if len(output_names) == 1:
@@ -107,8 +138,12 @@ def _history(keras_history, output_names) -> dict:
     rename = {}
     if len(output_names) > 1:
         main = output_names[0]
-        rename = {f"{main}_accuracy": "accuracy", f"val_{main}_accuracy": "val_accuracy",
-                  f"{main}_loss": "main_loss", f"val_{main}_loss": "val_main_loss"}
+        rename = {
+            f"{main}_accuracy": "accuracy",
+            f"val_{main}_accuracy": "val_accuracy",
+            f"{main}_loss": "main_loss",
+            f"val_{main}_loss": "val_main_loss",
+        }
     return {rename.get(key, key): [float(v) for v in values] for key, values in keras_history.history.items()}
 
 
@@ -118,13 +153,18 @@ class _LearningRateLogger(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             optimizer = self.model.optimizer
-            logs["lr"] = float(tf.keras.backend.get_value(optimizer.learning_rate(optimizer.iterations)
-                                                          if callable(optimizer.learning_rate)
-                                                          else optimizer.learning_rate))
+            logs["lr"] = float(
+                tf.keras.backend.get_value(
+                    optimizer.learning_rate(optimizer.iterations)
+                    if callable(optimizer.learning_rate)
+                    else optimizer.learning_rate
+                )
+            )
 
 
-def train(genotype, recipe, bundle=None, *, epochs: int | None = None, log_dir: str | None = None,
-          verbose: int = 1) -> TrainResult:
+def train(
+    genotype, recipe, bundle=None, *, epochs: int | None = None, log_dir: str | None = None, verbose: int = 1
+) -> TrainResult:
     """Train ``genotype``'s network from scratch with ``recipe``'s schedule on ``bundle`` (default: the recipe's data).
 
     Returns the inference model (no auxiliary head), the per-epoch history and the wall time.
@@ -146,12 +186,18 @@ def train(genotype, recipe, bundle=None, *, epochs: int | None = None, log_dir: 
     if log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir, write_graph=False, profile_batch=0))
     start = time.perf_counter()
-    history = model.fit(train_data, validation_data=_targets(bundle.validation, bundle.num_classes, model.output_names),
-                        epochs=epochs, steps_per_epoch=steps if recipe.train_steps_per_epoch else None,
-                        callbacks=callbacks, verbose=verbose)
+    history = model.fit(
+        train_data,
+        validation_data=_targets(bundle.validation, bundle.num_classes, model.output_names),
+        epochs=epochs,
+        steps_per_epoch=steps if recipe.train_steps_per_epoch else None,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
     seconds = time.perf_counter() - start
-    return TrainResult(model=inference_model(model), history=_history(history, model.output_names),
-                       seconds=seconds, epochs=epochs)
+    return TrainResult(
+        model=inference_model(model), history=_history(history, model.output_names), seconds=seconds, epochs=epochs
+    )
 
 
 def accuracy(model, dataset) -> float:
@@ -169,25 +215,43 @@ def accuracy(model, dataset) -> float:
 def train_and_save(genotype, recipe, run_dir: str, *, bundle=None, epochs=None, verbose=1) -> TrainResult:
     """:func:`train`, then write model.keras, history.json and the ``train``/``keras`` parts of metrics.json."""
     bundle = bundle or load_training_data(recipe)
-    result = train(genotype, recipe, bundle, epochs=epochs, log_dir=os.path.join(run_dir, run_folder.LOGS, "train"),
-                   verbose=verbose)
+    result = train(
+        genotype,
+        recipe,
+        bundle,
+        epochs=epochs,
+        log_dir=os.path.join(run_dir, run_folder.LOGS, "train"),
+        verbose=verbose,
+    )
     result.model.save(os.path.join(run_dir, run_folder.MODEL))
     atomic_write_json(os.path.join(run_dir, run_folder.HISTORY), result.history)
     run_folder.update_metrics(
         run_dir,
-        train={"seconds": result.seconds, "epochs": result.epochs, "dataset": bundle.describe(),
-               "final": {key: values[-1] for key, values in result.history.items() if values}},
-        keras={"val_accuracy": accuracy(result.model, bundle.validation),
-               "test_accuracy": accuracy(result.model, bundle.test)})
+        train={
+            "seconds": result.seconds,
+            "epochs": result.epochs,
+            "dataset": bundle.describe(),
+            "final": {key: values[-1] for key, values in result.history.items() if values},
+        },
+        keras={
+            "val_accuracy": accuracy(result.model, bundle.validation),
+            "test_accuracy": accuracy(result.model, bundle.test),
+        },
+    )
     return result
 
 
 # --- bnas-tf train ----------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("genotype", metavar="GENOTYPE.json", nargs="?",
-                        help="genotype file (cell or width), e.g. a run's genotype.json")
-    parser.add_argument("--genotype", dest="genotype_option", metavar="NAME_OR_FILE",
-                        help="a published genotype of bnas_tf.space.published (e.g. p2_bnas_cifar10) or a genotype file")
+    parser.add_argument(
+        "genotype", metavar="GENOTYPE.json", nargs="?", help="genotype file (cell or width), e.g. a run's genotype.json"
+    )
+    parser.add_argument(
+        "--genotype",
+        dest="genotype_option",
+        metavar="NAME_OR_FILE",
+        help="a published genotype of bnas_tf.space.published (e.g. p2_bnas_cifar10) or a genotype file",
+    )
     parser.add_argument("--epochs", type=int, metavar="N", help="training epochs (default: the recipe's train_epochs)")
     run_folder.add_recipe_arguments(parser)
 
@@ -195,31 +259,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def resolve_genotype(positional: str | None, option: str | None):
     """The genotype ``bnas-tf train`` was given: a file, or (``--genotype``) a published name or a file."""
     if (positional is None) == (option is None):
-        raise ValueError("give one genotype: a file (`bnas-tf train genotype.json`) or `--genotype NAME_OR_FILE` "
-                         f"(published: {', '.join(published.names())})")
+        raise ValueError(
+            "give one genotype: a file (`bnas-tf train genotype.json`) or `--genotype NAME_OR_FILE` "
+            f"(published: {', '.join(published.names())})"
+        )
     target = positional or option
     if option is not None and option.strip().lower() in published.names():
         return published.info(option).genotype
     if option is not None and not os.path.exists(option):
-        raise ValueError(f"--genotype {option!r} is neither a published genotype ({', '.join(published.names())}) "
-                         "nor an existing genotype file")
+        raise ValueError(
+            f"--genotype {option!r} is neither a published genotype ({', '.join(published.names())}) "
+            "nor an existing genotype file"
+        )
     return load_any(target)
 
 
 def run(args) -> int:
     recipe = run_folder.recipe_from_args(args)
     if recipe.task != "classification":
-        raise ValueError(f"bnas-tf train retrains classifiers; recipe {recipe.name!r} is a {recipe.task} recipe: run "
-                         f"`bnas-tf run --recipe {recipe.name}`, or bnas_tf.pipeline.face_train.train_face in Python")
+        raise ValueError(
+            f"bnas-tf train retrains classifiers; recipe {recipe.name!r} is a {recipe.task} recipe: run "
+            f"`bnas-tf run --recipe {recipe.name}`, or bnas_tf.pipeline.face_train.train_face in Python"
+        )
     genotype = resolve_genotype(args.genotype, args.genotype_option)
     bundle = load_training_data(recipe)  # a missing dataset fails before the run folder exists
     run_dir = run_folder.prepare_output(args.output, f"train-{recipe.name}")
     # genotype.json and metrics.json only once training worked: a genotype the recipe cannot build leaves no run
-    result = train_and_save(genotype, recipe, run_dir, bundle=bundle, epochs=args.epochs, verbose=0 if args.quiet else 1)
+    result = train_and_save(
+        genotype, recipe, run_dir, bundle=bundle, epochs=args.epochs, verbose=0 if args.quiet else 1
+    )
     genotype.save(os.path.join(run_dir, run_folder.GENOTYPE))
     run_folder.update_metrics(run_dir, recipe=recipe.name, profile=args.profile, settings=recipe.settings())
     keras = run_folder.read_metrics(run_dir)["keras"]
-    print(f"trained {result.epochs} epochs in {result.seconds:.0f} s: val accuracy {keras['val_accuracy']:.2%}, "
-          f"test accuracy {keras['test_accuracy']:.2%}")
-    print(f"model: {os.path.join(run_dir, run_folder.MODEL)} (convert it with `bnas-tf convert {run_dir} -o model.tflite`)")
+    print(
+        f"trained {result.epochs} epochs in {result.seconds:.0f} s: val accuracy {keras['val_accuracy']:.2%}, "
+        f"test accuracy {keras['test_accuracy']:.2%}"
+    )
+    print(
+        f"model: {os.path.join(run_dir, run_folder.MODEL)} "
+        f"(convert it with `bnas-tf convert {run_dir} -o model.tflite`)"
+    )
     return 0

@@ -11,18 +11,19 @@ and ``nodes`` intermediate nodes numbered 2, 3, ...; an edge is
 
 The JSON form mirrors the published DARTS layout used in ../shared/genotypes.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from bnas_tf.space import ops as ops_module
 from bnas_tf import arguments
 from bnas_tf.files import atomic_write_text
+from bnas_tf.space import ops as ops_module
 from bnas_tf.space.backbones import BACKBONES, scaled_channels
 
 WIDTH_RATIOS = (0.25, 0.5, 1.0, 2.0, 3.0, 4.0)
@@ -97,20 +98,29 @@ class Genotype:
         for op, _ in edges:
             ops_module.check_op(op)
             if op not in allowed:
-                raise ValueError(f"{cell} cell uses op {op!r}, which is not in op set {self.op_set!r}: {', '.join(allowed)}")
+                raise ValueError(
+                    f"{cell} cell uses op {op!r}, which is not in op set {self.op_set!r}: {', '.join(allowed)}"
+                )
         for node, node_edges in self._node_edges(edges):
             sources = [source for _, source in node_edges]
             for source in sources:
                 if not 0 <= source < node:
                     raise ValueError(f"{cell} cell node {node}: input node {source} out of range 0..{node - 1}")
             if len(edges) == full and self.nodes > 1 and sources != list(range(node)):
-                raise ValueError(f"{cell} cell node {node}: a full cell lists inputs {list(range(node))} in order, got {sources}")
+                raise ValueError(
+                    f"{cell} cell node {node}: a full cell lists inputs {list(range(node))} in order, got {sources}"
+                )
             if len(edges) == pruned and len(set(sources)) != len(sources):
-                raise ValueError(f"{cell} cell node {node}: both edges come from node {sources[0]}; use two different inputs")
+                raise ValueError(
+                    f"{cell} cell node {node}: both edges come from node {sources[0]}; use two different inputs"
+                )
 
     def _check_concat(self, cell, concat):
         if not concat:
-            raise ValueError(f"{cell}_concat is empty; list the intermediate nodes the cell outputs (e.g. {list(range(2, self.nodes + 2))})")
+            raise ValueError(
+                f"{cell}_concat is empty; list the intermediate nodes the cell outputs "
+                f"(e.g. {list(range(2, self.nodes + 2))})"
+            )
         for c in concat:
             if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 2 <= c < self.nodes + 2:
                 raise ValueError(f"{cell}_concat entry {c!r} is not an intermediate node 2..{self.nodes + 1}")
@@ -148,7 +158,7 @@ class Genotype:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Genotype":
+    def from_dict(cls, data: dict) -> Genotype:
         if not isinstance(data, dict):
             raise ValueError(f"a genotype must be a JSON object, got {type(data).__name__}")
         if "backbone" in data:
@@ -158,11 +168,13 @@ class Genotype:
             raise ValueError(f"unknown genotype fields {unknown}; known fields: {', '.join(_GENOTYPE_FIELDS)}")
         for required in ("normal", "reduce"):
             if required not in data:
-                raise ValueError(f"genotype is missing {required!r}: give the {required} cell as a list of [op, input_node]")
+                raise ValueError(
+                    f"genotype is missing {required!r}: give the {required} cell as a list of [op, input_node]"
+                )
         return cls(**data)
 
     @classmethod
-    def from_json(cls, text: str) -> "Genotype":
+    def from_json(cls, text: str) -> Genotype:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
@@ -173,13 +185,15 @@ class Genotype:
         atomic_write_text(path, self.to_json())
 
     @classmethod
-    def load(cls, path) -> "Genotype":
+    def load(cls, path) -> Genotype:
         with open(path) as f:
             return cls.from_json(f.read())
 
     # --- constructors ---------------------------------------------------
     @classmethod
-    def random(cls, op_set="DARTS_BINARY_OPS", *, seed: int = 0, nodes: int = 4, all_edges: bool | None = None) -> "Genotype":
+    def random(
+        cls, op_set="DARTS_BINARY_OPS", *, seed: int = 0, nodes: int = 4, all_edges: bool | None = None
+    ) -> Genotype:
         """A valid random architecture: the baseline every search must beat.
 
         ``all_edges`` defaults to True for P1/P4's DARTS set (every edge kept)
@@ -235,17 +249,19 @@ class WidthGenotype:
         return [scaled_channels(base, r, lce_friendly) for base, r in zip(bases, self.ratios)]
 
     @classmethod
-    def uniform(cls, backbone: str, ratio: float = 1.0) -> "WidthGenotype":
+    def uniform(cls, backbone: str, ratio: float = 1.0) -> WidthGenotype:
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; known backbones: {', '.join(BACKBONES)}")
         return cls(backbone, (float(ratio),) * len(BACKBONES[backbone]), name=f"{backbone}_uniform_{ratio:g}x")
 
     @classmethod
-    def random(cls, backbone: str = "vgg_small", *, seed: int = 0) -> "WidthGenotype":
+    def random(cls, backbone: str = "vgg_small", *, seed: int = 0) -> WidthGenotype:
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; known backbones: {', '.join(BACKBONES)}")
         rng = np.random.default_rng(seed)
-        return cls(backbone, tuple(float(rng.choice(WIDTH_RATIOS)) for _ in BACKBONES[backbone]), name=f"random_seed{seed}")
+        return cls(
+            backbone, tuple(float(rng.choice(WIDTH_RATIOS)) for _ in BACKBONES[backbone]), name=f"random_seed{seed}"
+        )
 
     def to_dict(self) -> dict:
         return {"name": self.name, "backbone": self.backbone, "ratios": list(self.ratios)}
@@ -254,7 +270,7 @@ class WidthGenotype:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "WidthGenotype":
+    def from_dict(cls, data: dict) -> WidthGenotype:
         if not isinstance(data, dict):
             raise ValueError(f"a width genotype must be a JSON object, got {type(data).__name__}")
         unknown = sorted(set(data) - {"name", "backbone", "ratios"})
@@ -266,7 +282,7 @@ class WidthGenotype:
         return cls(**data)
 
     @classmethod
-    def from_json(cls, text: str) -> "WidthGenotype":
+    def from_json(cls, text: str) -> WidthGenotype:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
@@ -289,8 +305,10 @@ def load_any(path_or_text):
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"genotype {path_or_text!r} is not valid JSON ({error}); is the file complete? "
-                         "genotypes are written by Genotype.save / WidthGenotype.save") from None
+        raise ValueError(
+            f"genotype {path_or_text!r} is not valid JSON ({error}); is the file complete? "
+            "genotypes are written by Genotype.save / WidthGenotype.save"
+        ) from None
     if isinstance(data, dict) and "backbone" in data:
         return WidthGenotype.from_dict(data)
     return Genotype.from_dict(data)

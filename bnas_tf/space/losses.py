@@ -49,9 +49,7 @@ def _non_negative(name, value):
 def _float_tensor(name, value):
     tensor = tf.convert_to_tensor(value)
     if not tensor.dtype.is_floating:
-        raise TypeError(
-            f"{name} must be a floating-point tensor, got dtype {tensor.dtype.name}"
-        )
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {tensor.dtype.name}")
     return tensor
 
 
@@ -137,9 +135,7 @@ def _alpha_list(alphas):
     for index, alpha in enumerate(tensors):
         alpha = _float_tensor(f"alphas[{index}]", alpha)
         if alpha.shape.rank != 2:
-            raise ValueError(
-                f"alphas[{index}] must have shape [edges, ops], got {alpha.shape}"
-            )
+            raise ValueError(f"alphas[{index}] must have shape [edges, ops], got {alpha.shape}")
         checked.append(alpha)
     return checked
 
@@ -218,15 +214,10 @@ def _class_ids(labels):
     labels = tf.convert_to_tensor(labels)
     if labels.shape.rank == 2:
         # One-hot (or [batch, 1] sparse) labels from Keras pipelines.
-        labels = (
-            tf.squeeze(labels, axis=-1)
-            if labels.shape[-1] == 1
-            else tf.argmax(labels, axis=-1)
-        )
+        labels = tf.squeeze(labels, axis=-1) if labels.shape[-1] == 1 else tf.argmax(labels, axis=-1)
     if labels.shape.rank != 1:
         raise ValueError(
-            "labels must be class ids of shape [batch] (or one-hot "
-            f"[batch, classes]), got shape {labels.shape}"
+            f"labels must be class ids of shape [batch] (or one-hot [batch, classes]), got shape {labels.shape}"
         )
     return labels
 
@@ -235,28 +226,22 @@ def _kernel_term(kernels, reconstructions):
     kernels, reconstructions = list(kernels), list(reconstructions)
     if len(kernels) != len(reconstructions):
         raise ValueError(
-            f"got {len(kernels)} kernels but {len(reconstructions)} "
-            "reconstructions: pass one reconstruction per kernel"
+            f"got {len(kernels)} kernels but {len(reconstructions)} reconstructions: pass one reconstruction per kernel"
         )
     total = tf.constant(0.0, tf.float32)
     for index, (kernel, reconstruction) in enumerate(zip(kernels, reconstructions)):
         kernel = tf.cast(_float_tensor(f"kernels[{index}]", kernel), tf.float32)
-        reconstruction = tf.cast(
-            _float_tensor(f"reconstructions[{index}]", reconstruction), tf.float32
-        )
+        reconstruction = tf.cast(_float_tensor(f"reconstructions[{index}]", reconstruction), tf.float32)
         if not kernel.shape.is_compatible_with(reconstruction.shape):
             raise ValueError(
-                f"kernels[{index}] has shape {kernel.shape} but its "
-                f"reconstruction has shape {reconstruction.shape}"
+                f"kernels[{index}] has shape {kernel.shape} but its reconstruction has shape {reconstruction.shape}"
             )
         if kernel.shape.rank == 0:
             raise ValueError(f"kernels[{index}] must have a channel axis, got a scalar")
         squared = tf.square(kernel - reconstruction)
         # One MSE per output channel (Keras keeps it last), summed: Eq. 3's
         # sum over c.
-        per_channel = tf.reduce_mean(
-            squared, axis=list(range(kernel.shape.rank - 1))
-        )
+        per_channel = tf.reduce_mean(squared, axis=list(range(kernel.shape.rank - 1)))
         total += tf.reduce_sum(per_channel)
     return total
 
@@ -264,21 +249,14 @@ def _kernel_term(kernels, reconstructions):
 def _class_centre_term(features, labels):
     features = tf.cast(_float_tensor("features", features), tf.float32)
     if features.shape.rank is None or features.shape.rank < 1:
-        raise ValueError(
-            f"features must have a batch axis, got shape {features.shape}"
-        )
+        raise ValueError(f"features must have a batch axis, got shape {features.shape}")
     labels = _class_ids(labels)
     if not features.shape[:1].is_compatible_with(labels.shape):
-        raise ValueError(
-            f"features hold {features.shape[0]} samples but labels "
-            f"{labels.shape[0]}"
-        )
+        raise ValueError(f"features hold {features.shape[0]} samples but labels {labels.shape[0]}")
     flat = tf.reshape(features, [tf.shape(features)[0], -1])
     # Compact ids: only the classes present in the batch get a centre.
     classes, class_index = tf.unique(labels)
-    centres = tf.math.unsorted_segment_mean(
-        flat, class_index, num_segments=tf.size(classes)
-    )
+    centres = tf.math.unsorted_segment_mean(flat, class_index, num_segments=tf.size(classes))
     offsets = flat - tf.gather(centres, class_index)
     return tf.reduce_sum(tf.square(offsets))
 
@@ -369,9 +347,7 @@ class ChildParentKernelLoss(_ConfigMixin):
         self.lam = _non_negative("lam", lam)
 
     def __call__(self, kernels, reconstructions, features, labels):
-        return child_parent_kernel_loss(
-            kernels, reconstructions, features, labels, self.lam
-        )
+        return child_parent_kernel_loss(kernels, reconstructions, features, labels, self.lam)
 
     def from_model(self, model, features, labels):
         """The loss over every Larq-quantized kernel of ``model``."""

@@ -10,6 +10,7 @@ and the trained architecture cannot drift apart.
 
 The stem and the classifier stay full precision (SPEC P2 §5.4, P3 §2).
 """
+
 from __future__ import annotations
 
 import math
@@ -17,11 +18,11 @@ from typing import Callable
 
 import tensorflow as tf
 
-from bnas_tf.space import ops as ops_module
 from bnas_tf import arguments
-from bnas_tf.space.backbones import BACKBONES, scaled_channels
+from bnas_tf.space import ops as ops_module
 from bnas_tf.space.genotype import Genotype, WidthGenotype
-from bnas_tf.space.quantizers import Binarization, get as get_binarization
+from bnas_tf.space.quantizers import Binarization
+from bnas_tf.space.quantizers import get as get_binarization
 
 STEM_MULTIPLIER = 3
 
@@ -29,9 +30,20 @@ STEM_MULTIPLIER = 3
 class Cell:
     """One cell. ``make_edge(index, node, source, stride, name)`` returns the edge callable or None (no edge)."""
 
-    def __init__(self, *, channels: int, reduction: bool, reduction_prev: bool, binarization: Binarization,
-                 node_sources: list, make_edge: Callable, concat, out_channels_prev: int,
-                 inter_cell_skip: bool, name: str):
+    def __init__(
+        self,
+        *,
+        channels: int,
+        reduction: bool,
+        reduction_prev: bool,
+        binarization: Binarization,
+        node_sources: list,
+        make_edge: Callable,
+        concat,
+        out_channels_prev: int,
+        inter_cell_skip: bool,
+        name: str,
+    ):
         self.channels = channels
         self.reduction = reduction
         self.concat = tuple(concat)
@@ -39,8 +51,12 @@ class Cell:
         if reduction_prev:
             self.preprocess0 = ops_module.FactorizedReduce("preprocess", channels, binarization, f"{name}_pre0")
         else:
-            self.preprocess0 = ops_module.Operation("preprocess", ops_module.conv_block(channels, 1, 1, binarization, f"{name}_pre0"))
-        self.preprocess1 = ops_module.Operation("preprocess", ops_module.conv_block(channels, 1, 1, binarization, f"{name}_pre1"))
+            self.preprocess0 = ops_module.Operation(
+                "preprocess", ops_module.conv_block(channels, 1, 1, binarization, f"{name}_pre0")
+            )
+        self.preprocess1 = ops_module.Operation(
+            "preprocess", ops_module.conv_block(channels, 1, 1, binarization, f"{name}_pre1")
+        )
         self.nodes = []  # [(node, [(source, edge), ...])]
         index = 0
         for node, sources in node_sources:
@@ -63,7 +79,9 @@ class Cell:
             if reduction:
                 self.shortcut = ops_module.FactorizedReduce("skip", out_channels, binarization, f"{name}_skip")
             elif out_channels != out_channels_prev:
-                self.shortcut = ops_module.Operation("skip", ops_module.conv_block(out_channels, 1, 1, binarization, f"{name}_skip"))
+                self.shortcut = ops_module.Operation(
+                    "skip", ops_module.conv_block(out_channels, 1, 1, binarization, f"{name}_skip")
+                )
             else:
                 self.shortcut = ops_module.Operation("skip", [])
 
@@ -111,10 +129,10 @@ def _check_network_args(cells, channels, num_classes, input_shape, reduction_cel
         raise ValueError(f"stem must be 'cifar' or 'imagenet' (got {stem!r})")
     halvings = len(reduction_cells) + (3 if stem == "imagenet" else 0)
     smallest = min(input_shape[0], input_shape[1])
-    if smallest < 2 ** halvings:
+    if smallest < 2**halvings:
         raise ValueError(
             f"input {input_shape[0]}x{input_shape[1]} is too small for {halvings} halvings of resolution "
-            f"(needs at least {2 ** halvings}x{2 ** halvings}); use fewer reduction cells or larger images"
+            f"(needs at least {2**halvings}x{2**halvings}); use fewer reduction cells or larger images"
         )
     return reduction_cells
 
@@ -132,12 +150,21 @@ def build_stem(x, channels: int, stem: str):
     return x
 
 
-def build_cells(genotype_cells: dict, *, cells, channels, binarization, reduction_cells, inter_cell_skip,
-                stem_channels, make_edge_for: Callable) -> list:
+def build_cells(
+    genotype_cells: dict,
+    *,
+    cells,
+    channels,
+    binarization,
+    reduction_cells,
+    inter_cell_skip,
+    stem_channels,
+    make_edge_for: Callable,
+) -> list:
     """Create the stacked cells. ``genotype_cells[kind] = (node_sources, concat)`` for kind normal/reduce;
     ``make_edge_for(kind, cell_index)`` returns that cell's ``make_edge``."""
     stack, c = [], channels
-    out_prev_prev = out_prev = stem_channels
+    out_prev = stem_channels
     reduction_prev = False
     for index in range(cells):
         reduction = index in reduction_cells
@@ -145,12 +172,21 @@ def build_cells(genotype_cells: dict, *, cells, channels, binarization, reductio
             c *= 2
         kind = "reduce" if reduction else "normal"
         node_sources, concat = genotype_cells[kind]
-        cell = Cell(channels=c, reduction=reduction, reduction_prev=reduction_prev, binarization=binarization,
-                    node_sources=node_sources, make_edge=make_edge_for(kind, index), concat=concat,
-                    out_channels_prev=out_prev, inter_cell_skip=inter_cell_skip, name=f"cell{index}")
+        cell = Cell(
+            channels=c,
+            reduction=reduction,
+            reduction_prev=reduction_prev,
+            binarization=binarization,
+            node_sources=node_sources,
+            make_edge=make_edge_for(kind, index),
+            concat=concat,
+            out_channels_prev=out_prev,
+            inter_cell_skip=inter_cell_skip,
+            name=f"cell{index}",
+        )
         stack.append(cell)
         reduction_prev = reduction
-        out_prev_prev, out_prev = out_prev, cell.out_channels
+        out_prev = cell.out_channels
     return stack
 
 
@@ -170,10 +206,21 @@ def classifier(x, num_classes: int, name: str = "logits"):
     return tf.keras.layers.Dense(num_classes, name=name)(x)
 
 
-def build_network(genotype: Genotype, *, cells: int = 8, channels: int = 16, num_classes: int = 10,
-                  input_shape=(32, 32, 3), binarization="W1/A32", inter_cell_skip: bool = False,
-                  auxiliary: bool = False, reduction_cells=None, stem: str = "cifar", lce_friendly: bool = False,
-                  name: str | None = None):
+def build_network(
+    genotype: Genotype,
+    *,
+    cells: int = 8,
+    channels: int = 16,
+    num_classes: int = 10,
+    input_shape=(32, 32, 3),
+    binarization="W1/A32",
+    inter_cell_skip: bool = False,
+    auxiliary: bool = False,
+    reduction_cells=None,
+    stem: str = "cifar",
+    lce_friendly: bool = False,
+    name: str | None = None,
+):
     """The evaluation network of a genotype, as a functional Keras model returning logits.
 
     ``lce_friendly=True`` (W1/A1 only) rounds the cell channels up to a multiple of 32 (LCE packs binary
@@ -184,7 +231,9 @@ def build_network(genotype: Genotype, *, cells: int = 8, channels: int = 16, num
     they add nothing and never reach the graph or the flatbuffer.
     """
     if not isinstance(genotype, Genotype):
-        raise TypeError(f"build_network needs a Genotype (got {type(genotype).__name__}); for width genes use build_width_network")
+        raise TypeError(
+            f"build_network needs a Genotype (got {type(genotype).__name__}); for width genes use build_width_network"
+        )
     binarization = get_binarization(binarization)
     if lce_friendly:
         ops_module.check_lce_friendly([op for op, _ in genotype.normal + genotype.reduce], binarization, "the genotype")
@@ -208,14 +257,23 @@ def build_network(genotype: Genotype, *, cells: int = 8, channels: int = 16, num
             c *= 2
         channels_of[index] = c
     genotype_cells = {
-        kind: ([(node, [source for _, source in edges]) for node, edges in genotype.cell_nodes(kind)],
-               getattr(genotype, f"{kind}_concat"))
+        kind: (
+            [(node, [source for _, source in edges]) for node, edges in genotype.cell_nodes(kind)],
+            getattr(genotype, f"{kind}_concat"),
+        )
         for kind in ("normal", "reduce")
     }
     stem_channels = STEM_MULTIPLIER * channels
-    stack = build_cells(genotype_cells, cells=cells, channels=channels, binarization=binarization,
-                        reduction_cells=reduction_cells, inter_cell_skip=inter_cell_skip,
-                        stem_channels=stem_channels, make_edge_for=make_edge_for)
+    stack = build_cells(
+        genotype_cells,
+        cells=cells,
+        channels=channels,
+        binarization=binarization,
+        reduction_cells=reduction_cells,
+        inter_cell_skip=inter_cell_skip,
+        stem_channels=stem_channels,
+        make_edge_for=make_edge_for,
+    )
     inputs = tf.keras.Input(shape=tuple(input_shape), name="image")
     s0 = s1 = build_stem(inputs, stem_channels, stem)
     aux_logits = None
@@ -264,9 +322,16 @@ def _resnet18(x, widths, binarization, large_input: bool):
     return x
 
 
-def build_width_network(width_genotype: WidthGenotype, *, num_classes: int = 10, input_shape=(32, 32, 3),
-                        binarization="W1/A1", lce_friendly: bool = False, width_multiplier: float = 1.0,
-                        name: str | None = None):
+def build_width_network(
+    width_genotype: WidthGenotype,
+    *,
+    num_classes: int = 10,
+    input_shape=(32, 32, 3),
+    binarization="W1/A1",
+    lce_friendly: bool = False,
+    width_multiplier: float = 1.0,
+    name: str | None = None,
+):
     """VGG-small or ResNet-18 with the per-layer widths of ``width_genotype`` (SPEC P3).
 
     ``width_multiplier`` scales the backbone's base widths (VGG-small 128..512) before the ratios apply:
@@ -276,11 +341,17 @@ def build_width_network(width_genotype: WidthGenotype, *, num_classes: int = 10,
     binarization = get_binarization(binarization)
     halvings = 3 if width_genotype.backbone == "vgg_small" else 3 + (2 if min(input_shape[:2]) >= 128 else 0)
     _check_network_args(1, 2, num_classes, tuple(input_shape), (), "cifar")
-    if min(input_shape[:2]) < 2 ** halvings:
-        raise ValueError(f"input {input_shape[0]}x{input_shape[1]} is too small for {width_genotype.backbone}'s "
-                         f"{halvings} halvings of resolution (needs at least {2 ** halvings}x{2 ** halvings})")
-    if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)) or \
-            not math.isfinite(width_multiplier) or width_multiplier <= 0:
+    if min(input_shape[:2]) < 2**halvings:
+        raise ValueError(
+            f"input {input_shape[0]}x{input_shape[1]} is too small for {width_genotype.backbone}'s "
+            f"{halvings} halvings of resolution (needs at least {2**halvings}x{2**halvings})"
+        )
+    if (
+        isinstance(width_multiplier, bool)
+        or not isinstance(width_multiplier, (int, float))
+        or not math.isfinite(width_multiplier)
+        or width_multiplier <= 0
+    ):
         raise ValueError(f"width_multiplier must be a finite number > 0, got {width_multiplier!r}")
     widths = width_genotype.channels(lce_friendly, float(width_multiplier))
     inputs = tf.keras.Input(shape=tuple(input_shape), name="image")

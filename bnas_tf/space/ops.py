@@ -17,6 +17,7 @@ exact zeros and lets LCE fold the scale.
 Names: DARTS' ``dil_conv_*`` is a dilated depthwise-separable conv; P2's
 ``bin_dil_conv_*`` (a plain dilated binary conv) is ``dilated_conv_*`` here.
 """
+
 from __future__ import annotations
 
 import larq as lq
@@ -156,7 +157,12 @@ def conv_block(channels, kernel_size, stride, binarization, name, dilation=1) ->
     """[ReLU] -> binary conv -> BN [-> PReLU]: the binary conv unit of every op."""
     return (
         _pre_activation(binarization, f"{name}_act")
-        + _strided(lambda s: _quant_conv(channels, kernel_size, s, dilation, binarization, f"{name}_conv"), stride, dilation, name)
+        + _strided(
+            lambda s: _quant_conv(channels, kernel_size, s, dilation, binarization, f"{name}_conv"),
+            stride,
+            dilation,
+            name,
+        )
         + [batch_norm(name=f"{name}_bn")]
         + _post_activation(binarization, name)
     )
@@ -165,10 +171,17 @@ def conv_block(channels, kernel_size, stride, binarization, name, dilation=1) ->
 def _separable_unit(channels, kernel_size, stride, dilation, binarization, name) -> list:
     return (
         _pre_activation(binarization, f"{name}_act")
-        + _strided(lambda s: _quant_depthwise(kernel_size, s, dilation, binarization, f"{name}_depthwise"), stride, dilation, name)
-        + [batch_norm(name=f"{name}_bn_dw"),
-           _quant_conv(channels, 1, 1, 1, binarization, f"{name}_pointwise"),
-           batch_norm(name=f"{name}_bn")]
+        + _strided(
+            lambda s: _quant_depthwise(kernel_size, s, dilation, binarization, f"{name}_depthwise"),
+            stride,
+            dilation,
+            name,
+        )
+        + [
+            batch_norm(name=f"{name}_bn_dw"),
+            _quant_conv(channels, 1, 1, 1, binarization, f"{name}_pointwise"),
+            batch_norm(name=f"{name}_bn"),
+        ]
         + _post_activation(binarization, name)
     )
 
@@ -234,13 +247,24 @@ OPS = {
 
 # SPEC "Operation sets": the binarized DARTS set of P1/P4 (K = 8) ...
 DARTS_BINARY_OPS = (
-    "zero", "identity", "max_pool_3x3", "avg_pool_3x3",
-    "dil_conv_3x3", "dil_conv_5x5", "sep_conv_3x3", "sep_conv_5x5",
+    "zero",
+    "identity",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
 )
 # ... and P2's binary-friendly set (Table 3), Zeroise included (7 ops).
 BINARY_OPS = (
-    "zero", "max_pool_3x3", "avg_pool_3x3",
-    "conv_3x3", "conv_5x5", "dilated_conv_3x3", "dilated_conv_5x5",
+    "zero",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "conv_3x3",
+    "conv_5x5",
+    "dilated_conv_3x3",
+    "dilated_conv_5x5",
 )
 # Ops LCE runs as binary kernels or that are cheap float ops (issue 8, "lce_friendly"): no depthwise-separable
 # convs (depthwise stays float in LCE) and no dilated convs (Keras' stride-2 dilated conv needs a subsample
@@ -262,8 +286,11 @@ def check_lce_friendly(op_names, binarization, what: str) -> None:
         raise ValueError(f"lce_friendly needs 1-bit activations (W1/A1): LCE runs {binarization.tag} convs as float")
     bad = sorted(set(op_names) - set(LCE_FRIENDLY_OPS))
     if bad:
-        raise ValueError(f"{what} uses ops LCE does not run binary: {', '.join(bad)}; with lce_friendly=True use "
-                         f"only {', '.join(LCE_FRIENDLY_OPS)} (op set 'LCE_FRIENDLY_OPS')")
+        raise ValueError(
+            f"{what} uses ops LCE does not run binary: {', '.join(bad)}; with lce_friendly=True use "
+            f"only {', '.join(LCE_FRIENDLY_OPS)} (op set 'LCE_FRIENDLY_OPS')"
+        )
+
 
 # Op names of P2's published code (../shared/genotypes) mapped to ours.
 P2_OP_NAMES = {
@@ -287,7 +314,9 @@ def get_op_set(op_set) -> tuple:
     """An op set by name (``"DARTS_BINARY_OPS"``, ``"BINARY_OPS"``) or as a sequence of op names."""
     if isinstance(op_set, str):
         if op_set not in OP_SETS:
-            raise ValueError(f"unknown op set {op_set!r}; known op sets: {', '.join(OP_SETS)} (or pass a list of op names)")
+            raise ValueError(
+                f"unknown op set {op_set!r}; known op sets: {', '.join(OP_SETS)} (or pass a list of op names)"
+            )
         return OP_SETS[op_set]
     ops = tuple(op_set)
     if not ops:
@@ -299,7 +328,9 @@ def get_op_set(op_set) -> tuple:
     return ops
 
 
-def build_op(name: str, channels: int, stride: int, binarization: Binarization, *, name_prefix: str = "op") -> Operation:
+def build_op(
+    name: str, channels: int, stride: int, binarization: Binarization, *, name_prefix: str = "op"
+) -> Operation:
     """Build op ``name`` mapping ``channels`` to ``channels`` at ``stride`` (1 or 2)."""
     check_op(name)
     if stride not in (1, 2):

@@ -21,6 +21,7 @@ binarization="W1/A1")`` is BNAS-A's evaluation network; ``bnas-tf lint
 p2_bnas_cifar10`` shows what LCE makes of it. P1 and P4 publish their cells
 only as figures, so they are not here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,8 +56,9 @@ class PublishedGenotype:
     genotype: Genotype
     paper: str = ""
     source: str = ""
-    trained_as: types.MappingProxyType = dataclasses.field(default_factory=lambda: types.MappingProxyType({}),
-                                                          hash=False)
+    trained_as: types.MappingProxyType = dataclasses.field(
+        default_factory=lambda: types.MappingProxyType({}), hash=False
+    )
     source_normal: tuple = ()
     source_reduce: tuple = ()
 
@@ -73,8 +75,9 @@ def _map_cell(edges, op_names: dict, name: str, cell: str) -> tuple:
             op = op_names[op]
         elif op not in ops_module.OPS:
             known = sorted(set(op_names) | set(ops_module.OPS))
-            raise ValueError(f"published genotype {name!r}: {cell} edge {k} uses unknown op {op!r}; known: "
-                             f"{', '.join(known)}")
+            raise ValueError(
+                f"published genotype {name!r}: {cell} edge {k} uses unknown op {op!r}; known: {', '.join(known)}"
+            )
         mapped.append((op, source))
     return tuple(mapped)
 

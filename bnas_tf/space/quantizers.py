@@ -19,6 +19,7 @@ scheme     kernel (weights, 1 bit)                      activations (1 bit)
 Every sign is Larq's (straight-through estimator, clipped identity gradient).
 32-bit weights or activations mean "no quantizer" for that side.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -147,7 +148,7 @@ class Binarization:
         """Larq's ``weight_clip`` for binary kernels (latent weights stay in [-1, 1])."""
         return lq.constraints.WeightClip() if self.binary_weights else None
 
-    def full_precision(self) -> "Binarization":
+    def full_precision(self) -> Binarization:
         """The same scheme at 32/32 bits: the parent network of SPEC P4."""
         return dataclasses.replace(self, weight_bits=32, activation_bits=32)
 
@@ -155,10 +156,12 @@ class Binarization:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_config(cls, config: dict) -> "Binarization":
+    def from_config(cls, config: dict) -> Binarization:
         unknown = set(config) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"unknown Binarization fields {sorted(unknown)}; known: scheme, weight_bits, activation_bits, theta")
+            raise ValueError(
+                f"unknown Binarization fields {sorted(unknown)}; known: scheme, weight_bits, activation_bits, theta"
+            )
         return cls(**config)
 
 

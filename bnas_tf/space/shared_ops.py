@@ -23,6 +23,7 @@ Two more kinds of shared function (issue 3, session 9):
   the ops' functions. Around them, nesting the op calls inside an edge function, every α step took 40-50%
   longer, as measured on the overhead benchmark's space.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,14 @@ def config_key(obj) -> str:
 
 def signature(op, x, training):
     """What a shared function depends on: the op, its layers' configs, its weights' shapes, the input."""
-    return (op.op_name, tuple((type(layer).__name__, config_key(layer)) for layer in op.layers),
-            tuple(tuple(w.shape) for w in op.weights), tuple(x.shape[1:]), x.dtype.name, training)
+    return (
+        op.op_name,
+        tuple((type(layer).__name__, config_key(layer)) for layer in op.layers),
+        tuple(tuple(w.shape) for w in op.weights),
+        tuple(x.shape[1:]),
+        x.dtype.name,
+        training,
+    )
 
 
 def bindings(op):

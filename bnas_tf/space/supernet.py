@@ -28,6 +28,7 @@ for its sampled paths and its mixed-mode fine-tuning.
 The cell is :class:`bnas_tf.space.networks.Cell`: supernet and evaluation network
 share its definition.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,7 +40,7 @@ import tensorflow as tf
 from bnas_tf.space import ops as ops_module
 from bnas_tf.space.genotype import Genotype, edge_inputs, full_edge_count
 from bnas_tf.space.networks import STEM_MULTIPLIER, _check_network_args, build_cells, build_stem
-from bnas_tf.space.quantizers import Binarization, get as get_binarization
+from bnas_tf.space.quantizers import get as get_binarization
 from bnas_tf.space.shared_ops import SharedOps
 
 KINDS = ("normal", "reduce")
@@ -67,8 +68,10 @@ class CellSpace:
         if self.lce_friendly:
             bad = sorted(set(self.op_set) - set(ops_module.LCE_FRIENDLY_OPS))
             if bad:
-                raise ValueError(f"lce_friendly space has ops LCE does not run binary: {', '.join(bad)}; use "
-                                 f"op_set='LCE_FRIENDLY_OPS' ({', '.join(ops_module.LCE_FRIENDLY_OPS)})")
+                raise ValueError(
+                    f"lce_friendly space has ops LCE does not run binary: {', '.join(bad)}; use "
+                    f"op_set='LCE_FRIENDLY_OPS' ({', '.join(ops_module.LCE_FRIENDLY_OPS)})"
+                )
             if isinstance(self.channels, int) and self.channels > 0:
                 object.__setattr__(self, "channels", ops_module.lce_channels(self.channels))
         if self.reduction_cells is not None:
@@ -78,7 +81,9 @@ class CellSpace:
         # fail here, not when a search builds its first supernet; the image size is checked then
         reductions = len(self.reduction_cells) if self.reduction_cells is not None else 2
         large_enough = 2 ** (reductions + 3)
-        _check_network_args(self.cells, self.channels, 2, (large_enough, large_enough, 1), self.reduction_cells, self.stem)
+        _check_network_args(
+            self.cells, self.channels, 2, (large_enough, large_enough, 1), self.reduction_cells, self.stem
+        )
 
     @property
     def num_edges(self) -> int:
@@ -90,16 +95,23 @@ class CellSpace:
 
     def genotype(self, choice: dict, name: str | None = None) -> Genotype:
         """The genotype with op index ``choice[kind][edge]`` on every edge."""
-        cells = {kind: [(self.op_set[int(k)], source) for k, (_, source) in zip(choice[kind], edge_inputs(self.nodes))]
-                 for kind in KINDS}
-        return Genotype(normal=cells["normal"], reduce=cells["reduce"], op_set=list(self.op_set), nodes=self.nodes, name=name)
+        cells = {
+            kind: [(self.op_set[int(k)], source) for k, (_, source) in zip(choice[kind], edge_inputs(self.nodes))]
+            for kind in KINDS
+        }
+        return Genotype(
+            normal=cells["normal"], reduce=cells["reduce"], op_set=list(self.op_set), nodes=self.nodes, name=name
+        )
 
     def get_config(self) -> dict:
-        return {**dataclasses.asdict(self), "op_set": list(self.op_set),
-                "reduction_cells": None if self.reduction_cells is None else list(self.reduction_cells)}
+        return {
+            **dataclasses.asdict(self),
+            "op_set": list(self.op_set),
+            "reduction_cells": None if self.reduction_cells is None else list(self.reduction_cells),
+        }
 
     @classmethod
-    def from_config(cls, config: dict) -> "CellSpace":
+    def from_config(cls, config: dict) -> CellSpace:
         return cls(**config)
 
 
@@ -130,7 +142,12 @@ class SupernetEdge:
         if len(candidates) == 1:  # every path takes it; softmax over one op is 1
             return supernet.call_op(self.ops[candidates[0]], x, training)
         owner = supernet.owner[self.kind][self.edge]
-        mixture = (owner, supernet.alpha[self.kind][self.edge], supernet.alpha_mask[self.kind][self.edge], supernet.mixing)
+        mixture = (
+            owner,
+            supernet.alpha[self.kind][self.edge],
+            supernet.alpha_mask[self.kind][self.edge],
+            supernet.mixing,
+        )
         count, shared = len(candidates), supernet.shared_ops
         sharing = supernet.share_ops and supernet.share_edges and tf.inside_function()
         alpha_gradients = shared.alpha_gradients or not sharing  # inline, a tape prunes what it does not need
@@ -146,8 +163,16 @@ class SupernetEdge:
         inputs, index = route(x, owner, supernet.chunk, supernet.filler_rows)
         outs = [supernet.call_op(self.ops[op], rows_k, training) for op, rows_k in zip(candidates, inputs)]
         if sharing:
-            mix = shared.edge_function(("mix", tuple(candidates), tuple(tuple(out.shape[1:]) for out in outs),
-                                        outs[0].dtype.name, alpha_gradients), mix)
+            mix = shared.edge_function(
+                (
+                    "mix",
+                    tuple(candidates),
+                    tuple(tuple(out.shape[1:]) for out in outs),
+                    outs[0].dtype.name,
+                    alpha_gradients,
+                ),
+                mix,
+            )
         return mix(outs, index, tf.shape(x)[0], *mixture)
 
     def _partial(self, x, out):
@@ -207,26 +232,49 @@ class Layout:
 class Supernet:
     """Every op of every edge; ``train_step``/``evaluate`` in path or mixed mode over shared weights."""
 
-    def __init__(self, space: CellSpace, *, num_classes: int, input_shape, binarization="W1/A32",
-                 partial_channels: int = 1, name: str = "supernet"):
+    def __init__(
+        self,
+        space: CellSpace,
+        *,
+        num_classes: int,
+        input_shape,
+        binarization="W1/A32",
+        partial_channels: int = 1,
+        name: str = "supernet",
+    ):
         self.space = space
         self.binarization = get_binarization(binarization)
         self.num_classes = num_classes
         self.input_shape = tuple(input_shape)
         self.partial_channels = int(partial_channels)
-        reduction_cells = _check_network_args(space.cells, space.channels, num_classes, self.input_shape,
-                                              space.reduction_cells, space.stem)
+        reduction_cells = _check_network_args(
+            space.cells, space.channels, num_classes, self.input_shape, space.reduction_cells, space.stem
+        )
         edges = space.num_edges
-        self.alpha = {kind: [tf.Variable(tf.zeros(space.num_ops), name=f"alpha_{kind}_{e}") for e in range(edges)]
-                      for kind in KINDS}
+        self.alpha = {
+            kind: [tf.Variable(tf.zeros(space.num_ops), name=f"alpha_{kind}_{e}") for e in range(edges)]
+            for kind in KINDS
+        }
         # 0 for ops still in the space, -1e9 for abandoned ones (mixed mode)
-        self.alpha_mask = {kind: [tf.Variable(tf.zeros(space.num_ops), trainable=False, name=f"alpha_mask_{kind}_{e}")
-                                  for e in range(edges)] for kind in KINDS}
+        self.alpha_mask = {
+            kind: [
+                tf.Variable(tf.zeros(space.num_ops), trainable=False, name=f"alpha_mask_{kind}_{e}")
+                for e in range(edges)
+            ]
+            for kind in KINDS
+        }
         # how many paths (equal chunks of a batch) the graph trains: the sampled ones; 1 in mixed mode
         self.path_count = tf.Variable(1, trainable=False, dtype=tf.int32, name="path_count")
         # per edge, the chunk of the batch each candidate op reads, -1 for none (see SupernetEdge._combined)
-        self.owner = {kind: [tf.Variable(tf.zeros(1, tf.int32), trainable=False, shape=tf.TensorShape([None]),
-                                         name=f"owner_{kind}_{e}") for e in range(edges)] for kind in KINDS}
+        self.owner = {
+            kind: [
+                tf.Variable(
+                    tf.zeros(1, tf.int32), trainable=False, shape=tf.TensorShape([None]), name=f"owner_{kind}_{e}"
+                )
+                for e in range(edges)
+            ]
+            for kind in KINDS
+        }
         # 1 in mixed mode, 0 in path mode
         self.mixing = tf.Variable(0.0, trainable=False, name="mixing")
         self.layout = None
@@ -239,8 +287,10 @@ class Supernet:
 
         def make_edge_for(kind, cell_index):
             def make_edge(index, node, source, stride, edge_name):
-                ops = [ops_module.build_op(op, channels_of[cell_index], stride, self.binarization, name_prefix=edge_name)
-                       for op in space.op_set]
+                ops = [
+                    ops_module.build_op(op, channels_of[cell_index], stride, self.binarization, name_prefix=edge_name)
+                    for op in space.op_set
+                ]
                 return SupernetEdge(self, kind, index, ops)
 
             return make_edge
@@ -248,16 +298,26 @@ class Supernet:
         node_sources = [(node, list(range(node))) for node in range(2, space.nodes + 2)]
         concat = tuple(range(2, space.nodes + 2))
         stem_channels = STEM_MULTIPLIER * space.channels
-        self.cells = build_cells({kind: (node_sources, concat) for kind in KINDS}, cells=space.cells,
-                                 channels=space.channels, binarization=self.binarization,
-                                 reduction_cells=reduction_cells, inter_cell_skip=space.inter_cell_skip,
-                                 stem_channels=stem_channels, make_edge_for=make_edge_for)
+        self.cells = build_cells(
+            {kind: (node_sources, concat) for kind in KINDS},
+            cells=space.cells,
+            channels=space.channels,
+            binarization=self.binarization,
+            reduction_cells=reduction_cells,
+            inter_cell_skip=space.inter_cell_skip,
+            stem_channels=stem_channels,
+            make_edge_for=make_edge_for,
+        )
         self._stem_channels = stem_channels
         self._stem_layers = None
-        self.classifier = [tf.keras.layers.GlobalAveragePooling2D(name=f"{name}_pool"),
-                           tf.keras.layers.Dense(num_classes, name=f"{name}_logits")]
+        self.classifier = [
+            tf.keras.layers.GlobalAveragePooling2D(name=f"{name}_pool"),
+            tf.keras.layers.Dense(num_classes, name=f"{name}_logits"),
+        ]
         self._stem_input = tf.keras.Input(self.input_shape)
-        self.stem = tf.keras.Model(self._stem_input, build_stem(self._stem_input, stem_channels, space.stem), name=f"{name}_stem")
+        self.stem = tf.keras.Model(
+            self._stem_input, build_stem(self._stem_input, stem_channels, space.stem), name=f"{name}_stem"
+        )
         self._functions = {}
         # ops and edges traced once per signature as shared _noinline functions (see bnas_tf.space.shared_ops); the
         # α step's differentiate only their inputs and α (alpha_gradient_ops)
@@ -269,8 +329,11 @@ class Supernet:
     # --- structure --------------------------------------------------------
     def edges(self, kind):
         """Every SupernetEdge of cells of ``kind`` (one list per cell)."""
-        return [[edge for _, node_edges in cell.nodes for _, edge in node_edges]
-                for cell in self.cells if (cell.reduction == (kind == "reduce"))]
+        return [
+            [edge for _, node_edges in cell.nodes for _, edge in node_edges]
+            for cell in self.cells
+            if (cell.reduction == (kind == "reduce"))
+        ]
 
     def _build_all(self):
         """Create every variable once, eagerly, in mixed mode over all ops (so tracing never creates any)."""
@@ -278,8 +341,14 @@ class Supernet:
         self.set_mixed({kind: (all_ops,) * self.space.num_edges for kind in KINDS})
         self.forward(tf.zeros((1,) + self.input_shape), training=False)
         # ops whose layers add losses (PCNN's amplitude loss) stay inline: the loss must be a tensor of the step
-        self.shared_ops.inline = {id(op) for kind in KINDS for cell_edges in self.edges(kind) for edge in cell_edges
-                                  for op in edge.ops if any(layer.losses for layer in op.layers)}
+        self.shared_ops.inline = {
+            id(op)
+            for kind in KINDS
+            for cell_edges in self.edges(kind)
+            for edge in cell_edges
+            for op in edge.ops
+            if any(layer.losses for layer in op.layers)
+        }
 
     def op_weights(self, kind, edge, op):
         return [w for cell_edges in self.edges(kind) for w in cell_edges[edge].ops[op].trainable_weights]
@@ -290,8 +359,14 @@ class Supernet:
 
     def shared_weights(self):
         """Weights every path uses: stem, preprocessing, skips, classifier."""
-        edge_ids = {id(w) for kind in KINDS for cell_edges in self.edges(kind) for edge in cell_edges
-                    for op in edge.ops for w in op.weights}
+        edge_ids = {
+            id(w)
+            for kind in KINDS
+            for cell_edges in self.edges(kind)
+            for edge in cell_edges
+            for op in edge.ops
+            for w in op.weights
+        }
         return [w for w in self.all_weights() if id(w) not in edge_ids]
 
     def _shared_layers(self):
@@ -304,8 +379,14 @@ class Supernet:
         return layers
 
     def _all_layers(self):
-        return self._shared_layers() + [layer for kind in KINDS for cell_edges in self.edges(kind)
-                                        for edge in cell_edges for op in edge.ops for layer in op.layers]
+        return self._shared_layers() + [
+            layer
+            for kind in KINDS
+            for cell_edges in self.edges(kind)
+            for edge in cell_edges
+            for op in edge.ops
+            for layer in op.layers
+        ]
 
     def _unique(self, attribute):
         seen, out = set(), []
@@ -346,7 +427,9 @@ class Supernet:
 
     def set_mixed(self, layout_ops: dict, remaining: dict | None = None):
         """Mixed mode over ``layout_ops[kind][edge]``; ops not in ``remaining`` take no part in the mixture."""
-        self.set_layout(Layout("mixed", {kind: tuple(tuple(int(k) for k in r) for r in layout_ops[kind]) for kind in KINDS}))
+        self.set_layout(
+            Layout("mixed", {kind: tuple(tuple(int(k) for k in r) for r in layout_ops[kind]) for kind in KINDS})
+        )
         remaining = layout_ops if remaining is None else remaining
         for kind in KINDS:
             for e, ops in enumerate(remaining[kind]):

@@ -4,18 +4,18 @@ Building, training and converting a 14-edge DARTS cell network costs ~30 s
 on two cores, so each network is built, trained and converted once per
 session and shared by the tests that need it.
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import bnas_tf  # noqa: E402
 from bnas_tf import convert  # noqa: E402
-from bnas_tf.deploy import convertibility  # noqa: E402
 from bnas_tf.data import digits_arrays  # noqa: E402
+from bnas_tf.deploy import convertibility  # noqa: E402
 
 TRAIN_EXAMPLES = 640
 VERIFY_SAMPLES = 256
@@ -44,7 +44,7 @@ def train_steps(model, x, y, steps=TRAIN_STEPS, batch_size=64):
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     for step in range(steps):
         start = (step * batch_size) % len(x)
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         with tf.GradientTape() as tape:
             outputs = model(xb, training=True)
             outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
@@ -55,7 +55,8 @@ def train_steps(model, x, y, steps=TRAIN_STEPS, batch_size=64):
 
 
 def one_padded(model):
-    """Workaround until bnas_tf.space.ops pads binary convs with ones (LCE 0.16 zero-padding bug, see convertibility)."""
+    """Workaround until bnas_tf.space.ops pads binary convs with ones (LCE 0.16 zero-padding bug, see
+    convertibility)."""
     return convertibility.with_one_padding(model)
 
 
@@ -63,8 +64,9 @@ def small_network(op_set, binarization, seed=0, **kwargs):
     """A 3-cell, 8-channel network on 16x16x1 for a random genotype using every op of ``op_set``."""
     tf.keras.utils.set_random_seed(seed)
     genotype = bnas_tf.Genotype.random(op_set, seed=GENOTYPE_SEEDS[op_set])
-    return bnas_tf.build_network(genotype, cells=3, channels=8, num_classes=10, input_shape=(16, 16, 1),
-                                 binarization=binarization, **kwargs)
+    return bnas_tf.build_network(
+        genotype, cells=3, channels=8, num_classes=10, input_shape=(16, 16, 1), binarization=binarization, **kwargs
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """Bad inputs fail early with errors that name the problem (issue 4, STYLE 7)."""
+
 import larq as lq
 import numpy as np
 import pytest
@@ -16,8 +17,11 @@ def functional(*layers, shape=(8, 8, 4)):
 
 
 def tiny_model():
-    return functional(tf.keras.layers.Conv2D(4, 3, padding="same", name="conv"),
-                      tf.keras.layers.GlobalAveragePooling2D(), tf.keras.layers.Dense(3, name="logits"))
+    return functional(
+        tf.keras.layers.Conv2D(4, 3, padding="same", name="conv"),
+        tf.keras.layers.GlobalAveragePooling2D(),
+        tf.keras.layers.Dense(3, name="logits"),
+    )
 
 
 class Custom(tf.keras.layers.Layer):
@@ -57,8 +61,10 @@ def test_mixed_precision_layer_is_named():
 
 
 def test_binary_dense_is_refused_with_reason():
-    model = functional(tf.keras.layers.Flatten(),
-                       lq.layers.QuantDense(3, input_quantizer="ste_sign", kernel_quantizer="ste_sign", name="bdense"))
+    model = functional(
+        tf.keras.layers.Flatten(),
+        lq.layers.QuantDense(3, input_quantizer="ste_sign", kernel_quantizer="ste_sign", name="bdense"),
+    )
     with pytest.raises(ValueError, match=r"'bdense'.*never turns dense layers into binary"):
         convert.to_tflite(model)
 

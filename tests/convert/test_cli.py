@@ -1,4 +1,5 @@
 """``bnas-tf convert``: the round trip on a saved searched network, and clear errors for bad inputs."""
+
 import os
 import subprocess
 import sys
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bnas_tf.pipeline import cli
 from bnas_tf import convert
+from bnas_tf.pipeline import cli
 
 
 def digits_sized_model():
@@ -27,9 +28,25 @@ def test_round_trip_in_a_fresh_process(converted, tmp_path):
     output = tmp_path / "deploy" / "model.tflite"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(
-        [sys.executable, "-m", "bnas_tf.pipeline.cli", "convert", str(saved), "-o", str(output), "--verify-on", "digits",
-         "--benchmark", "--runs", "5"],
-        capture_output=True, text=True, env=env, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "bnas_tf.pipeline.cli",
+            "convert",
+            str(saved),
+            "-o",
+            str(output),
+            "--verify-on",
+            "digits",
+            "--benchmark",
+            "--runs",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     print(result.stdout)
     assert result.returncode == 0, result.stderr[-2000:]
     assert output.exists() and output.stat().st_size > 0
@@ -55,8 +72,10 @@ def test_run_folder_and_agreement_threshold(tmp_path, capsys):
     assert "no binary kernels" in out  # a float model: say why it is not small
     # Agreement can never reach 1.01: exit status 1, file still written.
     output.unlink()
-    assert cli.main(["convert", str(run_folder), "-o", str(output), "--verify-on", "digits",
-                     "--min-agreement", "1.01"]) == 1
+    assert (
+        cli.main(["convert", str(run_folder), "-o", str(output), "--verify-on", "digits", "--min-agreement", "1.01"])
+        == 1
+    )
     assert output.exists()
 
 
@@ -89,13 +108,16 @@ def test_lambda_code_is_never_run(tmp_path, capsys):
     assert not (tmp_path / "x.tflite").exists()
 
 
-@pytest.mark.parametrize("make_args,message", [
-    (lambda tmp: [str(tmp / "missing.keras"), "-o", str(tmp / "m.tflite")], "no saved model"),
-    (lambda tmp: [str(tmp), "-o", str(tmp / "m.tflite")], "neither model.keras"),
-    (lambda tmp: [str(tmp / "notes.txt"), "-o", str(tmp / "m.tflite")], "not a saved Keras model"),
-    (lambda tmp: [str(tmp / "good.keras"), "-o", str(tmp / "notes.txt" / "m.tflite")], "not a folder"),
-    (lambda tmp: [str(tmp / "good.keras"), "-o", str(tmp / "m.tflite"), "--verify-on", "no_such_dataset_xyz"], ""),
-])
+@pytest.mark.parametrize(
+    "make_args,message",
+    [
+        (lambda tmp: [str(tmp / "missing.keras"), "-o", str(tmp / "m.tflite")], "no saved model"),
+        (lambda tmp: [str(tmp), "-o", str(tmp / "m.tflite")], "neither model.keras"),
+        (lambda tmp: [str(tmp / "notes.txt"), "-o", str(tmp / "m.tflite")], "not a saved Keras model"),
+        (lambda tmp: [str(tmp / "good.keras"), "-o", str(tmp / "notes.txt" / "m.tflite")], "not a folder"),
+        (lambda tmp: [str(tmp / "good.keras"), "-o", str(tmp / "m.tflite"), "--verify-on", "no_such_dataset_xyz"], ""),
+    ],
+)
 def test_bad_inputs_exit_2_with_a_message(tmp_path, capsys, make_args, message):
     (tmp_path / "notes.txt").write_text("hello")
     digits_sized_model().save(tmp_path / "good.keras")
@@ -108,5 +130,8 @@ def test_rgb_model_cannot_verify_on_digits(tmp_path, capsys):
     inputs = tf.keras.Input((16, 16, 3))
     model = tf.keras.Model(inputs, tf.keras.layers.Dense(10)(tf.keras.layers.GlobalAveragePooling2D()(inputs)))
     model.save(tmp_path / "rgb.keras")
-    assert cli.main(["convert", str(tmp_path / "rgb.keras"), "-o", str(tmp_path / "m.tflite"), "--verify-on", "digits"]) == 2
+    assert (
+        cli.main(["convert", str(tmp_path / "rgb.keras"), "-o", str(tmp_path / "m.tflite"), "--verify-on", "digits"])
+        == 2
+    )
     assert "channels" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """Issue 4 "Must show": searched networks of both op sets, W1/A32 and W1/A1, convert and match Keras."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -10,8 +11,11 @@ from bnas_tf.space.ops import OP_SETS
 
 # The DARTS networks (14 edges, separable and dilated convs) take 1-3 minutes each to train and convert on
 # 2 cores: they run with -m slow; the default suite converts DARTS cells in tests/lce/test_agreement.py.
-CASES = [(op_set, binarization) if op_set == "BINARY_OPS" else pytest.param(op_set, binarization, marks=pytest.mark.slow)
-         for op_set in ("DARTS_BINARY_OPS", "BINARY_OPS") for binarization in ("W1/A32", "W1/A1")]
+CASES = [
+    (op_set, binarization) if op_set == "BINARY_OPS" else pytest.param(op_set, binarization, marks=pytest.mark.slow)
+    for op_set in ("DARTS_BINARY_OPS", "BINARY_OPS")
+    for binarization in ("W1/A32", "W1/A1")
+]
 MAX_LOGIT_DIFF = 1e-3  # LCE's own end-to-end tolerance
 
 
@@ -40,7 +44,9 @@ def test_binary_ops_w1a1_become_binary_kernels(converted):
     model, flatbuffer = converted("BINARY_OPS", "W1/A1")
     info = convert.inspect(flatbuffer, model=model)
     print("inspect BINARY_OPS W1/A1:", info)
-    binary_convs = [layer for _, layer in convertibility.leaf_layers(model) if convertibility.becomes_lce_binary_conv(layer)]
+    binary_convs = [
+        layer for _, layer in convertibility.leaf_layers(model) if convertibility.becomes_lce_binary_conv(layer)
+    ]
     undilated = [layer for layer in binary_convs if tuple(layer.dilation_rate) == (1, 1)]
     assert info["binary_conv_layers"] == len(binary_convs) == sum(row["lce_binary"] for row in profile(model)["layers"])
     assert info["ops"]["LceBconv2d"] == info["binary_kernel_ops"] > 0

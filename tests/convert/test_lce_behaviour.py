@@ -3,6 +3,7 @@
 These pin upstream behaviour measured with single layers; when an LCE
 upgrade fixes one, its test here fails and the guard can be lifted.
 """
+
 import larq as lq
 import larq_compute_engine as lce
 import numpy as np
@@ -10,14 +11,22 @@ import pytest
 import tensorflow as tf
 
 from bnas_tf import convert
-from bnas_tf.deploy import convertibility
 from bnas_tf.convert import flatbuffer, verification
+from bnas_tf.deploy import convertibility
 
 
 def binary_conv(kernel, dilation=1, pad_values=0.0, channels=16):
-    return lq.layers.QuantConv2D(channels, kernel, dilation_rate=dilation, padding="same", pad_values=pad_values,
-                                 use_bias=False, input_quantizer="ste_sign", kernel_quantizer="ste_sign",
-                                 kernel_constraint="weight_clip")
+    return lq.layers.QuantConv2D(
+        channels,
+        kernel,
+        dilation_rate=dilation,
+        padding="same",
+        pad_values=pad_values,
+        use_bias=False,
+        input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign",
+        kernel_constraint="weight_clip",
+    )
 
 
 def single_conv_model(size, kernel, dilation=1, pad_values=0.0):

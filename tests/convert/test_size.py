@@ -1,5 +1,6 @@
 """Issue 4: a network with >= 1M binary weights converts to within 1.10x of its bit-level bound,
 and the same architecture in full precision is >= 15x larger."""
+
 import pytest
 
 from bnas_tf import WidthGenotype, build_width_network, convert

@@ -14,9 +14,7 @@ BINARY = dict(
 
 
 def binary_conv(filters, kernel_size, **kwargs):
-    return lq.layers.QuantConv2D(
-        filters, kernel_size, padding="same", use_bias=False, **BINARY, **kwargs
-    )
+    return lq.layers.QuantConv2D(filters, kernel_size, padding="same", use_bias=False, **BINARY, **kwargs)
 
 
 def binary_depthwise(kernel_size, **kwargs):
@@ -65,9 +63,7 @@ def test_lce_padding():
     # C_in 16 -> padded 32, C_out 12 -> 16: 8*8*9*32*16
     assert costs.lce_conv_macs(8, 8, 3, 3, 16, 12) == 8 * 8 * 9 * 32 * 16
     # already aligned: no padding
-    assert costs.lce_conv_macs(8, 8, 3, 3, 64, 64) == costs.conv_macs(
-        8, 8, 3, 3, 64, 64
-    )
+    assert costs.lce_conv_macs(8, 8, 3, 3, 64, 64) == costs.conv_macs(8, 8, 3, 3, 64, 64)
     # groups=2 with 64 input channels: 32 per group, nothing to pad
     assert costs.lce_conv_macs(4, 4, 3, 3, 64, 16, groups=2) == 4 * 4 * 9 * 32 * 16
 
@@ -347,9 +343,7 @@ def test_agrees_with_larq_model_profile():
     # larq drops BN's gamma and beta (it assumes they fold into the moving
     # statistics); we count all four vectors of each BN.
     bn_channels = sum(
-        layer.gamma.shape[0]
-        for layer in model.layers
-        if isinstance(layer, tf.keras.layers.BatchNormalization)
+        layer.gamma.shape[0] for layer in model.layers if isinstance(layer, tf.keras.layers.BatchNormalization)
     )
     larq_float_params = larq_profile.weight_count(bitwidth=32)
     assert result["float_params"] == larq_float_params + 2 * bn_channels
@@ -358,9 +352,7 @@ def test_agrees_with_larq_model_profile():
 
     # hand check of the same numbers: 16x16 input, depthwise stride 2 -> 8x8
     assert result["float_macs"] == 16 * 16 * 9 * 3 * 16 + 64 * 10
-    assert result["binary_macs"] == (
-        16 * 16 * 9 * 16 * 32 + 8 * 8 * 9 * 32 + 8 * 8 * 9 * 32 * 64
-    )
+    assert result["binary_macs"] == (16 * 16 * 9 * 16 * 32 + 8 * 8 * 9 * 32 + 8 * 8 * 9 * 32 * 64)
     # LCE: first binary conv pads 16 -> 32 inputs; depthwise stays float
     assert result["lce_binary_macs"] == 16 * 16 * 9 * 32 * 32 + 8 * 8 * 9 * 32 * 64
 

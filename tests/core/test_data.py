@@ -8,11 +8,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 import tensorflow_datasets.testing as tfds_testing
 
-from bnas_tf.data import augment
 from bnas_tf import data
+from bnas_tf.data import augment
 
-PARTS = ("train", "validation", "test", "search_weights", "search_architecture",
-         "search_validation")
+PARTS = ("train", "validation", "test", "search_weights", "search_architecture", "search_validation")
 
 
 def collect(dataset):
@@ -42,6 +41,7 @@ def write_folder(root, classes=("cat", "dog", "owl"), per_class=4, channels=3):
 
 
 # --- digits, the embedded default -----------------------------------------------------------
+
 
 def test_digits_arrays_are_scaled_16x16_images():
     x, y = data.digits_arrays()
@@ -79,11 +79,17 @@ def test_digits_image_size_and_describe():
 
 # --- the seeded split ------------------------------------------------------------------------
 
+
 def test_split_indices_sizes_by_hand():
     parts = data.split_indices(100, validation_fraction=0.1, test_fraction=0.2, seed=3)
     assert {part: len(index) for part, index in parts.items()} == {
-        "train": 70, "validation": 10, "test": 20,
-        "search_weights": 35, "search_architecture": 35, "search_validation": 10}
+        "train": 70,
+        "validation": 10,
+        "test": 20,
+        "search_weights": 35,
+        "search_architecture": 35,
+        "search_validation": 10,
+    }
     disjoint = np.concatenate([parts["train"], parts["validation"], parts["test"]])
     assert sorted(disjoint) == list(range(100))
 
@@ -122,6 +128,7 @@ def test_train_reshuffles_each_epoch_but_validation_keeps_its_order():
 
 
 # --- TFDS (mocked) and image folders ---------------------------------------------------------
+
 
 def test_tfds_cifar10_through_mock_data(tmp_path):
     with tfds_testing.mock_data(num_examples=30):
@@ -162,6 +169,7 @@ def test_grayscale_folder_keeps_one_channel(tmp_path):
 
 # --- augmentation ----------------------------------------------------------------------------
 
+
 def test_augment_keeps_shapes_and_changes_pixels():
     x = np.random.default_rng(0).uniform(size=(64, 16, 16, 3)).astype(np.float32)
     y = np.arange(64) % 4
@@ -179,8 +187,12 @@ def test_augment_keeps_shapes_and_changes_pixels():
 
 def test_augmentation_is_seeded_and_redrawn_each_epoch():
     x = np.random.default_rng(1).uniform(size=(32, 8, 8, 3)).astype(np.float32)
-    make = lambda seed: data.from_arrays(x, np.arange(32) % 2, seed=seed, augment=True,
-                                         cutout=2, batch_size=32, validation_fraction=0.2)
+
+    def make(seed):
+        return data.from_arrays(
+            x, np.arange(32) % 2, seed=seed, augment=True, cutout=2, batch_size=32, validation_fraction=0.2
+        )
+
     first, again = make(7), make(7)
     epoch_1 = next(iter(first.train))[0].numpy()
     np.testing.assert_array_equal(epoch_1, next(iter(again.train))[0].numpy())
@@ -220,15 +232,19 @@ def test_flip_defaults_off_for_digit_datasets():
 
 # --- errors at the boundary ------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(batch_size=0), "batch_size must be a positive integer"),
-    (dict(validation_fraction=0.0), "validation_fraction must be in (0, 1)"),
-    (dict(validation_fraction=1.5), "validation_fraction must be in (0, 1)"),
-    (dict(cutout=-2), "cutout must be a non-negative"),
-    (dict(image_size=(4, 0)), "image_size must be a positive int"),
-    (dict(max_examples=0), "max_examples must be None or a positive"),
-    (dict(max_examples=3), "too few to split"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(batch_size=0), "batch_size must be a positive integer"),
+        (dict(validation_fraction=0.0), "validation_fraction must be in (0, 1)"),
+        (dict(validation_fraction=1.5), "validation_fraction must be in (0, 1)"),
+        (dict(cutout=-2), "cutout must be a non-negative"),
+        (dict(image_size=(4, 0)), "image_size must be a positive int"),
+        (dict(max_examples=0), "max_examples must be None or a positive"),
+        (dict(max_examples=3), "too few to split"),
+    ],
+)
 def test_bad_options_raise(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         data.load("digits", **kwargs)
@@ -279,15 +295,18 @@ def test_folder_errors(tmp_path):
         data.load(broken, image_size=8)
 
 
-@pytest.mark.parametrize("x, y, kwargs, message", [
-    (np.zeros((0, 4, 4, 1)), np.zeros(0, int), {}, "empty"),
-    (np.zeros((10, 16)), np.arange(10) % 2, {}, "must be images shaped"),
-    (np.zeros((10, 4, 4)), np.arange(9) % 2, {}, "10 images but y has 9"),
-    (np.zeros((10, 4, 4)), np.eye(10)[:, :2], {}, "1-D integer class ids"),
-    (np.zeros((10, 4, 4)), np.zeros(10, int), {}, "single class"),
-    (np.zeros((10, 4, 4)), np.arange(10), dict(num_classes=5), "label 5 is out of range"),
-    (np.full((10, 4, 4), 300.0), np.arange(10) % 2, {}, "pixel values span"),
-])
+@pytest.mark.parametrize(
+    "x, y, kwargs, message",
+    [
+        (np.zeros((0, 4, 4, 1)), np.zeros(0, int), {}, "empty"),
+        (np.zeros((10, 16)), np.arange(10) % 2, {}, "must be images shaped"),
+        (np.zeros((10, 4, 4)), np.arange(9) % 2, {}, "10 images but y has 9"),
+        (np.zeros((10, 4, 4)), np.eye(10)[:, :2], {}, "1-D integer class ids"),
+        (np.zeros((10, 4, 4)), np.zeros(10, int), {}, "single class"),
+        (np.zeros((10, 4, 4)), np.arange(10), dict(num_classes=5), "label 5 is out of range"),
+        (np.full((10, 4, 4), 300.0), np.arange(10) % 2, {}, "pixel values span"),
+    ],
+)
 def test_bad_arrays_raise(x, y, kwargs, message):
     with pytest.raises(ValueError, match=message):
         data.from_arrays(x, y, **kwargs)
@@ -303,6 +322,7 @@ def test_from_arrays_scales_uint8_and_adds_channel():
 
 # --- a manual-download TFDS dataset, prepared from files the user placed ---------------------
 
+
 class BnasTestManualImages(tfds.core.GeneratorBasedBuilder):
     """A tiny manual dataset: `images.npz` in the manual dir, as imagenet2012 takes tars."""
 
@@ -310,17 +330,20 @@ class BnasTestManualImages(tfds.core.GeneratorBasedBuilder):
     MANUAL_DOWNLOAD_INSTRUCTIONS = "Place images.npz in the manual dir."
 
     def _info(self):
-        features = tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(8, 8, 3)),
-            "label": tfds.features.ClassLabel(num_classes=2),
-        })
-        return tfds.core.DatasetInfo(builder=self, features=features,
-                                     supervised_keys=("image", "label"))
+        features = tfds.features.FeaturesDict(
+            {
+                "image": tfds.features.Image(shape=(8, 8, 3)),
+                "label": tfds.features.ClassLabel(num_classes=2),
+            }
+        )
+        return tfds.core.DatasetInfo(builder=self, features=features, supervised_keys=("image", "label"))
 
     def _split_generators(self, dl_manager):
         arrays = np.load(os.path.join(dl_manager.manual_dir, "images.npz"))
-        return {"train": self._generate_examples(arrays["x"][:20], arrays["y"][:20]),
-                "test": self._generate_examples(arrays["x"][20:], arrays["y"][20:])}
+        return {
+            "train": self._generate_examples(arrays["x"][:20], arrays["y"][:20]),
+            "test": self._generate_examples(arrays["x"][20:], arrays["y"][20:]),
+        }
 
     def _generate_examples(self, images, labels):
         for index, (image, label) in enumerate(zip(images, labels)):

@@ -50,10 +50,14 @@ MALFORMED = [
     (_with(normal=[["zero"]] + _valid()["normal"][1:]), "must be a pair"),
     (_with(normal=[["zero", "1"]] + _valid()["normal"][1:]), "input node must be an integer"),
     (_with(nodes=0), "nodes must be a positive integer"),
-    ({"op_set": "BINARY_OPS", "normal": [["zero", 0], ["zero", 0]] * 4, "reduce": [["zero", 0], ["zero", 1]] * 4},
-     "both edges come from node 0"),
-    ({"op_set": "BINARY_OPS", "normal": [["zero", 0], ["zero", 4]] * 4, "reduce": [["zero", 0], ["zero", 1]] * 4},
-     "input node 4 out of range"),
+    (
+        {"op_set": "BINARY_OPS", "normal": [["zero", 0], ["zero", 0]] * 4, "reduce": [["zero", 0], ["zero", 1]] * 4},
+        "both edges come from node 0",
+    ),
+    (
+        {"op_set": "BINARY_OPS", "normal": [["zero", 0], ["zero", 4]] * 4, "reduce": [["zero", 0], ["zero", 1]] * 4},
+        "input node 4 out of range",
+    ),
     ([1, 2, 3], "must be a JSON object"),
     ({"backbone": "vgg_small", "ratios": [1] * 6}, "width genotype"),
 ]
@@ -70,12 +74,15 @@ def test_invalid_json_text():
         Genotype.from_json("{normal: ")
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"backbone": "vgg_big", "ratios": [1] * 6}, "unknown backbone"),
-    ({"backbone": "vgg_small", "ratios": [1] * 5}, "has 6 searchable layers"),
-    ({"backbone": "vgg_small", "ratios": [1, 1, 1, 1, 1, 5]}, "ratio 5 is 5.0"),
-    ({"backbone": "vgg_small", "ratios": [1] * 6, "depth": 3}, "unknown width genotype fields"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"backbone": "vgg_big", "ratios": [1] * 6}, "unknown backbone"),
+        ({"backbone": "vgg_small", "ratios": [1] * 5}, "has 6 searchable layers"),
+        ({"backbone": "vgg_small", "ratios": [1, 1, 1, 1, 1, 5]}, "ratio 5 is 5.0"),
+        ({"backbone": "vgg_small", "ratios": [1] * 6, "depth": 3}, "unknown width genotype fields"),
+    ],
+)
 def test_malformed_width_genotypes(data, message):
     with pytest.raises(ValueError, match=message):
         WidthGenotype.from_dict(data)

@@ -48,9 +48,7 @@ def test_amplitude_loss_gradients_treat_sign_as_constant():
 
 def test_amplitude_loss_object_round_trips():
     loss = losses.AmplitudeLoss(theta=2.0)
-    restored = tf.keras.utils.deserialize_keras_object(
-        tf.keras.utils.serialize_keras_object(loss)
-    )
+    restored = tf.keras.utils.deserialize_keras_object(tf.keras.utils.serialize_keras_object(loss))
     assert isinstance(restored, losses.AmplitudeLoss)
     assert restored.get_config() == {"theta": 2.0}
     assert float(restored([0.5, -2.0], 1.0)) == pytest.approx(1.25)
@@ -135,9 +133,7 @@ def test_diversity_gradient_pushes_towards_uniform():
 
 def test_diversity_round_trips():
     regularizer = losses.DiversityRegularizer(lam=0.5, tau=3.0)
-    restored = tf.keras.utils.deserialize_keras_object(
-        tf.keras.utils.serialize_keras_object(regularizer)
-    )
+    restored = tf.keras.utils.deserialize_keras_object(tf.keras.utils.serialize_keras_object(regularizer))
     assert isinstance(restored, losses.DiversityRegularizer)
     assert restored.get_config() == {"lam": 0.5, "tau": 3.0}
     # 0.5 e^(-3/3) = 0.183940
@@ -186,9 +182,7 @@ def test_child_parent_sums_layers_and_ignores_label_values():
     kernels = [tf.constant(KERNEL), tf.fill([1, 1, 1, 1], 0.3)]
     reconstructions = [tf.constant(RECONSTRUCTION), tf.ones([1, 1, 1, 1])]
     # sparse class ids 7, 7, 1000 group like 0, 0, 1; lam 1 -> 1/2 * 2 = 1
-    got = losses.child_parent_kernel_loss(
-        kernels, reconstructions, FEATURES, [7, 7, 1000], 1.0
-    )
+    got = losses.child_parent_kernel_loss(kernels, reconstructions, FEATURES, [7, 7, 1000], 1.0)
     assert float(got) == pytest.approx(KERNEL_TERM + 0.49 + 1.0)
 
 
@@ -205,18 +199,14 @@ def test_child_parent_centre_gradient_by_hand():
     features = tf.Variable(FEATURES)
     with tf.GradientTape() as tape:
         loss = losses.child_parent_kernel_loss([], [], features, [0, 0, 1], 1.0)
-    np.testing.assert_allclose(
-        tape.gradient(loss, features).numpy(), [[-1.0, 0.0], [1.0, 0.0], [0.0, 0.0]]
-    )
+    np.testing.assert_allclose(tape.gradient(loss, features).numpy(), [[-1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
 
 
 def test_quantized_kernel_pairs_reads_larq_layers():
     model = tf.keras.Sequential(
         [
             tf.keras.Input((2,)),
-            lq.layers.QuantDense(
-                2, kernel_quantizer="magnitude_aware_sign", use_bias=False
-            ),
+            lq.layers.QuantDense(2, kernel_quantizer="magnitude_aware_sign", use_bias=False),
             tf.keras.layers.Dense(1),  # full precision: skipped
         ]
     )
@@ -231,14 +221,10 @@ def test_quantized_kernel_pairs_reads_larq_layers():
 
 def test_child_parent_loss_object_round_trips():
     loss = losses.ChildParentKernelLoss(lam=0.5)
-    restored = tf.keras.utils.deserialize_keras_object(
-        tf.keras.utils.serialize_keras_object(loss)
-    )
+    restored = tf.keras.utils.deserialize_keras_object(tf.keras.utils.serialize_keras_object(loss))
     assert isinstance(restored, losses.ChildParentKernelLoss)
     assert restored.get_config() == {"lam": 0.5}
-    got = restored(
-        [tf.constant(KERNEL)], [tf.constant(RECONSTRUCTION)], FEATURES, [0, 0, 1]
-    )
+    got = restored([tf.constant(KERNEL)], [tf.constant(RECONSTRUCTION)], FEATURES, [0, 0, 1])
     assert float(got) == pytest.approx(1.0)  # 0.5 + 0.5 / 2 * 2
 
 

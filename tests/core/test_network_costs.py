@@ -1,4 +1,5 @@
 """Costs of real bnas-tf networks: the 1-bit/32-bit split follows the ops, FLOPs follow the /64 rule."""
+
 import pytest
 
 from bnas_tf import Genotype, build_network
@@ -12,16 +13,32 @@ def _only(op, op_set):
 
 @pytest.mark.parametrize("binarization", ["W1/A1", "W1/A32"])
 def test_sep_conv_and_conv_networks_split_bits_as_their_layers_do(binarization):
-    conv = build_network(_only("conv_3x3", "BINARY_OPS"), cells=2, channels=8, input_shape=(8, 8, 1),
-                         binarization=binarization, reduction_cells=[1])
-    sep = build_network(_only("sep_conv_3x3", "DARTS_BINARY_OPS"), cells=2, channels=8, input_shape=(8, 8, 1),
-                        binarization=binarization, reduction_cells=[1])
+    conv = build_network(
+        _only("conv_3x3", "BINARY_OPS"),
+        cells=2,
+        channels=8,
+        input_shape=(8, 8, 1),
+        binarization=binarization,
+        reduction_cells=[1],
+    )
+    sep = build_network(
+        _only("sep_conv_3x3", "DARTS_BINARY_OPS"),
+        cells=2,
+        channels=8,
+        input_shape=(8, 8, 1),
+        binarization=binarization,
+        reduction_cells=[1],
+    )
     for model in (conv, sep):
         p = costs.profile(model)
-        binary_kernels = sum(layer.kernel.shape.num_elements() if hasattr(layer, "kernel") else
-                             layer.depthwise_kernel.shape.num_elements()
-                             for layer in model.layers if getattr(layer, "kernel_quantizer", None) is not None
-                             or getattr(layer, "depthwise_quantizer", None) is not None)
+        binary_kernels = sum(
+            layer.kernel.shape.num_elements()
+            if hasattr(layer, "kernel")
+            else layer.depthwise_kernel.shape.num_elements()
+            for layer in model.layers
+            if getattr(layer, "kernel_quantizer", None) is not None
+            or getattr(layer, "depthwise_quantizer", None) is not None
+        )
         assert p["binary_params"] == binary_kernels
         assert p["binary_params"] + p["float_params"] == model.count_params()
         assert p["flops"] == pytest.approx(p["float_macs"] + p["binary_macs"] / 64)

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -32,8 +31,11 @@ def test_binary_ops_use_larq_quant_layers_and_prelu_for_1bit():
     sep = ops.build_op("sep_conv_3x3", 8, 1, W1A32)
     kinds = [type(layer).__name__ for layer in sep.layers]
     assert kinds.count("QuantDepthwiseConv2D") == 2 and "PReLU" not in kinds and kinds[0] == "ReLU"
-    assert all(isinstance(l, (lq.layers.QuantConv2D, lq.layers.QuantDepthwiseConv2D)) for l in sep.layers
-               if "Conv" in type(l).__name__)
+    assert all(
+        isinstance(layer, (lq.layers.QuantConv2D, lq.layers.QuantDepthwiseConv2D))
+        for layer in sep.layers
+        if "Conv" in type(layer).__name__
+    )
 
 
 def test_op_sets_match_the_papers():

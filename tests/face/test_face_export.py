@@ -1,20 +1,24 @@
 """The embedding model (no margin head) converts with LCE and its .tflite embeddings agree with Keras:
 cosine similarity >= 0.999 on 256 samples (convert.verify(mode="embedding"))."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_head import GENOTYPE
 
 from bnas_tf import data, recipes
 from bnas_tf.convert import inspect, to_tflite, verify
 from bnas_tf.convert.verification import embedding_agreement
 from bnas_tf.pipeline.face_train import train_face
-from test_head import GENOTYPE
 
 
 @pytest.fixture(scope="module")
 def trained():
-    recipe = recipes.get("bnas_face", "quick", ["cells=2", "channels=8", "embedding_dim=32", "train_epochs=1",
-                                                 "train_steps_per_epoch=30", "augment=false"])
+    recipe = recipes.get(
+        "bnas_face",
+        "quick",
+        ["cells=2", "channels=8", "embedding_dim=32", "train_epochs=1", "train_steps_per_epoch=30", "augment=false"],
+    )
     bundle = data.load("digits", batch_size=32, max_examples=600)
     return train_face(GENOTYPE, recipe, bundle, verbose=0), bundle
 

@@ -1,5 +1,6 @@
 """The weight-sharing search scored by face verification: each sampled path's measurement is the 10-fold
 verification accuracy of its pooled features on held-out pairs (SupernetTuner.score_paths hook)."""
+
 import numpy as np
 import pytest
 
@@ -15,8 +16,16 @@ SPACE = CellSpace(op_set=["conv_3x3", "identity"], cells=2, channels=4, nodes=1,
 def searched(tmp_path_factory):
     bundle = data.load("digits", batch_size=32, search_split=True, max_examples=300)
     pairs = pairs_from_dataset(bundle.search_validation, name="held_out", num_pairs=100)
-    tuner = FaceOperationPruning(SPACE, repetitions=1, ucb=True, seed=1, binarization="W1/A1", verification_pairs=pairs,
-                                 directory=str(tmp_path_factory.mktemp("face")), project_name="face")
+    tuner = FaceOperationPruning(
+        SPACE,
+        repetitions=1,
+        ucb=True,
+        seed=1,
+        binarization="W1/A1",
+        verification_pairs=pairs,
+        directory=str(tmp_path_factory.mktemp("face")),
+        project_name="face",
+    )
     tuner.search(bundle.search_weights, bundle.search_validation, steps_per_epoch=2, verbose=0)
     return tuner, pairs
 
@@ -56,8 +65,16 @@ def test_child_parent_scores_both_supernets_by_verification(tmp_path):
 
     bundle = data.load("digits", batch_size=32, search_split=True, max_examples=200)
     pairs = pairs_from_dataset(bundle.search_validation, name="held_out", num_pairs=40)
-    tuner = FaceChildParent(SPACE, repetitions=1, beta=2.0, seed=0, binarization="W1/A1", verification_pairs=pairs,
-                            directory=str(tmp_path), project_name="cp")
+    tuner = FaceChildParent(
+        SPACE,
+        repetitions=1,
+        beta=2.0,
+        seed=0,
+        binarization="W1/A1",
+        verification_pairs=pairs,
+        directory=str(tmp_path),
+        project_name="cp",
+    )
     tuner.search(bundle.search_weights, bundle.search_validation, steps_per_epoch=1, verbose=0)
     for trial in tuner.oracle.trials.values():
         child, parent = (trial.metrics.get_last_value(k) for k in ("child_accuracy", "parent_accuracy"))

@@ -1,5 +1,6 @@
 """The face head: ArcFace logits against the formula, the margin layer's config and save/load round trip,
 and the embedding model (float Dense + BN on the binary body's pooled features, no margin head)."""
+
 import math
 
 import numpy as np
@@ -9,9 +10,12 @@ import tensorflow as tf
 from bnas_tf import Genotype
 from bnas_tf.face.head import AdditiveAngularMargin, arcface_logits, build_face_models
 
-GENOTYPE = Genotype(normal=[("conv_3x3", 0), ("max_pool_3x3", 1), ("identity", 0), ("conv_3x3", 1), ("identity", 2)],
-                    reduce=[("conv_3x3", 0), ("max_pool_3x3", 1), ("conv_3x3", 0), ("identity", 1), ("identity", 2)],
-                    op_set=["conv_3x3", "max_pool_3x3", "identity"], nodes=2)
+GENOTYPE = Genotype(
+    normal=[("conv_3x3", 0), ("max_pool_3x3", 1), ("identity", 0), ("conv_3x3", 1), ("identity", 2)],
+    reduce=[("conv_3x3", 0), ("max_pool_3x3", 1), ("conv_3x3", 0), ("identity", 1), ("identity", 2)],
+    op_set=["conv_3x3", "max_pool_3x3", "identity"],
+    nodes=2,
+)
 NETWORK = dict(cells=2, channels=8, reduction_cells=(1,), binarization="W1/A1")
 
 
@@ -53,8 +57,9 @@ def test_layer_config_round_trip_and_validation():
 
 def test_models_share_weights_save_and_load(tmp_path):
     tf.keras.utils.set_random_seed(0)
-    training, embedding = build_face_models(GENOTYPE, num_classes=4, input_shape=(16, 16, 1), embedding_dim=16,
-                                            **NETWORK)
+    training, embedding = build_face_models(
+        GENOTYPE, num_classes=4, input_shape=(16, 16, 1), embedding_dim=16, **NETWORK
+    )
     assert [t.name for t in training.inputs] == ["image", "label"] and len(embedding.inputs) == 1
     assert embedding.output_shape == (None, 16)
     assert "arcface" not in [layer.name for layer in embedding.layers]
@@ -68,5 +73,9 @@ def test_models_share_weights_save_and_load(tmp_path):
     loaded = tf.keras.models.load_model(tmp_path / "training.keras")
     assert isinstance(loaded.get_layer("arcface"), AdditiveAngularMargin)
     np.testing.assert_allclose(loaded([x, y], training=False), training([x, y], training=False), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(tf.keras.models.load_model(tmp_path / "embedding.keras")(x, training=False),
-                               embedding(x, training=False), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        tf.keras.models.load_model(tmp_path / "embedding.keras")(x, training=False),
+        embedding(x, training=False),
+        rtol=1e-5,
+        atol=1e-5,
+    )

@@ -1,4 +1,5 @@
 """Verification metrics (pure numpy, loaded without TensorFlow) against numbers worked out by hand."""
+
 import importlib.util
 import os
 import subprocess
@@ -14,9 +15,11 @@ _spec.loader.exec_module(metrics)
 
 
 def test_module_needs_no_tensorflow():
-    code = ("import importlib.util, sys; s = importlib.util.spec_from_file_location('m', sys.argv[1]); "
-            "m = importlib.util.module_from_spec(s); s.loader.exec_module(m); "
-            "m.ten_fold_accuracy([0.9, 0.1] * 10, [True, False] * 10); print('tensorflow' in sys.modules)")
+    code = (
+        "import importlib.util, sys; s = importlib.util.spec_from_file_location('m', sys.argv[1]); "
+        "m = importlib.util.module_from_spec(s); s.loader.exec_module(m); "
+        "m.ten_fold_accuracy([0.9, 0.1] * 10, [True, False] * 10); print('tensorflow' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code, PATH], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

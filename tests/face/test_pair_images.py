@@ -1,5 +1,6 @@
 """Pairs on disk end to end: an identity image folder (CASIA-WebFace layout) and an LFW-layout pairs.txt
 naming its files decode to the same [-1, 1] pixels bnas_tf.data gives the training images."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -19,8 +20,9 @@ def folder(tmp_path_factory):
     for label, name in enumerate(NAMES):
         (root / name).mkdir()
         for k, image in enumerate(x[y == label][:4], start=1):
-            tf.keras.utils.save_img(root / name / f"{name}_{k:04d}.png", ((image + 1) * 127.5).round().astype(np.uint8),
-                                    scale=False)
+            tf.keras.utils.save_img(
+                root / name / f"{name}_{k:04d}.png", ((image + 1) * 127.5).round().astype(np.uint8), scale=False
+            )
     lines = ["10 1"]
     for fold in range(10):
         name = NAMES[fold % 3]
@@ -47,6 +49,9 @@ def test_lfw_pairs_decode_the_named_images_at_the_training_scale(folder):
 
 
 def test_missing_images_name_the_line_and_the_image_root(folder):
-    with pytest.raises(ValueError, match=r"pairs.txt line 2: image .*Ada_Lovelace_0001.jpg' does not exist; give the "
-                                         r"folder the pair list's paths are relative to as image root"):
+    with pytest.raises(
+        ValueError,
+        match=r"pairs.txt line 2: image .*Ada_Lovelace_0001.jpg' does not exist; give the "
+        r"folder the pair list's paths are relative to as image root",
+    ):
         load_pairs(f"lfw={folder / 'pairs.txt'}", (16, 16, 1))  # the default .jpg extension: not these files

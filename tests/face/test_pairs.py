@@ -1,6 +1,5 @@
 """Pair lists: LFW pairs.txt (3- and 4-field lines, the 'folds pairs-per-fold' header), 'path1 path2 label'
 lists, and malformed lines failing with the file, the line and the fix."""
-import os
 
 import numpy as np
 import pytest
@@ -48,23 +47,45 @@ def test_list_format_with_and_without_folds(tmp_path):
     assert with_folds.folds.tolist() == [0, 0, 1, 1]
 
 
-@pytest.mark.parametrize("text,fmt,message", [
-    ("2 2\nAbel 1\n", "lfw", "pairs.txt line 2: 2 fields 'Abel 1'; each line is 'name n1 n2' (same person) or "
-                             "'name1 n1 name2 n2'"),
-    ("1 1\nAbel 1 x\nA 1 B 1\n", "lfw", "pairs.txt line 2: image number 'x' in 'Abel 1 x' is not a positive integer"),
-    ("1 1\nAbel 1 0\nA 1 B 1\n", "lfw", "image number '0'"),
-    ("2 2\n" + "A 1 2\n" * 3, "lfw", "header '2 2' (line 1) promises 2 folds x 4 lines = 8 pairs, the file has 3; "
-                                     "fix the header or restore the missing lines"),
-    ("1 2\nA 1 2\nA 1 2\nA 1 2\nA 1 B 1\n", "lfw", "fold 1 (from line 2) has 3 same-person lines, the header says 2"),
-    ("Abel 1 2\n", "lfw", "line 1: expected the header 'folds pairs-per-fold' (e.g. '10 300')"),
-    ("a.jpg b.jpg yes\n", "list", "pairs.txt line 1: label 'yes' must be 1 (same identity) or 0 (different)"),
-    ("a.jpg b.jpg\n", "list", "line 1: 2 fields 'a.jpg b.jpg'; each line is 'path1 path2 label'"),
-    ("a b 1 0\nc d 0\n", "list", "line 2: no fold, but other lines give one; give a fold on every line or on none"),
-    ("a b 1 x\n", "list", "line 1: fold 'x' must be a non-negative integer"),
-    ("# only a comment\n", "auto", "has no pairs"),
-    ("a b 1\nc d 0\n", "list", "pairs.txt: 2 pairs cannot form the 10 folds of the verification protocol; write at "
-                               "least 10 pairs, or give every line a fold"),
-])
+@pytest.mark.parametrize(
+    "text,fmt,message",
+    [
+        (
+            "2 2\nAbel 1\n",
+            "lfw",
+            "pairs.txt line 2: 2 fields 'Abel 1'; each line is 'name n1 n2' (same person) or 'name1 n1 name2 n2'",
+        ),
+        (
+            "1 1\nAbel 1 x\nA 1 B 1\n",
+            "lfw",
+            "pairs.txt line 2: image number 'x' in 'Abel 1 x' is not a positive integer",
+        ),
+        ("1 1\nAbel 1 0\nA 1 B 1\n", "lfw", "image number '0'"),
+        (
+            "2 2\n" + "A 1 2\n" * 3,
+            "lfw",
+            "header '2 2' (line 1) promises 2 folds x 4 lines = 8 pairs, the file has 3; "
+            "fix the header or restore the missing lines",
+        ),
+        (
+            "1 2\nA 1 2\nA 1 2\nA 1 2\nA 1 B 1\n",
+            "lfw",
+            "fold 1 (from line 2) has 3 same-person lines, the header says 2",
+        ),
+        ("Abel 1 2\n", "lfw", "line 1: expected the header 'folds pairs-per-fold' (e.g. '10 300')"),
+        ("a.jpg b.jpg yes\n", "list", "pairs.txt line 1: label 'yes' must be 1 (same identity) or 0 (different)"),
+        ("a.jpg b.jpg\n", "list", "line 1: 2 fields 'a.jpg b.jpg'; each line is 'path1 path2 label'"),
+        ("a b 1 0\nc d 0\n", "list", "line 2: no fold, but other lines give one; give a fold on every line or on none"),
+        ("a b 1 x\n", "list", "line 1: fold 'x' must be a non-negative integer"),
+        ("# only a comment\n", "auto", "has no pairs"),
+        (
+            "a b 1\nc d 0\n",
+            "list",
+            "pairs.txt: 2 pairs cannot form the 10 folds of the verification protocol; write at "
+            "least 10 pairs, or give every line a fold",
+        ),
+    ],
+)
 def test_malformed_lines_name_the_file_the_line_and_the_fix(tmp_path, text, fmt, message):
     with pytest.raises(ValueError) as info:
         pairs.read_pairs(_write(tmp_path, text), format=fmt)

@@ -11,6 +11,7 @@ them, which is what the checks read:
 - Evolution (population 4, 2 generations): 8 trials, each ended once, both workers used,
   generation 1 bred only after generation 0 ended.
 """
+
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ import time
 
 import pytest
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import json, os, sys
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -93,7 +94,7 @@ SCRIPT = textwrap.dedent('''
         with open(os.path.join(folder, "chief.json"), "w") as f:
             json.dump({"events": events, "genotype": genotype.to_dict()}, f)
     print("done", os.environ["KERASTUNER_TUNER_ID"], flush=True)
-''')
+""")
 TIMEOUT = 240
 WORKERS = ("worker0", "worker1")
 
@@ -115,20 +116,28 @@ def _run_cluster(tmp_path, strategy, crash_worker0=False):
     processes = []
 
     def start(tuner_id, crash=None):
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERASTUNER_TUNER_ID=tuner_id,
-                   KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=port)
+        env = dict(
+            os.environ,
+            TF_CPP_MIN_LOG_LEVEL="2",
+            KERASTUNER_TUNER_ID=tuner_id,
+            KERASTUNER_ORACLE_IP="127.0.0.1",
+            KERASTUNER_ORACLE_PORT=port,
+        )
         env.pop("CRASH_AT", None)
         if crash:
             env["CRASH_AT"] = crash
         log = open(os.path.join(folder, f"{tuner_id}.log"), "a")
-        process = subprocess.Popen([sys.executable, str(script), strategy, folder], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, str(script), strategy, folder], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         processes.append((tuner_id, process))
         return process
 
     def wait(tuner_id, process, expected=0):
         code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
-        assert code == expected, f"{tuner_id} exited {code}:\n" + open(os.path.join(folder, f"{tuner_id}.log")).read()[-3000:]
+        assert code == expected, (
+            f"{tuner_id} exited {code}:\n" + open(os.path.join(folder, f"{tuner_id}.log")).read()[-3000:]
+        )
 
     deadline = time.monotonic() + TIMEOUT
     try:
@@ -231,9 +240,19 @@ def test_evolution_trains_each_candidate_under_a_tf_distribute_strategy(tmp_path
     x, y = data.digits_arrays(16)
     train = tf.data.Dataset.from_tensor_slices((x[:128], y[:128])).batch(32)
     validation = tf.data.Dataset.from_tensor_slices((x[1600:], y[1600:])).batch(100)
-    tuner = Recorded("vgg_small", population_size=2, generations=1, seed=1, epochs_per_candidate=1,
-                     width_multiplier=0.0625, num_classes=10, input_shape=(16, 16, 1), distribution_strategy=strategy,
-                     directory=str(tmp_path), project_name="strategy")
+    tuner = Recorded(
+        "vgg_small",
+        population_size=2,
+        generations=1,
+        seed=1,
+        epochs_per_candidate=1,
+        width_multiplier=0.0625,
+        num_classes=10,
+        input_shape=(16, 16, 1),
+        distribution_strategy=strategy,
+        directory=str(tmp_path),
+        project_name="strategy",
+    )
     tuner.search(train, validation_data=validation, steps_per_epoch=2, verbose=0)
     assert len(trained_under) == 2 and all(model_strategy is strategy for model_strategy, _ in trained_under)
     assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
@@ -247,4 +266,6 @@ def test_weight_sharing_searches_refuse_a_strategy_with_the_way_to_scale(tmp_pat
 
     space = CellSpace(op_set=["conv_3x3", "identity"], cells=2, channels=8, nodes=1, reduction_cells=[1])
     with pytest.raises(ValueError, match="chief/worker mode"):
-        OperationPruning(space, distribution_strategy=tf.distribute.OneDeviceStrategy("/cpu:0"), directory=str(tmp_path))
+        OperationPruning(
+            space, distribution_strategy=tf.distribute.OneDeviceStrategy("/cpu:0"), directory=str(tmp_path)
+        )

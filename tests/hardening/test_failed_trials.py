@@ -5,6 +5,7 @@ make raise for chosen groups, so one search sees a healthy group, a
 diverging one and a crashing one. Space: 2 ops, so one pruning round of two
 groups of 2 paths (UCB, no warm-up).
 """
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -29,11 +30,13 @@ class Faults:
                 self.raised += 1
                 raise OSError("the data server went away")
             for start in range(0, len(x), 32):
-                images = x[start:start + 32]
-                yield (np.full_like(images, np.nan) if fault == "nan" else images), y[start:start + 32]
+                images = x[start : start + 32]
+                yield (np.full_like(images, np.nan) if fault == "nan" else images), y[start : start + 32]
 
-        return tf.data.Dataset.from_generator(batches, output_signature=(
-            tf.TensorSpec((None,) + x.shape[1:], tf.float32), tf.TensorSpec((None,), tf.int32)))
+        return tf.data.Dataset.from_generator(
+            batches,
+            output_signature=(tf.TensorSpec((None,) + x.shape[1:], tf.float32), tf.TensorSpec((None,), tf.int32)),
+        )
 
 
 def _tuner(tmp_path, faults, **kwargs):
@@ -71,7 +74,8 @@ def test_diverged_group_fails_rolls_back_and_stays_out_of_the_means(tmp_path, di
     # the NaN weights of the diverged group were not kept: the supernet is finite and at the last good commit
     assert all(np.all(np.isfinite(w.numpy())) for w in tuner.child.supernet.all_variables())
     assert tuner.child.pointer(tuner._folder("supernet"))["tag"] == max(
-        tid for tid, (g, s) in statuses.items() if s == "COMPLETED")
+        tid for tid, (g, s) in statuses.items() if s == "COMPLETED"
+    )
     # each op's mean is its measurement in the healthy group only (the failed samples count for nothing)
     assert tuner.oracle.phase == "done"
     edges = tuner.search_log()[0]["edges"]

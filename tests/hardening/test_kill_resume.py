@@ -18,6 +18,7 @@ same metrics, and the supernet checkpoint is at or past the last finished
 trial. At the end: the same trials, metrics, search log and genotype as the
 unbroken run.
 """
+
 import json
 import os
 import signal
@@ -28,7 +29,7 @@ import time
 
 import pytest
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import os, signal, sys, json, time
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -79,7 +80,7 @@ SCRIPT = textwrap.dedent('''
     tuner.search(train, validation, steps_per_epoch=3, verbose=1)
     with open(os.path.join(sys.argv[1], "genotype.json"), "w") as f:
         json.dump(tuner.best_genotype().to_dict(), f)
-''')
+""")
 TRIALS = 11
 TIMEOUT = 300
 
@@ -201,7 +202,7 @@ def test_kills_lose_no_finished_trial_and_keep_its_weights(runs):
     assert not nothing and first_tag == 2, (first, first_tag)  # committed, not reported: the rerun reports them
     for point, completed, tag in later:
         assert completed, point
-        for trial_id, (status, score, metrics) in completed.items():
+        for trial_id, (_status, score, metrics) in completed.items():
             assert final[trial_id] == ("COMPLETED", score, metrics), (point, trial_id)
         assert tag >= max(int(t) for t in completed), (point, tag)  # weights at or past the last finished trial
 
@@ -226,8 +227,10 @@ def test_resumed_search_ends_like_an_unbroken_one(runs):
     assert logs[0] == logs[1]  # the same means, scores and abandoned ops, round by round
 
 
-@pytest.mark.parametrize("relative_path,expected", [
-    ("oracle.json", "search state file"), (os.path.join("supernet", "latest.json"), "supernet checkpoint pointer")])
+@pytest.mark.parametrize(
+    "relative_path,expected",
+    [("oracle.json", "search state file"), (os.path.join("supernet", "latest.json"), "supernet checkpoint pointer")],
+)
 def test_half_written_state_file_stops_the_rerun_with_its_name(runs, tmp_path, relative_path, expected):
     import shutil
 
@@ -239,8 +242,13 @@ def test_half_written_state_file_stops_the_rerun_with_its_name(runs, tmp_path, r
     with open(path, "w") as f:
         f.write(text[: len(text) // 2])
     script = os.path.join(os.path.dirname(runs["broken"]), "search.py")
-    done = subprocess.run([sys.executable, script, folder], capture_output=True, text=True, timeout=TIMEOUT,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    done = subprocess.run(
+        [sys.executable, script, folder],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"ValueError: {expected} {path} is corrupt"), last

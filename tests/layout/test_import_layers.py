@@ -82,7 +82,9 @@ def imports(name: str, path: pathlib.Path, is_package: bool, known: dict):
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
                 module = node.module or ""
-            targets = [f"{module}.{alias.name}" if f"{module}.{alias.name}" in known else module for alias in node.names]
+            targets = [
+                f"{module}.{alias.name}" if f"{module}.{alias.name}" in known else module for alias in node.names
+            ]
         for target in targets:
             while target and target not in known:
                 target = target.rpartition(".")[0]
@@ -156,15 +158,29 @@ def write_tree(root: pathlib.Path, files: dict) -> None:
 @pytest.mark.parametrize(
     "files, expected",
     [
-        ({"bnas_tf/space/ops.py": "from bnas_tf.pipeline import run\n", "bnas_tf/pipeline/run.py": ""},
-         "bnas_tf.space.ops imports bnas_tf.pipeline.run from a higher layer"),
-        ({"bnas_tf/space/ops.py": "", "tuners/scores.py": "", "bnas_tf/space/losses.py": "from bnas_tf.tuners import scores\n"},
-         "bnas_tf.space.losses imports bnas_tf.tuners.scores from a higher layer"),
-        ({"bnas_tf/deploy/costs.py": "from bnas_tf.deploy import rules\n",
-          "bnas_tf/deploy/rules.py": "from bnas_tf.deploy.costs import flops\n"},
-         "import cycle: bnas_tf.deploy.costs -> bnas_tf.deploy.rules -> bnas_tf.deploy.costs"),
-        ({"bnas_tf/pipeline/run.py": "def run():\n    from bnas_tf.space import ops\n", "bnas_tf/space/ops.py": ""},
-         "function-local import of bnas_tf.space.ops without a '# lazy: reason' comment"),
+        (
+            {"bnas_tf/space/ops.py": "from bnas_tf.pipeline import run\n", "bnas_tf/pipeline/run.py": ""},
+            "bnas_tf.space.ops imports bnas_tf.pipeline.run from a higher layer",
+        ),
+        (
+            {
+                "bnas_tf/space/ops.py": "",
+                "tuners/scores.py": "",
+                "bnas_tf/space/losses.py": "from bnas_tf.tuners import scores\n",
+            },
+            "bnas_tf.space.losses imports bnas_tf.tuners.scores from a higher layer",
+        ),
+        (
+            {
+                "bnas_tf/deploy/costs.py": "from bnas_tf.deploy import rules\n",
+                "bnas_tf/deploy/rules.py": "from bnas_tf.deploy.costs import flops\n",
+            },
+            "import cycle: bnas_tf.deploy.costs -> bnas_tf.deploy.rules -> bnas_tf.deploy.costs",
+        ),
+        (
+            {"bnas_tf/pipeline/run.py": "def run():\n    from bnas_tf.space import ops\n", "bnas_tf/space/ops.py": ""},
+            "function-local import of bnas_tf.space.ops without a '# lazy: reason' comment",
+        ),
     ],
 )
 def test_the_rule_finds_what_breaks_it(tmp_path, files, expected):
@@ -173,9 +189,12 @@ def test_the_rule_finds_what_breaks_it(tmp_path, files, expected):
 
 
 def test_a_downward_import_and_an_explained_lazy_import_pass(tmp_path):
-    write_tree(tmp_path, {
-        "bnas_tf/space/ops.py": "",
-        "bnas_tf/pipeline/run.py": "from bnas_tf.space import ops\n\n\ndef run():\n"
-                                   "    from bnas_tf.space import ops  # lazy: only the run command needs it\n",
-    })
+    write_tree(
+        tmp_path,
+        {
+            "bnas_tf/space/ops.py": "",
+            "bnas_tf/pipeline/run.py": "from bnas_tf.space import ops\n\n\ndef run():\n"
+            "    from bnas_tf.space import ops  # lazy: only the run command needs it\n",
+        },
+    )
     assert violations(tmp_path) == []

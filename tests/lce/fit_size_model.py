@@ -12,6 +12,7 @@ counts. Prints a, b, c and the size errors; copy the rounded numbers into
 ``SIZE_BYTES_PER_OP``, ``SIZE_BYTES_PER_CONSTANT``, ``SIZE_BASE_BYTES``.
 Takes about 10 minutes on two cores.
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,10 +25,18 @@ from bnas_tf import convert  # noqa: E402
 from bnas_tf.deploy import lce_profile
 
 INPUT_SHAPE = (16, 16, 1)
-CELL_SPECS = [(op_set, binarization, cells, channels)
-              for op_set in ("BINARY_OPS", "DARTS_BINARY_OPS")
-              for binarization, cells, channels in (("W1/A1", 2, 8), ("W1/A1", 3, 8), ("W1/A1", 2, 16),
-                                                    ("W1/A1", 3, 16), ("W1/A32", 2, 16), ("W1/A32", 3, 8))]
+CELL_SPECS = [
+    (op_set, binarization, cells, channels)
+    for op_set in ("BINARY_OPS", "DARTS_BINARY_OPS")
+    for binarization, cells, channels in (
+        ("W1/A1", 2, 8),
+        ("W1/A1", 3, 8),
+        ("W1/A1", 2, 16),
+        ("W1/A1", 3, 16),
+        ("W1/A32", 2, 16),
+        ("W1/A32", 3, 8),
+    )
+]
 WIDTH_SEEDS = (1000, 1001, 1002)
 
 
@@ -35,14 +44,19 @@ def networks():
     """(label, build()) of every network the fit uses."""
     for k, (op_set, binarization, cells, channels) in enumerate(CELL_SPECS):
         genotype = bnas_tf.Genotype.random(op_set, seed=1000 + k)
-        yield (f"{op_set} {binarization} {cells}x{channels} seed {1000 + k}",
-               lambda g=genotype, b=binarization, c=cells, ch=channels: bnas_tf.build_network(
-                   g, cells=c, channels=ch, input_shape=INPUT_SHAPE, binarization=b))
+        yield (
+            f"{op_set} {binarization} {cells}x{channels} seed {1000 + k}",
+            lambda g=genotype, b=binarization, c=cells, ch=channels: bnas_tf.build_network(
+                g, cells=c, channels=ch, input_shape=INPUT_SHAPE, binarization=b
+            ),
+        )
     for backbone in ("vgg_small", "resnet18"):
         for seed in WIDTH_SEEDS:
             genotype = bnas_tf.WidthGenotype.random(backbone, seed=seed)
-            yield (f"{backbone} seed {seed}",
-                   lambda g=genotype: bnas_tf.build_width_network(g, input_shape=INPUT_SHAPE, binarization="W1/A1"))
+            yield (
+                f"{backbone} seed {seed}",
+                lambda g=genotype: bnas_tf.build_width_network(g, input_shape=INPUT_SHAPE, binarization="W1/A1"),
+            )
 
 
 def train_steps(model, steps=3):
@@ -70,8 +84,11 @@ def measure():
             report = lce_profile.lce_profile(model)
             size = len(convert.to_tflite(model))
             rows.append((report["weight_bytes"], report["num_ops"], report["num_constants"], size))
-            print(f"{label}{' trained' if trained else ''}: {size} bytes, {report['num_ops']} ops, "
-                  f"{report['num_constants']} constants", flush=True)
+            print(
+                f"{label}{' trained' if trained else ''}: {size} bytes, {report['num_ops']} ops, "
+                f"{report['num_constants']} constants",
+                flush=True,
+            )
             tf.keras.backend.clear_session()
     return np.array(rows, dtype=float)
 
@@ -89,8 +106,10 @@ if __name__ == "__main__":
     print(f"SIZE_BYTES_PER_OP = {per_op:.0f}")
     print(f"SIZE_BYTES_PER_CONSTANT = {per_constant:.0f}")
     print(f"SIZE_BASE_BYTES = {base:.0f}")
-    for label, (a, b, c) in (("fitted", (per_op, per_constant, base)),
-                             ("current", (lce_profile.SIZE_BYTES_PER_OP, lce_profile.SIZE_BYTES_PER_CONSTANT, lce_profile.SIZE_BASE_BYTES))):
+    for label, (a, b, c) in (
+        ("fitted", (per_op, per_constant, base)),
+        ("current", (lce_profile.SIZE_BYTES_PER_OP, lce_profile.SIZE_BYTES_PER_CONSTANT, lce_profile.SIZE_BASE_BYTES)),
+    ):
         estimate = rows[:, 0] + a * rows[:, 1] + b * rows[:, 2] + c
         error = np.abs(estimate / rows[:, 3] - 1)
         print(f"{label}: size error max {error.max():.2%}, mean {error.mean():.2%} over {len(rows)} conversions")

@@ -1,11 +1,12 @@
 """bnas_tf.space.published: the published P2 cells as library data."""
+
 import json
 from importlib import resources
 
 import pytest
 
 import bnas_tf
-from bnas_tf.space import published, ops
+from bnas_tf.space import ops, published
 from bnas_tf.space.genotype import Genotype
 
 
@@ -38,8 +39,9 @@ def test_paper_settings_are_readable():
 
 
 def test_published_genotype_builds():
-    model = bnas_tf.build_network(published.P2_BNAS_IMAGENET, cells=2, channels=8, input_shape=(16, 16, 1),
-                                  binarization="W1/A1")
+    model = bnas_tf.build_network(
+        published.P2_BNAS_IMAGENET, cells=2, channels=8, input_shape=(16, 16, 1), binarization="W1/A1"
+    )
     assert model.output_shape == (None, 10)
 
 
@@ -49,8 +51,13 @@ def test_unknown_name_lists_the_published_ones():
 
 
 def test_from_dict_validates():
-    good = {"name": "x", "op_set": "BINARY_OPS", "normal": [["bin_conv_3x3", 0], ["none", 1]] * 4,
-            "reduce": [["max_pool_3x3", 0], ["none", 1]] * 4, "paper": "p"}
+    good = {
+        "name": "x",
+        "op_set": "BINARY_OPS",
+        "normal": [["bin_conv_3x3", 0], ["none", 1]] * 4,
+        "reduce": [["max_pool_3x3", 0], ["none", 1]] * 4,
+        "paper": "p",
+    }
     assert published.from_dict(good).genotype.normal[0] == ("conv_3x3", 0)
     with pytest.raises(ValueError, match="unknown op 'bin_sep_conv'"):
         published.from_dict({**good, "normal": [["bin_sep_conv", 0], ["none", 1]] * 4})

@@ -1,10 +1,10 @@
 """bnas-tf lint: the lce_profile table for published names, genotype files, run folders and saved models."""
+
 import json
 import shutil
 from importlib import resources
 
 import larq as lq
-import pytest
 import tensorflow as tf
 
 import bnas_tf
@@ -30,8 +30,11 @@ def test_published_name(capsys):
 
 def test_published_defaults_come_from_the_paper():
     args = cli.build_parser().parse_args(["lint", "p2_bnas_cifar10"])
-    assert lint._paper_settings(bnas_tf.space.published.info(args.target)) == {"cells": 20, "channels": 36,
-                                                                         "label": "BNAS-A"}
+    assert lint._paper_settings(bnas_tf.space.published.info(args.target)) == {
+        "cells": 20,
+        "channels": 36,
+        "label": "BNAS-A",
+    }
 
 
 def test_genotype_file_w1a32_is_all_float(capsys, tmp_path):
@@ -72,8 +75,15 @@ def test_width_genotype_json(capsys, tmp_path):
 
 def test_saved_model_with_a_rejected_layer_exits_1(capsys, tmp_path):
     inputs = tf.keras.Input((4, 4, 16))
-    conv = lq.layers.QuantConv2D(8, 5, padding="same", input_quantizer="ste_sign", kernel_quantizer="ste_sign",
-                                 use_bias=False, name="overhanging")
+    conv = lq.layers.QuantConv2D(
+        8,
+        5,
+        padding="same",
+        input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign",
+        use_bias=False,
+        name="overhanging",
+    )
     path = str(tmp_path / "model.keras")
     tf.keras.Model(inputs, conv(inputs)).save(path)
     status, out, _ = lint_output(capsys, path)

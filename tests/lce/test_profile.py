@@ -1,4 +1,5 @@
 """lce_profile on single layers: kind, reason, ops and MACs for each rule LCE 0.16 applies (no conversion)."""
+
 import larq as lq
 import pytest
 import tensorflow as tf
@@ -8,11 +9,26 @@ from bnas_tf.deploy import costs, lce_profile, lce_rules
 from bnas_tf.space import published
 
 
-def binary_conv(channels=16, kernel=3, dilation=1, input_quantizer="ste_sign", kernel_quantizer="ste_sign",
-                pad_values=1.0, name=None):
-    return lq.layers.QuantConv2D(channels, kernel, dilation_rate=dilation, padding="same", pad_values=pad_values,
-                                 use_bias=False, input_quantizer=input_quantizer, kernel_quantizer=kernel_quantizer,
-                                 name=name)
+def binary_conv(
+    channels=16,
+    kernel=3,
+    dilation=1,
+    input_quantizer="ste_sign",
+    kernel_quantizer="ste_sign",
+    pad_values=1.0,
+    name=None,
+):
+    return lq.layers.QuantConv2D(
+        channels,
+        kernel,
+        dilation_rate=dilation,
+        padding="same",
+        pad_values=pad_values,
+        use_bias=False,
+        input_quantizer=input_quantizer,
+        kernel_quantizer=kernel_quantizer,
+        name=name,
+    )
 
 
 def single(layer, shape=(8, 8, 16), batch_norm=True):
@@ -31,21 +47,30 @@ LAYERS = {
     "W1/A1": lambda: binary_conv(name="conv"),
     "W1/A32": lambda: binary_conv(input_quantizer=None, pad_values=0.0, name="conv"),
     "DoReFa": lambda: binary_conv(input_quantizer=lq.quantizers.DoReFa(k_bit=1, mode="activations"), name="conv"),
-    "depthwise": lambda: lq.layers.QuantDepthwiseConv2D(3, padding="same", use_bias=False, input_quantizer="ste_sign",
-                                                        depthwise_quantizer="ste_sign", name="conv"),
+    "depthwise": lambda: lq.layers.QuantDepthwiseConv2D(
+        3, padding="same", use_bias=False, input_quantizer="ste_sign", depthwise_quantizer="ste_sign", name="conv"
+    ),
     "float": lambda: tf.keras.layers.Conv2D(16, 3, padding="same", name="conv"),
     "zero-padded overhang": lambda: binary_conv(kernel=5, pad_values=0.0, name="conv"),
 }
 
 
-@pytest.mark.parametrize("layer,kind,reason,kernel_op", [
-    ("W1/A1", "binary", "LceBconv2d", "LceBconv2d"),
-    ("W1/A32", "float", "QuantConv2D without input quantizer (W1/A32): float CONV_2D", "CONV_2D"),
-    ("DoReFa", "float", "DoReFa input quantizer is not sign-like: float", "CONV_2D"),
-    ("depthwise", "float", "QuantDepthwiseConv2D: depthwise convs have no binary kernel in LCE", "DEPTHWISE_CONV_2D"),
-    ("float", "float", "float input and kernel", "CONV_2D"),
-    ("zero-padded overhang", "rejected", "padding", "LceBconv2d"),
-])
+@pytest.mark.parametrize(
+    "layer,kind,reason,kernel_op",
+    [
+        ("W1/A1", "binary", "LceBconv2d", "LceBconv2d"),
+        ("W1/A32", "float", "QuantConv2D without input quantizer (W1/A32): float CONV_2D", "CONV_2D"),
+        ("DoReFa", "float", "DoReFa input quantizer is not sign-like: float", "CONV_2D"),
+        (
+            "depthwise",
+            "float",
+            "QuantDepthwiseConv2D: depthwise convs have no binary kernel in LCE",
+            "DEPTHWISE_CONV_2D",
+        ),
+        ("float", "float", "float input and kernel", "CONV_2D"),
+        ("zero-padded overhang", "rejected", "padding", "LceBconv2d"),
+    ],
+)
 def test_layer_kind_reason_and_kernel_op(layer, kind, reason, kernel_op):
     shape = (4, 4, 16) if kind == "rejected" else (8, 8, 16)  # a 5x5 kernel overhangs a 4x4 map
     report = lce_profile.lce_profile(single(LAYERS[layer](), shape))
@@ -89,8 +114,9 @@ def test_dilated_convs_sharing_an_input(second, shared):
     """Mirrors tests/convert/test_lce_behaviour.py: same kernel and dilation on one tensor -> both float."""
     inputs = tf.keras.Input((16, 16, 16))
     x = tf.keras.layers.PReLU(shared_axes=[1, 2])(inputs)
-    y = tf.keras.layers.Add()([binary_conv(kernel=3, dilation=2, name="a")(x),
-                               binary_conv(kernel=second[0], dilation=second[1], name="b")(x)])
+    y = tf.keras.layers.Add()(
+        [binary_conv(kernel=3, dilation=2, name="a")(x), binary_conv(kernel=second[0], dilation=second[1], name="b")(x)]
+    )
     report = lce_profile.lce_profile(tf.keras.Model(inputs, y))
     assert report["ops"]["LceBconv2d"] == (0 if shared else 2)
     assert report["ops"]["CONV_2D"] == (2 if shared else 0)
@@ -125,8 +151,9 @@ def test_equal_constants_are_counted_once():
 
 def test_published_cell_with_a_layer_called_twice():
     """P2's CIFAR cell has two empty nodes: one Zero layer called twice, merged by the converter."""
-    model = bnas_tf.build_network(published.P2_BNAS_CIFAR10, cells=2, channels=8, input_shape=(16, 16, 1),
-                                  binarization="W1/A1")
+    model = bnas_tf.build_network(
+        published.P2_BNAS_CIFAR10, cells=2, channels=8, input_shape=(16, 16, 1), binarization="W1/A1"
+    )
     report = lce_profile.lce_profile(model)
     assert any("(call 2)" in r["name"] and r["kind"] == "folded" for r in report["layers"])
     assert report["ops"]["LceBconv2d"] > 0 and not report["rejected"]
@@ -146,10 +173,13 @@ def test_rejects_what_is_not_a_model():
         lce_profile.lce_profile("model.keras")
 
 
-@pytest.mark.parametrize("kernel_quantizer,kind,ops", [
-    ("ste_sign", "binary", ["LceBconv2d"]),
-    ("magnitude_aware_sign", "float", ["LceDequantize", "MEAN", "MUL", "TRANSPOSE", "CONV_2D"]),
-])
+@pytest.mark.parametrize(
+    "kernel_quantizer,kind,ops",
+    [
+        ("ste_sign", "binary", ["LceBconv2d"]),
+        ("magnitude_aware_sign", "float", ["LceDequantize", "MEAN", "MUL", "TRANSPOSE", "CONV_2D"]),
+    ],
+)
 def test_scaled_kernels_over_the_folding_limit_stay_float(kernel_quantizer, kind, ops):
     """Above 2**25 weights the converter leaves a magnitude-aware scale to run time (tests/lce/test_agreement.py)."""
     channels = lce_rules.FOLDING_LIMIT_WEIGHTS // 4096 + 1  # a 1x1 kernel of 4096 x channels > 2**25 weights

@@ -1,13 +1,23 @@
 """`bnas-tf run --recipe bnas_face` end to end on digits-as-identities: search scored by verification, ArcFace
 retraining, 10-fold verification of Keras and .tflite embeddings, the cosine check, the report's ROC section."""
+
 import json
 import os
 
 import pytest
 from test_run_command import _assert_real_png, _main, _set
 
-FACE_FILES = ("genotype.json", "model.keras", "model.tflite", "metrics.json", "report.md", "verification.json",
-              "roc.png", "accuracy.png", "search_progress.png")
+FACE_FILES = (
+    "genotype.json",
+    "model.keras",
+    "model.tflite",
+    "metrics.json",
+    "report.md",
+    "verification.json",
+    "roc.png",
+    "accuracy.png",
+    "search_progress.png",
+)
 
 
 def _check_run(run_dir):
@@ -35,8 +45,21 @@ def test_toy_face_run_writes_verification_roc_and_tflite(tmp_path):
     assert "verification_accuracy" in out and "verification accuracy (10-fold) test Keras" in out
     status, _, err = _main(["report", run_dir])  # redraws the ROC from the folder alone
     assert status == 0, err
-    status, out, err = _main(["convert", run_dir, "-o", str(tmp_path / "again.tflite"), "--verify-on", "digits",
-                              "--embedding", "--max-samples", "64", "--min-cosine", "0.9"])
+    status, out, err = _main(
+        [
+            "convert",
+            run_dir,
+            "-o",
+            str(tmp_path / "again.tflite"),
+            "--verify-on",
+            "digits",
+            "--embedding",
+            "--max-samples",
+            "64",
+            "--min-cosine",
+            "0.9",
+        ]
+    )
     assert status == 0, err
     assert "verify on digits (64 samples): embedding cosine similarity min" in out
 

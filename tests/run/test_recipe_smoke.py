@@ -1,4 +1,5 @@
 """Each recipe's quick profile, shrunk to toy size, searches end to end through the Python API."""
+
 import json
 import os
 
@@ -23,8 +24,9 @@ def test_quick_profile_at_toy_size_finds_a_valid_genotype(name, tmp_path):
     if recipe.strategy == "evolution":
         assert isinstance(saved, WidthGenotype) and saved.backbone == "vgg_small"
         assert len(log["trials"]) == recipe.population_size * recipe.generations
-        assert log["pareto"] and list(saved.ratios) in [i["ratios"] for g in log["evolution"]["log"]
-                                                        for i in g["individuals"]]
+        assert log["pareto"] and list(saved.ratios) in [
+            i["ratios"] for g in log["evolution"]["log"] for i in g["individuals"]
+        ]
         return
     assert isinstance(saved, Genotype) and saved.nodes == recipe.nodes
     assert {op for kind in KINDS for op, _ in getattr(saved, kind)} <= set(recipe.op_set)

@@ -1,4 +1,5 @@
 """Recipes are data: the registry, both profiles of every recipe, the paper numbers, and --set parsing."""
+
 import dataclasses
 
 import pytest
@@ -6,14 +7,20 @@ import pytest
 from bnas_tf import recipes
 from bnas_tf.recipes import base
 
-
 #: Paper datasets other than CIFAR-10: P1's face experiment trains on CASIA-WebFace (an image folder).
 PAPER_DATASETS = {"bnas_face": "data/CASIA-WebFace"}
 
 
 def test_registry_lists_the_paper_experiments_with_the_default_first():
-    assert set(recipes.names()) == {"bnas_xnor", "bnas_pcnn", "bnas_1bit_ucb", "cpnas", "binary_darts",
-                                    "evolution_vgg_small", "bnas_face"}
+    assert set(recipes.names()) == {
+        "bnas_xnor",
+        "bnas_pcnn",
+        "bnas_1bit_ucb",
+        "cpnas",
+        "binary_darts",
+        "evolution_vgg_small",
+        "bnas_face",
+    }
     assert recipes.names()[0] == recipes.DEFAULT_RECIPE
 
 
@@ -23,8 +30,13 @@ def test_every_recipe_has_a_paper_and_a_smaller_quick_profile(name):
     assert dataclasses.is_dataclass(paper) and type(paper) is type(quick)
     assert quick.dataset == "digits" and paper.dataset == PAPER_DATASETS.get(name, "cifar10")
     assert quick.train_epochs < paper.train_epochs
-    assert quick.name == name and quick.strategy in ("operation_pruning", "child_parent", "differentiable",
-                                                     "evolution", "face_operation_pruning")
+    assert quick.name == name and quick.strategy in (
+        "operation_pruning",
+        "child_parent",
+        "differentiable",
+        "evolution",
+        "face_operation_pruning",
+    )
     assert recipes.differences(name)  # the quick profile is data: overrides of the paper's fields
     if isinstance(quick, base.CellRecipe):
         assert len(quick.op_set) <= 4 and quick.search_cells <= 3 and quick.nodes == 2
@@ -52,7 +64,12 @@ def test_paper_profiles_carry_the_spec_numbers():
 
 def test_face_paper_profile_carries_p1_face_settings():
     face = recipes.get("bnas_face", "paper")
-    assert (face.search_batch_size, face.train_batch_size, face.train_learning_rate, face.train_epochs) == (400, 400, 0.05, 100)
+    assert (face.search_batch_size, face.train_batch_size, face.train_learning_rate, face.train_epochs) == (
+        400,
+        400,
+        0.05,
+        100,
+    )
     assert (face.embedding_dim, face.margin_scale, face.margin) == (512, 64.0, 0.5)  # ArcFace defaults
     assert face.binarization == "W1/A1" and face.ucb and face.task == "face_verification"
     assert [spec.split("=")[0] for spec in face.verification_pairs] == ["lfw", "cfp_fp", "agedb_30"]
@@ -63,9 +80,20 @@ def test_face_paper_profile_carries_p1_face_settings():
 
 
 def test_overrides_are_parsed_by_the_field_types():
-    recipe = recipes.get("cpnas", "quick", ["train_epochs=3", "beta=0.5", "auxiliary=yes", "op_set=conv_3x3,identity",
-                                            "search_reduction_cells=none", "reduction_cells=1", "image_size=none",
-                                            "lr_milestones=2,4"])
+    recipe = recipes.get(
+        "cpnas",
+        "quick",
+        [
+            "train_epochs=3",
+            "beta=0.5",
+            "auxiliary=yes",
+            "op_set=conv_3x3,identity",
+            "search_reduction_cells=none",
+            "reduction_cells=1",
+            "image_size=none",
+            "lr_milestones=2,4",
+        ],
+    )
     assert recipe.train_epochs == 3 and recipe.beta == 0.5 and recipe.auxiliary is True
     assert recipe.op_set == ("conv_3x3", "identity") and recipe.search_reduction_cells is None
     assert recipe.reduction_cells == (1,) and recipe.image_size is None and recipe.lr_milestones == (2, 4)
@@ -77,20 +105,23 @@ def test_overrides_are_parsed_by_the_field_types():
             recipes.get("cpnas", "quick", bad)
 
 
-@pytest.mark.parametrize("assignment,message", [
-    ("train_epoch=3", r"unknown setting 'train_epoch' for recipe 'cpnas'; did you mean train_epochs"),
-    ("colour=blue", r"unknown setting 'colour'"),
-    ("train_epochs=three", r"setting 'train_epochs' takes int, got 'three'"),
-    ("beta=high", r"setting 'beta' takes float"),
-    ("auxiliary=maybe", r"setting 'auxiliary' takes true or false"),
-    ("lr_milestones=1,x", r"comma-separated list of int"),
-    ("train_epochs", r"--set takes key=value"),
-    ("train_epochs=0", r"train_epochs must be positive"),
-    ("binarization=W2/A2", r"binarization must be one of"),
-    ("search_binarization=W2/A2", r"search_binarization must be one of .* or unset"),
-    ("lr_schedule=step", r"needs lr_milestones"),
-    ("tflite_weights=int8", r"for W1/A32 networks"),
-])
+@pytest.mark.parametrize(
+    "assignment,message",
+    [
+        ("train_epoch=3", r"unknown setting 'train_epoch' for recipe 'cpnas'; did you mean train_epochs"),
+        ("colour=blue", r"unknown setting 'colour'"),
+        ("train_epochs=three", r"setting 'train_epochs' takes int, got 'three'"),
+        ("beta=high", r"setting 'beta' takes float"),
+        ("auxiliary=maybe", r"setting 'auxiliary' takes true or false"),
+        ("lr_milestones=1,x", r"comma-separated list of int"),
+        ("train_epochs", r"--set takes key=value"),
+        ("train_epochs=0", r"train_epochs must be positive"),
+        ("binarization=W2/A2", r"binarization must be one of"),
+        ("search_binarization=W2/A2", r"search_binarization must be one of .* or unset"),
+        ("lr_schedule=step", r"needs lr_milestones"),
+        ("tflite_weights=int8", r"for W1/A32 networks"),
+    ],
+)
 def test_bad_overrides_say_what_is_wrong(assignment, message):
     with pytest.raises(ValueError, match=message):
         recipes.get("cpnas", "quick", [assignment])

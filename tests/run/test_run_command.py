@@ -1,4 +1,5 @@
 """`bnas-tf run` end to end at toy size, and the search / train / report / recipes subcommands."""
+
 import contextlib
 import io
 import json
@@ -13,12 +14,22 @@ import numpy as np
 import pytest
 from toysize import toy_overrides
 
-from bnas_tf.pipeline import cli
 from bnas_tf import recipes
 from bnas_tf.convert import load_model
+from bnas_tf.pipeline import cli
 
-RUN_FILES = ("genotype.json", "model.keras", "model.tflite", "metrics.json", "report.md", "search_log.json",
-             "history.json", "genotype.png", "search_progress.png", "accuracy.png")
+RUN_FILES = (
+    "genotype.json",
+    "model.keras",
+    "model.tflite",
+    "metrics.json",
+    "report.md",
+    "search_log.json",
+    "history.json",
+    "genotype.png",
+    "search_progress.png",
+    "accuracy.png",
+)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -38,8 +49,9 @@ def _set(name, *extra):
 def run(tmp_path_factory):
     """One toy `bnas-tf run` of the default recipe, with the auxiliary head and label smoothing on."""
     run_dir = str(tmp_path_factory.mktemp("runs") / "toy")
-    status, out, err = _main(["run", *_set(recipes.DEFAULT_RECIPE, "auxiliary=true", "label_smoothing=0.1"),
-                              "--output", run_dir])
+    status, out, err = _main(
+        ["run", *_set(recipes.DEFAULT_RECIPE, "auxiliary=true", "label_smoothing=0.1"), "--output", run_dir]
+    )
     assert status == 0, err
     return run_dir, out
 
@@ -131,8 +143,20 @@ def test_search_then_train_subcommands(tmp_path):
     assert status == 0, err
     assert "No trained model" in open(os.path.join(search_dir, "report.md")).read()
 
-    status, out, err = _main(["train", os.path.join(search_dir, "genotype.json"), "--recipe", name, "--epochs", "2",
-                              *_set(name), "--output", train_dir, "--quiet"])
+    status, out, err = _main(
+        [
+            "train",
+            os.path.join(search_dir, "genotype.json"),
+            "--recipe",
+            name,
+            "--epochs",
+            "2",
+            *_set(name),
+            "--output",
+            train_dir,
+            "--quiet",
+        ]
+    )
     assert status == 0, err
     history = json.load(open(os.path.join(train_dir, "history.json")))
     assert len(history["loss"]) == 2 and len(history["val_accuracy"]) == 2
@@ -153,11 +177,14 @@ def test_evolution_run_draws_accuracy_against_flops_with_the_pareto_front(tmp_pa
     assert log["pareto"] and "![accuracy vs FLOPs" in open(os.path.join(run_dir, "report.md")).read()
 
 
-@pytest.mark.parametrize("assignment,message", [
-    ("colour=blue", "unknown setting 'colour' for recipe"),
-    ("train_epochs=many", "setting 'train_epochs' takes int, got 'many'"),
-    ("train_epochs", "--set takes key=value"),
-])
+@pytest.mark.parametrize(
+    "assignment,message",
+    [
+        ("colour=blue", "unknown setting 'colour' for recipe"),
+        ("train_epochs=many", "setting 'train_epochs' takes int, got 'many'"),
+        ("train_epochs", "--set takes key=value"),
+    ],
+)
 def test_set_errors_exit_2_with_a_message_and_write_nothing(assignment, message, tmp_path):
     status, _, err = _main(["run", "--set", assignment, "--output", str(tmp_path / "never")])
     assert status == 2 and message in err
@@ -187,8 +214,14 @@ def test_bnas_tf_run_with_no_arguments_finishes_in_ten_minutes(tmp_path):
     script = os.path.join(os.path.dirname(sys.executable), "bnas-tf")  # the console script the README runs
     command = [script, "run"] if os.path.exists(script) else [sys.executable, "-m", "bnas_tf.pipeline.cli", "run"]
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    done = subprocess.run(
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     seconds = time.perf_counter() - start
     assert done.returncode == 0, done.stderr[-2000:]
     (run_dir,) = os.listdir(tmp_path / "runs")

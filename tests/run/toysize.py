@@ -1,8 +1,13 @@
 """Toy-size settings for the run tests: every recipe shrunk to seconds on 2 CPU cores."""
 
 #: Shrinks any recipe's quick profile: 300 digits, 2 steps per search epoch, 1 short retraining epoch.
-TOY_DATA = {"max_examples": 300, "search_steps_per_epoch": 2, "train_epochs": 1, "train_steps_per_epoch": 3,
-            "verify_samples": 64}
+TOY_DATA = {
+    "max_examples": 300,
+    "search_steps_per_epoch": 2,
+    "train_epochs": 1,
+    "train_steps_per_epoch": 3,
+    "verify_samples": 64,
+}
 #: Cell recipes: 2 ops (one pruning round, one supernet trace), 2 cells, 4 / 8 channels, one repetition.
 TOY_CELLS = dict(TOY_DATA, search_cells=2, search_channels=4, cells=2, channels=8)
 TOY = {
@@ -11,8 +16,9 @@ TOY = {
     "bnas_1bit_ucb": dict(TOY_CELLS, op_set="conv_3x3,identity", repetitions=1),
     "cpnas": dict(TOY_CELLS, op_set="conv_3x3,identity", repetitions=1),
     "binary_darts": dict(TOY_CELLS, op_set="zero,conv_3x3", search_epochs=1),
-    "evolution_vgg_small": dict(TOY_DATA, population_size=2, generations=1, epochs_per_candidate=1,
-                                width_multiplier=0.0625),
+    "evolution_vgg_small": dict(
+        TOY_DATA, population_size=2, generations=1, epochs_per_candidate=1, width_multiplier=0.0625
+    ),
     "bnas_face": dict(TOY_CELLS, op_set="conv_3x3,identity", repetitions=1, embedding_dim=16, generated_pairs=100),
 }
 

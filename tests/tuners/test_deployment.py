@@ -1,16 +1,16 @@
 """Deployment objectives (issue 8): budgets reject before training, penalties rescore, winners stay in budget."""
+
 import math
 import re
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from bnas_tf import build_network, data
-from bnas_tf.space.genotype import WidthGenotype
 from bnas_tf.deploy.lce_profile import lce_profile
+from bnas_tf.space.genotype import WidthGenotype
 from bnas_tf.space.supernet import CellSpace
-from bnas_tf.tuners import ChildParent, Differentiable, DeploymentObjective, OperationPruning
+from bnas_tf.tuners import ChildParent, DeploymentObjective, Differentiable, OperationPruning
 from bnas_tf.tuners import deployment as deployment_lib
 from tests.tuners.test_evolution import ToyEvolution
 
@@ -18,13 +18,16 @@ SPACE = CellSpace(op_set=["conv_3x3", "max_pool_3x3", "identity"], cells=2, chan
 
 
 # ------------------------------------------------------------ the objective as data
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(cost="latency"), "deployment cost must be one of size_bytes"),
-    (dict(budget=0), "deployment budget must be a finite number > 0"),
-    (dict(budget=float("inf")), "deployment budget must be a finite number"),
-    (dict(penalty=-1.0), "deployment penalty must be a finite number >= 0"),
-    (dict(base_cost=0.0), "deployment base_cost must be a finite number > 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(cost="latency"), "deployment cost must be one of size_bytes"),
+        (dict(budget=0), "deployment budget must be a finite number > 0"),
+        (dict(budget=float("inf")), "deployment budget must be a finite number"),
+        (dict(penalty=-1.0), "deployment penalty must be a finite number >= 0"),
+        (dict(base_cost=0.0), "deployment base_cost must be a finite number > 0"),
+    ],
+)
 def test_objective_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         DeploymentObjective(**kwargs)
@@ -56,8 +59,11 @@ def test_first_within_budget_and_pareto_points():
     assert deployment_lib.first_within_budget(["a", "b", "c"], cost, 25) == "b"
     assert deployment_lib.first_within_budget(["a", "c"], cost, 5) is None
     assert deployment_lib.first_within_budget(["a"], cost, None) == "a"
-    records = [{"val_accuracy": 0.9, "deploy_cost": 30}, {"val_accuracy": 0.8, "deploy_cost": 10},
-               {"val_accuracy": 0.7, "deploy_cost": 20}]
+    records = [
+        {"val_accuracy": 0.9, "deploy_cost": 30},
+        {"val_accuracy": 0.8, "deploy_cost": 10},
+        {"val_accuracy": 0.7, "deploy_cost": 20},
+    ]
     assert deployment_lib.pareto_points(records) == [records[1], records[0]]
 
 
@@ -68,14 +74,23 @@ def bundle():
 
 
 def _network_cost(genotype, cost="size_bytes"):
-    model = build_network(genotype, cells=SPACE.cells, channels=SPACE.channels, num_classes=10, input_shape=(16, 16, 1),
-                          binarization="W1/A1", reduction_cells=SPACE.reduction_cells)
+    model = build_network(
+        genotype,
+        cells=SPACE.cells,
+        channels=SPACE.channels,
+        num_classes=10,
+        input_shape=(16, 16, 1),
+        binarization="W1/A1",
+        reduction_cells=SPACE.reduction_cells,
+    )
     return lce_profile(model)[cost]
 
 
 def _uniform_costs(cost):
-    return [_network_cost(SPACE.genotype({k: [op] * SPACE.num_edges for k in ("normal", "reduce")}), cost)
-            for op in range(SPACE.num_ops)]
+    return [
+        _network_cost(SPACE.genotype({k: [op] * SPACE.num_edges for k in ("normal", "reduce")}), cost)
+        for op in range(SPACE.num_ops)
+    ]
 
 
 def _search(tuner, bundle):
@@ -86,8 +101,18 @@ def _search(tuner, bundle):
 def test_child_parent_with_a_size_budget_rejects_before_training_and_returns_a_winner_in_budget(tmp_path, bundle):
     costs = _uniform_costs("size_bytes")
     budget = (min(costs) + max(costs)) / 2  # some sampled paths fit, some do not
-    tuner = _search(ChildParent(SPACE, repetitions=2, seed=3, binarization="W1/A1", directory=str(tmp_path),
-                                project_name="cp", deployment=DeploymentObjective("size_bytes", budget=budget)), bundle)
+    tuner = _search(
+        ChildParent(
+            SPACE,
+            repetitions=2,
+            seed=3,
+            binarization="W1/A1",
+            directory=str(tmp_path),
+            project_name="cp",
+            deployment=DeploymentObjective("size_bytes", budget=budget),
+        ),
+        bundle,
+    )
     trials = list(tuner.oracle.trials.values())
     rejected = [t for t in trials if t.status == "FAILED"]
     completed = [t for t in trials if t.status == "COMPLETED"]
@@ -110,9 +135,20 @@ def test_child_parent_with_a_size_budget_rejects_before_training_and_returns_a_w
 
 def test_operation_pruning_penalty_becomes_the_objective(tmp_path, bundle, capsys):
     objective = DeploymentObjective("binary_macs", penalty=0.05)
-    tuner = _search(OperationPruning(SPACE, repetitions=2, warmup_epochs=0, finetune_epochs=0, seed=3,
-                                     binarization="W1/A1", directory=str(tmp_path), project_name="op",
-                                     deployment=objective), bundle)
+    tuner = _search(
+        OperationPruning(
+            SPACE,
+            repetitions=2,
+            warmup_epochs=0,
+            finetune_epochs=0,
+            seed=3,
+            binarization="W1/A1",
+            directory=str(tmp_path),
+            project_name="op",
+            deployment=objective,
+        ),
+        bundle,
+    )
     assert tuner.oracle.objective.name == "deployed_val_accuracy"
     base = max(_uniform_costs("binary_macs"))
     completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
@@ -135,17 +171,31 @@ def test_winner_over_budget_falls_back_to_the_best_sampled_path_or_fails_clearly
 
     assert Stub(30).within_budget(["pruned", "p1", "p2"], "the pruned architecture") == "p2"
     assert Stub(60).within_budget(["pruned", "p1", "p2"], "the pruned architecture") == "pruned"
-    with pytest.raises(ValueError, match="no searched architecture is within the deployment budget 10 size_bytes: "
-                                         "the cheapest candidate costs 20"):
+    with pytest.raises(
+        ValueError,
+        match="no searched architecture is within the deployment budget 10 size_bytes: the cheapest candidate costs 20",
+    ):
         Stub(10).within_budget(["pruned", "p1", "p2"], "the pruned architecture")
 
 
 def test_differentiable_budget_keeps_the_winner_in_budget(tmp_path, bundle):
     costs = _uniform_costs("size_bytes")
-    tuner = Differentiable(SPACE, epochs=2, seed=0, binarization="W1/A1", directory=str(tmp_path), project_name="d",
-                           deployment=DeploymentObjective("size_bytes", budget=max(costs)))
-    tuner.search(bundle.search_weights, bundle.search_validation, architecture_data=bundle.search_architecture,
-                 steps_per_epoch=2, verbose=0)
+    tuner = Differentiable(
+        SPACE,
+        epochs=2,
+        seed=0,
+        binarization="W1/A1",
+        directory=str(tmp_path),
+        project_name="d",
+        deployment=DeploymentObjective("size_bytes", budget=max(costs)),
+    )
+    tuner.search(
+        bundle.search_weights,
+        bundle.search_validation,
+        architecture_data=bundle.search_architecture,
+        steps_per_epoch=2,
+        verbose=0,
+    )
     for trial in tuner.oracle.trials.values():  # every epoch's discretised genotype is costed
         assert trial.metrics.get_last_value("deploy_cost") == _network_cost(tuner.trial_candidate(trial))
     genotype = tuner.best_genotype()
@@ -159,8 +209,16 @@ def test_evolution_budget_fails_genes_before_training_and_keeps_searching(tmp_pa
     uniform._setup_deployment(DeploymentObjective("float_macs"))
     budget = uniform.candidate_costs().cost(WidthGenotype.uniform("vgg_small", 2.0))
     ToyEvolution.calls = 0
-    tuner = ToyEvolution(directory=str(tmp_path), project_name="budget", population_size=4, generations=3, seed=3,
-                         flops_penalty=0.01, deployment=DeploymentObjective("float_macs", budget=budget), **settings)
+    tuner = ToyEvolution(
+        directory=str(tmp_path),
+        project_name="budget",
+        population_size=4,
+        generations=3,
+        seed=3,
+        flops_penalty=0.01,
+        deployment=DeploymentObjective("float_macs", budget=budget),
+        **settings,
+    )
     tuner.search(verbose=0)  # 3 consecutive rejections must not stop it (they are not training failures)
     trials = list(tuner.oracle.trials.values())
     rejected = [t for t in trials if deployment_lib.is_rejected(t)]
@@ -174,21 +232,41 @@ def test_evolution_budget_fails_genes_before_training_and_keeps_searching(tmp_pa
 
 
 def test_evolution_penalty_is_subtracted_inside_the_fitness(tmp_path):
-    tuner = ToyEvolution(directory=str(tmp_path), project_name="penalty", population_size=4, generations=1, seed=3,
-                         flops_penalty=0.01, num_classes=10, input_shape=(16, 16, 1), width_multiplier=0.125,
-                         deployment=DeploymentObjective("size_bytes", penalty=0.1))
+    tuner = ToyEvolution(
+        directory=str(tmp_path),
+        project_name="penalty",
+        population_size=4,
+        generations=1,
+        seed=3,
+        flops_penalty=0.01,
+        num_classes=10,
+        input_shape=(16, 16, 1),
+        width_multiplier=0.125,
+        deployment=DeploymentObjective("size_bytes", penalty=0.1),
+    )
     tuner.search(verbose=0)
     for trial in tuner.oracle.trials.values():
         m = trial.metrics.get_last_value
-        expected = max(m("val_accuracy") - 0.01 * m("flops") / m("base_flops") - 0.1 * m("deploy_cost") / m("deploy_base_cost"), 0)
+        expected = max(
+            m("val_accuracy") - 0.01 * m("flops") / m("base_flops") - 0.1 * m("deploy_cost") / m("deploy_base_cost"), 0
+        )
         assert m("fitness") == pytest.approx(expected)
-        assert math.isclose(m("deploy_base_cost"), tuner.candidate_costs().cost(WidthGenotype.uniform("vgg_small", 1.0)))
+        assert math.isclose(
+            m("deploy_base_cost"), tuner.candidate_costs().cost(WidthGenotype.uniform("vgg_small", 1.0))
+        )
 
 
 def test_edge_costs_split_the_profile_by_cell_kind_and_edge():
     genotype = SPACE.genotype({k: [0] * SPACE.num_edges for k in ("normal", "reduce")})  # conv_3x3 everywhere
-    model = build_network(genotype, cells=SPACE.cells, channels=SPACE.channels, num_classes=10, input_shape=(16, 16, 1),
-                          binarization="W1/A1", reduction_cells=SPACE.reduction_cells)
+    model = build_network(
+        genotype,
+        cells=SPACE.cells,
+        channels=SPACE.channels,
+        num_classes=10,
+        input_shape=(16, 16, 1),
+        binarization="W1/A1",
+        reduction_cells=SPACE.reduction_cells,
+    )
     profile = lce_profile(model)
     table = deployment_lib.edge_costs(profile["layers"], "binary_macs", SPACE.reduction_cells, SPACE.num_edges)
     outside = sum(r["binary_macs"] for r in profile["layers"] if not re.match(r"cell\d+_e\d+_", r["name"]))
@@ -206,10 +284,23 @@ def _alpha_preference(tuner, op):
 
 def test_differentiable_penalty_pushes_alpha_away_from_costly_ops(tmp_path, bundle):
     def run(name, deployment):
-        tuner = Differentiable(SPACE, epochs=2, seed=0, binarization="W1/A1", alpha_learning_rate=0.05,
-                               directory=str(tmp_path), project_name=name, deployment=deployment)
-        tuner.search(bundle.search_weights, bundle.search_validation, architecture_data=bundle.search_architecture,
-                     steps_per_epoch=3, verbose=0)
+        tuner = Differentiable(
+            SPACE,
+            epochs=2,
+            seed=0,
+            binarization="W1/A1",
+            alpha_learning_rate=0.05,
+            directory=str(tmp_path),
+            project_name=name,
+            deployment=deployment,
+        )
+        tuner.search(
+            bundle.search_weights,
+            bundle.search_validation,
+            architecture_data=bundle.search_architecture,
+            steps_per_epoch=3,
+            verbose=0,
+        )
         return tuner
 
     plain = run("plain", None)

@@ -7,6 +7,7 @@ searches on digits (VGG-small at width_multiplier 0.125, 16x16x1 inputs,
 1 epoch on 320 images) check the metrics, the resume on real training and
 the uniform-4x initialisation.
 """
+
 import json
 import math
 import os
@@ -18,12 +19,21 @@ import pytest
 import tensorflow as tf
 
 from bnas_tf import WidthGenotype, build_width_network
-from bnas_tf.deploy import costs
 from bnas_tf.data import from_arrays
+from bnas_tf.deploy import costs
 from bnas_tf.tuners import scores, width_init
 from bnas_tf.tuners.evolution import (
-    RATIOS, DivergenceMonitor, Evolution, EvolutionOracle, first_generation, mutate, next_generation,
-    survivors, tournament_select, uniform_crossover)
+    RATIOS,
+    DivergenceMonitor,
+    Evolution,
+    EvolutionOracle,
+    first_generation,
+    mutate,
+    next_generation,
+    survivors,
+    tournament_select,
+    uniform_crossover,
+)
 
 # ------------------------------------------------------------- operators
 
@@ -59,11 +69,13 @@ def test_generations_avoid_known_genes_and_fall_back_in_a_tiny_space():
     assert len(set(children)) == 32 and not set(children) & set(genes)
     # Two ratios x 2 layers = 4 genes, all seen: children repeat seen genes but not each other, then anything.
     tiny = [(1.0, 1.0), (1.0, 2.0), (2.0, 1.0), (2.0, 2.0)]
-    four = next_generation(tiny, [0, 1, 2, 3], 4, np.random.default_rng(0), mutation_rate=0.5, seen=tiny,
-                           ratios=(1.0, 2.0))
+    four = next_generation(
+        tiny, [0, 1, 2, 3], 4, np.random.default_rng(0), mutation_rate=0.5, seen=tiny, ratios=(1.0, 2.0)
+    )
     assert sorted(four) == sorted(tiny)
-    assert len(next_generation(tiny, [0, 1, 2, 3], 6, np.random.default_rng(0), mutation_rate=0.5,
-                               ratios=(1.0, 2.0))) == 6
+    assert (
+        len(next_generation(tiny, [0, 1, 2, 3], 6, np.random.default_rng(0), mutation_rate=0.5, ratios=(1.0, 2.0))) == 6
+    )
 
 
 def test_survivors_rank_fitness_then_accuracy_and_failed_last():
@@ -108,7 +120,11 @@ def test_oracle_idles_only_while_other_trials_run(tmp_path):
     assert oracle.create_trial("a").status == "STOPPED"
     log = json.load(open(tmp_path / "p" / "search_log.json"))
     assert [ind["status"] for gen in log["log"] for ind in gen["individuals"]] == [
-        "COMPLETED", "FAILED", "COMPLETED", "COMPLETED"]
+        "COMPLETED",
+        "FAILED",
+        "COMPLETED",
+        "COMPLETED",
+    ]
 
 
 def test_a_lost_trial_is_handed_out_again_instead_of_idling(tmp_path):
@@ -243,12 +259,20 @@ def digits_data():
     y = data.target.astype("int32")
     # Fixed order (no reshuffle) so an interrupted search trains on the same batches as an unbroken one.
     # 320 = 10 x 32: no ragged last batch, so each candidate traces its train step once.
-    return (tf.data.Dataset.from_tensor_slices((x[:320], y[:320])).batch(32),
-            tf.data.Dataset.from_tensor_slices((x[320:420], y[320:420])).batch(50))
+    return (
+        tf.data.Dataset.from_tensor_slices((x[:320], y[:320])).batch(32),
+        tf.data.Dataset.from_tensor_slices((x[320:420], y[320:420])).batch(50),
+    )
 
 
-REAL = {"population_size": 4, "generations": 2, "seed": 1, "epochs_per_candidate": 1, "width_multiplier": 0.125,
-        "flops_penalty": 0.01}
+REAL = {
+    "population_size": 4,
+    "generations": 2,
+    "seed": 1,
+    "epochs_per_candidate": 1,
+    "width_multiplier": 0.125,
+    "flops_penalty": 0.01,
+}
 
 
 @pytest.fixture(scope="module")
@@ -265,31 +289,38 @@ def test_tiny_search_on_digits_reports_eq4_fitness(real_search):
     assert len(trials) == 8 and all(t.status == "COMPLETED" for t in trials)
     best = tuner.best_genotype()
     assert isinstance(best, WidthGenotype) and best.backbone == "vgg_small" and set(best.ratios) <= set(RATIOS)
-    uniform = build_width_network(WidthGenotype.uniform("vgg_small", 1.0), num_classes=10,
-                                  input_shape=(16, 16, 1), width_multiplier=0.125)
+    uniform = build_width_network(
+        WidthGenotype.uniform("vgg_small", 1.0), num_classes=10, input_shape=(16, 16, 1), width_multiplier=0.125
+    )
     base_flops = costs.profile(uniform)["flops"]
     for trial in trials:
         metric = trial.metrics.get_last_value
         assert metric("base_flops") == base_flops
         assert metric("fitness") == pytest.approx(
-            scores.width_fitness(metric("val_accuracy"), metric("flops"), metric("base_flops"), lam=0.01))
+            scores.width_fitness(metric("val_accuracy"), metric("flops"), metric("base_flops"), lam=0.01)
+        )
         assert tuner.oracle.fitness[trial.trial_id] == pytest.approx(metric("fitness"))
     gene = tuner.oracle.populations[0]["genes"][0]
-    model = build_width_network(WidthGenotype("vgg_small", gene), num_classes=10, input_shape=(16, 16, 1),
-                                width_multiplier=0.125)
-    assert tuner.oracle.trials[tuner.oracle.populations[0]["trial_ids"][0]].metrics.get_last_value("flops") == \
-        costs.profile(model)["flops"]
+    model = build_width_network(
+        WidthGenotype("vgg_small", gene), num_classes=10, input_shape=(16, 16, 1), width_multiplier=0.125
+    )
+    assert (
+        tuner.oracle.trials[tuner.oracle.populations[0]["trial_ids"][0]].metrics.get_last_value("flops")
+        == costs.profile(model)["flops"]
+    )
     log = tuner.search_log()["log"]
     assert [len(g["individuals"]) for g in log] == [4, 4]
     front = tuner.pareto()
     points = [(t.metrics.get_last_value("val_accuracy"), t.metrics.get_last_value("flops")) for t in trials]
-    assert front and all(not any(a >= acc and f <= flops and (a, f) != (acc, flops) for a, f in points)
-                         for acc, flops, _ in front)
+    assert front and all(
+        not any(a >= acc and f <= flops and (a, f) != (acc, flops) for a, f in points) for acc, flops, _ in front
+    )
 
 
 def test_scaled_widths_reach_the_network():
-    model = build_width_network(WidthGenotype.uniform("vgg_small", 2.0), num_classes=10, input_shape=(16, 16, 1),
-                                width_multiplier=0.125)
+    model = build_width_network(
+        WidthGenotype.uniform("vgg_small", 2.0), num_classes=10, input_shape=(16, 16, 1), width_multiplier=0.125
+    )
     kernels = [w for w in model.weights if w.name.endswith("kernel:0") and len(w.shape) == 4]
     assert [int(k.shape[-1]) for k in kernels] == [32, 32, 64, 64, 128, 128]  # (128..512) x 0.125 x 2
 
@@ -309,8 +340,13 @@ def test_resumed_real_search_matches_the_unbroken_one(real_search, digits_data, 
 
 def test_diverging_candidates_fail_with_fitness_zero(digits_data, tmp_path):
     train, validation = digits_data
-    tuner = Evolution(directory=str(tmp_path), project_name="nan", overwrite=True, learning_rate=1e30,
-                      **{**REAL, "population_size": 1, "generations": 1})
+    tuner = Evolution(
+        directory=str(tmp_path),
+        project_name="nan",
+        overwrite=True,
+        learning_rate=1e30,
+        **{**REAL, "population_size": 1, "generations": 1},
+    )
     tuner.search(train.take(3), validation_data=validation, verbose=0)
     assert [t.status for t in tuner.oracle.trials.values()] == ["FAILED"]
     assert "non-finite" in tuner.oracle.trials["0"].message
@@ -322,14 +358,19 @@ def test_diverging_candidates_fail_with_fitness_zero(digits_data, tmp_path):
 
 
 def test_first_channels_of_the_uniform4x_net(tmp_path):
-    teacher = build_width_network(WidthGenotype.uniform("vgg_small", 4.0), num_classes=10,
-                                  input_shape=(16, 16, 1), width_multiplier=0.125)
+    teacher = build_width_network(
+        WidthGenotype.uniform("vgg_small", 4.0), num_classes=10, input_shape=(16, 16, 1), width_multiplier=0.125
+    )
     for weight in teacher.weights:  # distinct values so a wrong slice cannot pass
         weight.assign(np.random.default_rng(0).normal(size=weight.shape))
     width_init.save_weights(tmp_path / "w.npz", teacher)
     saved = width_init.load_weights(tmp_path / "w.npz")
-    student = build_width_network(WidthGenotype("vgg_small", (0.25, 1.0, 4.0, 0.5, 2.0, 3.0)),
-                                  num_classes=10, input_shape=(16, 16, 1), width_multiplier=0.125)
+    student = build_width_network(
+        WidthGenotype("vgg_small", (0.25, 1.0, 4.0, 0.5, 2.0, 3.0)),
+        num_classes=10,
+        input_shape=(16, 16, 1),
+        width_multiplier=0.125,
+    )
     width_init.inherit_first_channels(student, saved)
     for big, small in zip(teacher.weights, student.weights):
         index = tuple(slice(0, n) for n in small.shape)
@@ -347,8 +388,7 @@ def test_uniform4x_is_trained_once_and_reused_on_resume(digits, tmp_path):
     Evolution(directory=str(tmp_path), project_name="init", overwrite=True, **settings).search(bundle, verbose=0)
     path = tmp_path / "init" / width_init.UNIFORM4X_FILE
     stamp = os.stat(path).st_mtime_ns
-    resumed = Evolution(directory=str(tmp_path), project_name="init", overwrite=False,
-                        **{**settings, "generations": 2})
+    resumed = Evolution(directory=str(tmp_path), project_name="init", overwrite=False, **{**settings, "generations": 2})
     resumed.search(bundle, verbose=0)
     assert os.stat(path).st_mtime_ns == stamp
     assert len(resumed.oracle.trials) == 2 and all(t.status == "COMPLETED" for t in resumed.oracle.trials.values())
@@ -359,7 +399,11 @@ def test_search_needs_validation_data(digits_data, tmp_path):
     tuner = Evolution(directory=str(tmp_path), project_name="v", overwrite=True, **REAL)
     with pytest.raises(ValueError, match="validation_data"):
         tuner.search(train)
-    for bad, match in (({"initial_weights": "uniform8x"}, "initial_weights"), ({"flops_penalty": -1.0}, "lam"),
-                       ({"width_multiplier": 0}, "width_multiplier"), ({"binarization": "W3/A9"}, "binarization")):
+    for bad, match in (
+        ({"initial_weights": "uniform8x"}, "initial_weights"),
+        ({"flops_penalty": -1.0}, "lam"),
+        ({"width_multiplier": 0}, "width_multiplier"),
+        ({"binarization": "W3/A9"}, "binarization"),
+    ):
         with pytest.raises(ValueError, match=match):
             Evolution(directory=str(tmp_path), project_name="w", **bad)

@@ -19,9 +19,7 @@ NAN = float("nan")
 
 def test_softmax_likelihood_two_ops():
     # exp(.5) / (exp(.5) + exp(.7)) = 1 / (1 + exp(.2)) = 1 / 2.221403 = 0.450166
-    np.testing.assert_allclose(
-        scores.softmax_likelihood([0.5, 0.7]), [0.450166, 0.549834], atol=1e-6
-    )
+    np.testing.assert_allclose(scores.softmax_likelihood([0.5, 0.7]), [0.450166, 0.549834], atol=1e-6)
 
 
 def test_softmax_likelihood_is_stable_and_row_wise():
@@ -38,12 +36,8 @@ def test_update_likelihood_k4_from_zero():
     # s_smaller = softmax([.5, .7]) = [0.450166, 0.549834]
     # s_larger = 0.5 * (max 0.549834 + mean 0.5) = 0.524917
     # s = 0.5 * 0 + ... -> [0.450166, 0.549834, 0.524917, 0.524917]
-    got = scores.update_likelihood(
-        [0.0, 0.0, 0.0, 0.0], [0.5, 0.7, NAN, NAN], [True, True, False, False]
-    )
-    np.testing.assert_allclose(
-        got, [0.450166, 0.549834, 0.524917, 0.524917], atol=1e-6
-    )
+    got = scores.update_likelihood([0.0, 0.0, 0.0, 0.0], [0.5, 0.7, NAN, NAN], [True, True, False, False])
+    np.testing.assert_allclose(got, [0.450166, 0.549834, 0.524917, 0.524917], atol=1e-6)
 
 
 def test_update_likelihood_odd_k7_with_previous_s():
@@ -99,9 +93,7 @@ def test_update_likelihood_rejects(s, mean_acc, in_smaller, message):
 def test_ucb_bonus_equal_counts():
     # 2 * sqrt(2 ln 12 / 3) = 2 * sqrt(2 * 2.484907 / 3) = 2 * 1.287091 = 2.574183
     got = scores.ucb_bonus([0.1, 0.2, 0.3, 0.4], 12, [3, 3, 3, 3])
-    np.testing.assert_allclose(
-        got, [2.674183, 2.774183, 2.874183, 2.974183], atol=1e-6
-    )
+    np.testing.assert_allclose(got, [2.674183, 2.774183, 2.874183, 2.974183], atol=1e-6)
 
 
 def test_ucb_bonus_rarely_selected_op_gains_most():
@@ -111,9 +103,7 @@ def test_ucb_bonus_rarely_selected_op_gains_most():
     #   n = 4: 2 * sqrt(1.039721)     = 2 * 1.019667 = 2.039334
     # delta = 1 halves them.
     got = scores.ucb_bonus([0.0, 0.0, 0.0, 0.0], 8, [1, 2, 4, 1], delta=1.0)
-    np.testing.assert_allclose(
-        got, [2.039334, 1.442027, 1.019667, 2.039334], atol=1e-6
-    )
+    np.testing.assert_allclose(got, [2.039334, 1.442027, 1.019667, 2.039334], atol=1e-6)
 
 
 def test_ucb_bonus_single_sample_has_no_bonus():
@@ -198,9 +188,7 @@ def test_child_parent_score_scalar_and_broadcast():
     # ImageNet beta 0.33: 0.5 + 0.33 * 0.1 = 0.533
     assert scores.child_parent_score(0.5, 0.6, 0.33) == pytest.approx(0.533)
     # one parent against two children: 0.5 + 0.5*(0.7-0.5) = 0.6; 0.6 + 0.5*0.1 = 0.65
-    np.testing.assert_allclose(
-        scores.child_parent_score([0.5, 0.6], 0.7, 0.5), [0.6, 0.65]
-    )
+    np.testing.assert_allclose(scores.child_parent_score([0.5, 0.6], 0.7, 0.5), [0.6, 0.65])
 
 
 @pytest.mark.parametrize(
@@ -355,7 +343,7 @@ def test_pareto_front_hand_made_set():
         (0.89, 12.0),  # 3: dominated by 0
         (0.95, 40.0),  # 4: front (most accurate)
         (0.92, 30.0),  # 5: dominated by 1 (same accuracy, dearer)
-        (0.85, 5.0),   # 6: front (cheapest)
+        (0.85, 5.0),  # 6: front (cheapest)
     ]
     assert scores.pareto_front(points) == [6, 0, 1, 4]
 

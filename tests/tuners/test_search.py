@@ -1,4 +1,5 @@
 """Tiny complete searches on digits: each oracle ends with one op per edge, seeded runs agree, resume continues."""
+
 import json
 import os
 import shutil
@@ -28,8 +29,14 @@ def _deterministic():
 
 
 def _search(tuner, bundle, **kwargs):
-    tuner.search(bundle.search_weights, bundle.search_validation, architecture_data=bundle.search_architecture,
-                 steps_per_epoch=4, verbose=0, **kwargs)
+    tuner.search(
+        bundle.search_weights,
+        bundle.search_validation,
+        architecture_data=bundle.search_architecture,
+        steps_per_epoch=4,
+        verbose=0,
+        **kwargs,
+    )
     return tuner
 
 
@@ -101,9 +108,16 @@ def test_seeded_searches_give_the_same_genotype(tmp_path):
     # each supernet oracle's search as the same command twice, at the same time (one thread each): the same
     # scores, genotype and supernet weights to the bit (Evolution's seeded genes: test_evolution's
     # test_same_seed_same_search_other_seed_other_genes; its candidates are plain Keras fits)
-    runs = [subprocess.Popen([sys.executable, "-c", SEEDED_SEARCHES, str(tmp_path / name)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-            for name in ("a", "b")]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SEEDED_SEARCHES, str(tmp_path / name)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        )
+        for name in ("a", "b")
+    ]
     outputs = []
     for run in runs:
         out, err = run.communicate(timeout=900)
@@ -132,8 +146,11 @@ def test_seed_zero_is_a_seed():
     from bnas_tf.tuners.evolution import EvolutionOracle
     from bnas_tf.tuners.pruning import OperationPruningOracle
 
-    for make in (lambda seed: OperationPruningOracle(SPACE, ucb=True, seed=seed),
-                 lambda seed: DifferentiableOracle(SPACE, seed=seed), lambda seed: EvolutionOracle("vgg_small", seed=seed)):
+    for make in (
+        lambda seed: OperationPruningOracle(SPACE, ucb=True, seed=seed),
+        lambda seed: DifferentiableOracle(SPACE, seed=seed),
+        lambda seed: EvolutionOracle("vgg_small", seed=seed),
+    ):
         assert make(0).seed == 0 and make(0).get_state()["seed"] == 0
         with pytest.raises(ValueError, match="seed must be a non-negative integer"):
             make(-1)
@@ -151,7 +168,9 @@ def test_ucb_variant_samples_every_op_and_counts_them(tmp_path, bundle):
 
 
 def test_child_parent_trains_a_parent_and_scores_with_beta(tmp_path, bundle):
-    tuner = _search(ChildParent(SPACE, repetitions=2, beta=2.0, seed=5, directory=str(tmp_path), project_name="cp"), bundle)
+    tuner = _search(
+        ChildParent(SPACE, repetitions=2, beta=2.0, seed=5, directory=str(tmp_path), project_name="cp"), bundle
+    )
     _assert_one_op_per_edge(tuner)
     assert tuner.parent.supernet.binarization.tag == "W32/A32" and tuner.child.supernet.binarization.tag == "W1/A32"
     trial = next(t for t in tuner.oracle.trials.values() if t.status == "COMPLETED")
@@ -201,15 +220,17 @@ def test_bad_search_inputs(tmp_path, bundle):
         OperationPruning(SPACE, repetitions=0, directory=str(tmp_path))
 
 
-P2_SPACE = CellSpace(op_set=["zero", "conv_3x3", "max_pool_3x3"], cells=2, channels=8, nodes=2, reduction_cells=[1],
-                     inter_cell_skip=True)
+P2_SPACE = CellSpace(
+    op_set=["zero", "conv_3x3", "max_pool_3x3"], cells=2, channels=8, nodes=2, reduction_cells=[1], inter_cell_skip=True
+)
 
 
 def test_differentiable_search_discretises_with_zeroise_and_diversity(tmp_path, bundle):
     from bnas_tf.tuners import Differentiable
 
-    tuner = _search(Differentiable(P2_SPACE, epochs=3, gamma=3.0, seed=1, directory=str(tmp_path), project_name="p2"),
-                    bundle)
+    tuner = _search(
+        Differentiable(P2_SPACE, epochs=3, gamma=3.0, seed=1, directory=str(tmp_path), project_name="p2"), bundle
+    )
     genotype = tuner.best_genotype()
     assert len(genotype.normal) == 2 * P2_SPACE.nodes  # two inputs per node (DARTS discretisation)
     epochs = [t.hyperparameters.values for t in tuner.oracle.trials.values()]
@@ -225,7 +246,9 @@ def test_zeroise_rule_in_discretisation():
 
     space = CellSpace(op_set=["zero", "conv_3x3", "max_pool_3x3"], cells=2, channels=8, nodes=1)
     # one node, edges from inputs 0 and 1; softmax weights of edge 0 ~ [0.5, 0.3, 0.2], edge 1 ~ [0.2, 0.5, 0.3]
-    logits = {kind: [np.log([0.5, 0.3, 0.2]).tolist(), np.log([0.2, 0.5, 0.3]).tolist()] for kind in ("normal", "reduce")}
+    logits = {
+        kind: [np.log([0.5, 0.3, 0.2]).tolist(), np.log([0.2, 0.5, 0.3]).tolist()] for kind in ("normal", "reduce")
+    }
     assert discretise(space, logits, gamma=1.0).normal == (("zero", 0), ("conv_3x3", 1))  # 0.5 beats 0.3
     assert discretise(space, logits, gamma=3.0).normal == (("conv_3x3", 0), ("conv_3x3", 1))  # 0.5/3 < 0.3
 
@@ -252,11 +275,18 @@ def test_oracle_idles_while_a_round_waits_and_never_prunes_half_a_round(tmp_path
 
 
 def test_deterministic_flag_sets_one_thread_before_the_command_runs():
-    code = ("from bnas_tf.pipeline import cli, run_folder\n"
-            "run_folder.recipe_from_args(cli.build_parser().parse_args(['search', '--deterministic']))\n"
-            "import tensorflow as tf\n"
-            "print(tf.config.threading.get_intra_op_parallelism_threads(), "
-            "tf.config.threading.get_inter_op_parallelism_threads(), tf.constant(2.0).numpy())\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    code = (
+        "from bnas_tf.pipeline import cli, run_folder\n"
+        "run_folder.recipe_from_args(cli.build_parser().parse_args(['search', '--deterministic']))\n"
+        "import tensorflow as tf\n"
+        "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+        "tf.config.threading.get_inter_op_parallelism_threads(), tf.constant(2.0).numpy())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
     assert out.stdout.split() == ["1", "1", "2.0"]

@@ -1,5 +1,6 @@
 """Shared op functions (bnas_tf.space.shared_ops) and shared per-op updates: each signature traced once, every step
 (the α step's input-gradient-only ops too) exactly as with inline ops and inline updates."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,8 +10,13 @@ from bnas_tf.space.shared_ops import bindings, signature
 from bnas_tf.space.supernet import KINDS, CellSpace, Supernet
 from bnas_tf.tuners.training import SupernetTrainer, without_graph_optimisation
 
-SPACE = CellSpace(op_set=["conv_3x3", "dilated_conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=2,
-                  reduction_cells=[1])
+SPACE = CellSpace(
+    op_set=["conv_3x3", "dilated_conv_3x3", "max_pool_3x3", "identity"],
+    cells=2,
+    channels=8,
+    nodes=2,
+    reduction_cells=[1],
+)
 ALL = {kind: [[0, 1, 2, 3]] * SPACE.num_edges for kind in KINDS}
 
 
@@ -37,9 +43,15 @@ def _trained(binarization, share, edges=False):
 
 
 # W1/A32 and PCNN (whose loss-adding ops stay inline) run with -m slow: 13 and 29-36 s of a suite at its 15 minutes
-@pytest.mark.parametrize("binarization", ["W1/A1", pytest.param("W1/A32", marks=pytest.mark.slow),
-                                          pytest.param(Binarization("pcnn", 1, 1), marks=pytest.mark.slow)],
-                         ids=["W1A1", "W1A32", "pcnn"])
+@pytest.mark.parametrize(
+    "binarization",
+    [
+        "W1/A1",
+        pytest.param("W1/A32", marks=pytest.mark.slow),
+        pytest.param(Binarization("pcnn", 1, 1), marks=pytest.mark.slow),
+    ],
+    ids=["W1A1", "W1A32", "pcnn"],
+)
 def test_shared_ops_train_exactly_like_inline_ops(binarization):
     trainer, losses, hits, variables = _trained(binarization, share=True)
     _, inline_losses, inline_hits, inline_variables = _trained(binarization, share=False)

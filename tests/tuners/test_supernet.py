@@ -1,4 +1,5 @@
 """The routed supernet: each path computes its own architecture; filler and unsampled ops never move."""
+
 import json
 import os
 
@@ -33,8 +34,8 @@ def _each_path_alone(supernet, routes, paths, rows):
     together = supernet.forward(x, training=False).numpy()
     for path in range(paths):
         _set_single_path(supernet, routes, path)
-        alone = supernet.forward(x[rows * path: rows * (path + 1)], training=False).numpy()
-        np.testing.assert_allclose(together[rows * path: rows * (path + 1)], alone, rtol=1e-4, atol=1e-5)
+        alone = supernet.forward(x[rows * path : rows * (path + 1)], training=False).numpy()
+        np.testing.assert_allclose(together[rows * path : rows * (path + 1)], alone, rtol=1e-4, atol=1e-5)
     return x
 
 
@@ -69,7 +70,9 @@ def test_filler_paths_leave_unsampled_ops_untouched(digits):
     # conv_3x3 (op 2) fills the third path slot: no loss, so neither its weights, its momentum buffers
     # nor its BatchNorm statistics may move, even with weight decay; the sampled max pool path's
     # preprocessing and classifier do train
-    space = CellSpace(op_set=["max_pool_3x3", "identity", "conv_3x3"], cells=2, channels=8, nodes=2, reduction_cells=[1])
+    space = CellSpace(
+        op_set=["max_pool_3x3", "identity", "conv_3x3"], cells=2, channels=8, nodes=2, reduction_cells=[1]
+    )
     supernet = Supernet(space, num_classes=4, input_shape=(8, 8, 1), binarization="W1/A32")
     trainer = SupernetTrainer(supernet, learning_rate=0.1, weight_decay=0.1)
     supernet.set_paths(_all_slots(), {kind: [[0, 1, 2]] * space.num_edges for kind in KINDS}, sampled_paths=2)
