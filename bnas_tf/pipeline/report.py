@@ -21,8 +21,8 @@ import numpy as np
 from bnas_tf.files import atomic_write_text, read_json
 from bnas_tf.pipeline import run_folder
 from bnas_tf.pipeline.face_report import verification_section
+from bnas_tf.space.backbones import BACKBONES, scaled_channels
 from bnas_tf.space.genotype import Genotype, WidthGenotype, load_any
-from bnas_tf.space.networks import BACKBONES, scaled_channels
 from bnas_tf.space.plots import plt  # matplotlib with the Agg backend
 
 GENOTYPE_PNG = "genotype.png"
