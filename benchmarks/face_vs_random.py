@@ -1,4 +1,4 @@
-"""Issue 9's claim: the searched binary face network beats a random genotype of the same size (3 seeds).
+"""Does the searched binary face network beat random genotypes of the same size? (3 seeds by default)
 
 For each seed, the ``bnas_face`` recipe (quick profile unless ``--profile paper``) searches a cell
 architecture scored by verification accuracy. Its baselines are networks of the same size (the recipe's

@@ -1,4 +1,4 @@
-"""What a traced training graph costs to build, by how its repeated blocks enter it (issue 3's design question).
+"""What a traced training graph costs to build, by how its repeated blocks enter it.
 
 A supernet's training graph repeats the same binary block (Larq sign, padded binary conv, fused
 BatchNorm, PReLU) once per op of every edge, each with its own weights. This builds a chain of N such

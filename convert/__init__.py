@@ -1,4 +1,4 @@
-"""Verified Larq Compute Engine export of searched networks for ARM devices (issue 4).
+"""Verified Larq Compute Engine export of searched networks for ARM devices.
 
 * :func:`to_tflite` - Keras model to .tflite through LCE's converter, after
   checking every layer converts faithfully (:func:`check_convertible`).

@@ -1,4 +1,4 @@
-"""Keras (Larq) model to .tflite flatbuffer through Larq Compute Engine's converter (issue 4)."""
+"""Keras (Larq) model to .tflite flatbuffer through Larq Compute Engine's converter."""
 
 from __future__ import annotations
 

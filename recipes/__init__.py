@@ -36,7 +36,7 @@ RECIPES = {
 PROFILES = ("quick", "paper")
 #: What `bnas-tf run` runs with no arguments. At quick size a 1-bit supernet's paths score near chance after one
 #: epoch, so the UCB search is close to random; Child-Parent's full-precision parent gives a real signal
-#: (measured on a loaded 2-core machine: cpnas 87 s end to end, 81-88% test accuracy; bnas_1bit_ucb 42 s, 56-79%).
+#: (measured on a 2-core machine: cpnas reached 81-88% test accuracy end to end, bnas_1bit_ucb 56-79%).
 DEFAULT_RECIPE = "cpnas"
 DEFAULT_PROFILE = "quick"
 

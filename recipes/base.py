@@ -348,7 +348,7 @@ def _scalar(key, text, kind, expected):
 
 # --- what every quick profile shares: the embedded digits at CPU size -----------
 #: Data and retraining of every ``quick`` profile: 16x16 digits, small batches, a few epochs
-#: (measured on a 3-cell W1/A1 net: lr 0.2 and cutout 2 reach ~85% test accuracy in 15 epochs, ~45 s;
+#: (measured on a 3-cell W1/A1 net: lr 0.2 and cutout 2 reach ~85% test accuracy in 15 epochs;
 #: lr 0.05 with cutout 4 stays near 36% after 6.)
 QUICK_DATA = dict(
     dataset="digits",

@@ -33,5 +33,5 @@ class Bnas1bitUcb(PruningRecipe):
 
 RECIPE = Bnas1bitUcb
 #: No fine-tune epochs between the two rounds (each would trace a mixed-mode graph); 40 steps per sampled
-#: epoch, as tracing, not stepping, is what a round costs (measured: 14 s for the search at 40, 13 s at 20).
+#: epoch, as tracing, not stepping, is what a round costs (measured: the search at 40 took hardly longer than at 20).
 QUICK = dict(QUICK_CELLS, repetitions=2, finetune_epochs=0, search_steps_per_epoch=40)

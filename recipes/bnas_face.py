@@ -90,7 +90,7 @@ RECIPE = BnasFace
 #: ops, so the direct search kept cells with 0-3 convs of 10 and lost to uniform random genotypes of the same
 #: size in 3 of 3 seeds (mean -5.96%); W1/A32 paths separate within 80-120 steps. Measured with
 #: benchmarks/face_vs_random.py, 3 retrainings a genotype: this profile beats the mean of 3 uniform random
-#: genotypes in 3 of 3 seeds (mean +3.83%, 9 of 9 single draws; session 6), with T = 2 in 2 of 3 (+3.18%,
+#: genotypes in 3 of 3 seeds (mean +3.83%, 9 of 9 single draws), with T = 2 in 2 of 3 (+3.18%,
 #: the third seed -0.15%); on held-out seeds 3-5 in 2 of 3 (+1.27%, the third -0.04%). Against the searched
 #: ops shuffled over the edges (same parameters) it is 1 of 3 (-0.15%) and 2 of 3 (+0.59%): what the search
 #: finds is mostly how many convs a cell keeps, less where.

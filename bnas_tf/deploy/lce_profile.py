@@ -1,4 +1,4 @@
-"""What Larq Compute Engine will run as binary, before anyone trains or converts (issue 8).
+"""What Larq Compute Engine will run as binary, before anyone trains or converts.
 
 :func:`lce_profile` predicts, layer by layer, what LCE 0.16's converter
 makes of a Keras (Larq) model: a binary kernel (``LceBconv2d``), a float

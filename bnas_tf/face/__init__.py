@@ -1,4 +1,4 @@
-"""Face verification on searched binary networks (SPEC P1 §4.4, Table 5; GitHub issue 9).
+"""Face verification on searched binary networks (SPEC P1 §4.4, Table 5).
 
 - :mod:`~bnas_tf.face.metrics`: 10-fold verification accuracy, ROC + AUC, TAR@FAR (pure numpy).
 - :mod:`~bnas_tf.face.pairs`: LFW ``pairs.txt`` and simple ``path1 path2 label`` pair lists.

@@ -1,4 +1,4 @@
-"""Searching face networks: the weight-sharing tuners, each path scored by face verification (issue 9).
+"""Searching face networks: the weight-sharing tuners, each path scored by face verification.
 
 The supernet trains on identity classification exactly as for any other dataset (softmax over the
 identities: :class:`~bnas_tf.tuners.training.SupernetTrainer`); only the *score* of a sampled path

@@ -1,4 +1,4 @@
-"""``bnas-tf lint MODEL_OR_GENOTYPE``: what Larq Compute Engine will run as binary, before anyone trains (issue 8).
+"""``bnas-tf lint MODEL_OR_GENOTYPE``: what Larq Compute Engine will run as binary, before anyone trains.
 
 ``MODEL_OR_GENOTYPE`` is a published genotype name (``bnas-tf lint
 p2_bnas_cifar10``), a genotype JSON file (cell or width genotype, bnas-tf's

@@ -266,7 +266,7 @@ BINARY_OPS = (
     "dilated_conv_3x3",
     "dilated_conv_5x5",
 )
-# Ops LCE runs as binary kernels or that are cheap float ops (issue 8, "lce_friendly"): no depthwise-separable
+# Ops LCE runs as binary kernels or that are cheap float ops (the ``lce_friendly`` option): no depthwise-separable
 # convs (depthwise stays float in LCE) and no dilated convs (Keras' stride-2 dilated conv needs a subsample
 # between conv and BatchNorm, and two dilated convs reading one tensor share a SPACE_TO_BATCH_ND that LCE
 # leaves float).

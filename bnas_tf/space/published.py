@@ -1,4 +1,4 @@
-"""Published cells as library data (SPEC P2 §5; issue 8, "Published cells").
+"""Published cells as library data (SPEC P2 §5).
 
 P2 (BNAS, Kim, Singh & Choi, ECCV 2020) publishes its searched cells in its
 code, in the DARTS genotype layout, with its own op names. They ship here as

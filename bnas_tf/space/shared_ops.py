@@ -1,4 +1,4 @@
-"""Each op signature traced once: a supernet's ops as shared ``_noinline`` functions (issue 3).
+"""Each op signature traced once: a supernet's ops as shared ``_noinline`` functions.
 
 A supernet's graph repeats the same op (same layers and configs, same input shape) on every edge of a
 cell kind, each copy with its own weights. Written inline, every copy is traced op by op and
@@ -13,7 +13,7 @@ and Larq layers compute. Ops stay inline when sharing cannot be exact: ops witho
 identity, zero: nothing to share), ops whose layers add losses (PCNN's amplitude loss would be a
 tensor of the inner function), and ops whose weights are not all plain attributes of their layers.
 
-Two more kinds of shared function (issue 3, session 9):
+Two more kinds of shared function:
 
 * In an α step an op's function differentiates only its input (:func:`input_gradient_only`): the
   backward of a ``_noinline`` function computes every argument's gradient, and the kernels' are what

@@ -520,7 +520,7 @@ class Supernet:
 
     # --- features for embedding-based scores (face verification, bnas_tf.face) ----------------------
     def features(self, x, training=None):
-        """The globally pooled features before the classifier (what a path's embedding is, issue 9)."""
+        """The globally pooled features before the classifier (a path's embedding for face verification)."""
         self._start_pass(x)
         s0 = s1 = self.stem(x, training=training)
         for cell in self.cells:

@@ -1,4 +1,4 @@
-"""Bad inputs fail early with errors that name the problem (issue 4, STYLE 7)."""
+"""Bad inputs fail early with errors that name the problem (STYLE 7)."""
 
 import larq as lq
 import numpy as np

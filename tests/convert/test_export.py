@@ -1,4 +1,4 @@
-"""Issue 4 "Must show": searched networks of both op sets, W1/A32 and W1/A1, convert and match Keras."""
+"""Searched networks of both op sets, W1/A32 and W1/A1, convert and match Keras."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Issue 4: a network with >= 1M binary weights converts to within 1.10x of its bit-level bound,
+"""A network with >= 1M binary weights converts to within 1.10x of its bit-level bound,
 and the same architecture in full precision is >= 15x larger."""
 
 import pytest

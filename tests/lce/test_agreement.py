@@ -1,4 +1,4 @@
-"""lce_profile against real LCE conversions (issue 8, "Must show"): kernel op counts exact, size within 10%.
+"""lce_profile against real LCE conversions: kernel op counts exact, size within 10%.
 
 Random untrained W1/A1 networks of both cell op sets and of the width
 space (VGG-small / ResNet-18 width genes, alternating), 16x16x1 inputs,

@@ -1,4 +1,4 @@
-"""Deployment objectives (issue 8): budgets reject before training, penalties rescore, winners stay in budget."""
+"""Deployment objectives: budgets reject before training, penalties rescore, winners stay in budget."""
 
 import math
 import re
