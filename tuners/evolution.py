@@ -53,7 +53,8 @@ from bnas_tf.data import DataBundle
 from bnas_tf.deploy import costs
 from bnas_tf.files import atomic_write_json, read_json
 from bnas_tf.space.genotype import WIDTH_RATIOS, WidthGenotype
-from bnas_tf.space.networks import BACKBONES, build_width_network
+from bnas_tf.space.backbones import BACKBONES
+from bnas_tf.space.networks import build_width_network
 from bnas_tf.space.quantizers import get as get_binarization
 from bnas_tf.tuners import deployment as deployment_lib
 from bnas_tf.tuners import scores, width_init
