@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from bnas_tf.space import ops as ops_module
 from bnas_tf.space.genotype import Genotype, edge_inputs, full_edge_count
+from bnas_tf.space.losses import DiversityRegularizer
 from bnas_tf.space.networks import STEM_MULTIPLIER, _check_network_args, build_cells, build_stem
 from bnas_tf.space.quantizers import get as get_binarization
 from bnas_tf.space.shared_ops import SharedOps
@@ -463,13 +464,15 @@ class Supernet:
         return [loss for layer in self._layout_layers() for loss in layer.losses]
 
     def mean_alpha_entropy(self):
-        """Mean entropy of softmax(α) over the remaining ops of every edge (SPEC P2 Eq. 5's H(α))."""
-        terms = []
-        for kind in KINDS:
-            for edge, candidates in enumerate(self.layout.candidates[kind]):
-                p = tf.nn.softmax(tf.gather(self.masked_alpha(kind, edge), list(candidates)))
-                terms.append(-tf.reduce_sum(p * tf.math.log(p + 1e-12)))
-        return tf.add_n(terms) / len(terms)
+        """Mean entropy of softmax(α) over the remaining ops of every edge (SPEC P2 Eq. 5's H(α)), as
+        :meth:`DiversityRegularizer.mean_entropy <bnas_tf.space.losses.DiversityRegularizer.mean_entropy>`
+        computes it; each edge is one row over its layout candidates (removed ops are masked to weight 0)."""
+        rows = [
+            tf.gather(self.masked_alpha(kind, edge), [list(candidates)], axis=-1)
+            for kind in KINDS
+            for edge, candidates in enumerate(self.layout.candidates[kind])
+        ]
+        return DiversityRegularizer.mean_entropy(rows)
 
     def alpha_values(self) -> dict:
         """α of every edge as nested lists (kind -> edge -> op)."""
