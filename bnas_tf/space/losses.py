@@ -1,7 +1,8 @@
 """Auxiliary training losses of the papers, as serialisable Keras pieces.
 
 - :func:`amplitude_loss` / :class:`AmplitudeLoss`: PCNN amplitude loss,
-  SPEC P1 Eq. 2 (``L = L_S + L_A``, P1 Eq. 4).
+  SPEC P1 Eq. 2 (``L = L_S + L_A``, P1 Eq. 4), the one definition
+  ``bnas_tf.space.quantizers.LearnableAmplitudeSign`` adds with ``add_loss``.
 - :class:`DiversityRegularizer`: entropy bonus on the architecture
   parameters, SPEC P2 Eq. 5.
 - :func:`child_parent_kernel_loss` / :class:`ChildParentKernelLoss`:
@@ -26,6 +27,7 @@ from larq.quantized_variable import QuantizedVariable
 from bnas_tf.space.schedules import diversity_weight
 
 __all__ = [
+    "amplitude_reconstruction_error",
     "amplitude_loss",
     "AmplitudeLoss",
     "DiversityRegularizer",
@@ -66,6 +68,16 @@ class _ConfigMixin:
 # --------------------------------------------------------------------------
 
 
+def amplitude_reconstruction_error(weights, amplitude):
+    """Squared error of the PCNN reconstruction, the sum in SPEC P1 Eq. 2.
+
+    ``sum((W - A * sign(W))**2)`` with ``A`` broadcast over the last (output
+    channel) axis and ``sign`` from Larq. Inner code: takes tensors as they
+    are; :func:`amplitude_loss` checks its inputs.
+    """
+    return tf.reduce_sum(tf.square(weights - amplitude * lq.math.sign(weights)))
+
+
 def amplitude_loss(x, amplitude, theta):
     """PCNN amplitude loss, SPEC P1 Eq. 2.
 
@@ -98,8 +110,7 @@ def amplitude_loss(x, amplitude, theta):
             f"shape {x.shape}: use a scalar or one value per channel "
             "(last axis)"
         ) from error
-    residual = x - amplitude * lq.math.sign(x)
-    return 0.5 * weight * tf.reduce_sum(tf.square(residual))
+    return 0.5 * weight * amplitude_reconstruction_error(x, amplitude)
 
 
 @tf.keras.utils.register_keras_serializable(package="bnas_tf")

@@ -28,16 +28,9 @@ import math
 import larq as lq
 import tensorflow as tf
 
+from bnas_tf.space.losses import amplitude_loss, amplitude_reconstruction_error  # noqa: F401  (public here too)
+
 SCHEMES = ("xnor", "pcnn", "dorefa", "ste")
-
-
-def amplitude_reconstruction_error(weights, amplitude):
-    """Squared error of the PCNN reconstruction, the sum in SPEC P1 Eq. 2.
-
-    ``sum((W - A * sign(W))**2)`` with ``A`` broadcast over the last (output
-    channel) axis and ``sign`` from Larq.
-    """
-    return tf.reduce_sum(tf.square(weights - amplitude * lq.math.sign(weights)))
 
 
 @tf.keras.utils.register_keras_serializable(package="bnas_tf")
@@ -49,7 +42,8 @@ class LearnableAmplitudeSign(lq.quantizers.Quantizer):
 
     ``\hat A`` is one non-negative scalar per output channel, initialised to the
     expected mean |W| of Keras' default Glorot-uniform kernel, trained by the
-    task loss and by ``L_Â`` (added with ``add_loss`` when ``theta > 0``).
+    task loss and by ``L_Â`` (:func:`bnas_tf.space.losses.amplitude_loss`, added with ``add_loss`` when
+    ``theta > 0``).
     Gradients through the sign are Larq's straight-through estimator.
 
     Example: ``QuantConv2D(16, 3, kernel_quantizer=LearnableAmplitudeSign(theta=1e-4))``.
@@ -80,7 +74,7 @@ class LearnableAmplitudeSign(lq.quantizers.Quantizer):
 
     def call(self, inputs):
         if self.theta > 0:
-            self.add_loss(0.5 * self.theta * amplitude_reconstruction_error(inputs, self.amplitude))
+            self.add_loss(amplitude_loss(inputs, self.amplitude, self.theta))
         return self.amplitude * lq.quantizers.ste_sign(inputs, clip_value=self.clip_value)
 
     def get_config(self):
