@@ -5,7 +5,7 @@
 Networks are untrained (size and latency do not depend on the weights'
 values). Latency runs through LCE's interpreter on this host: on x86 it uses
 reference kernels, so the numbers are for reference only; for ARM speed copy
-the .tflite to the device and run ``lce_benchmark_model`` (convert/DEPLOY.md).
+the .tflite to the device and run ``lce_benchmark_model`` (README, "Deploy to a Raspberry Pi / Android phone").
 """
 
 from __future__ import annotations

@@ -6,12 +6,11 @@ blocks four ways and prints, for each, the Python trace, the first call on 2 row
 function; almost no compute), the first call on 64 rows (first execution at the real size) and a
 steady step:
 
-* ``ops``: every block's ops written into the graph (the supernet's α step, and every graph before
-  bnas_tf.space.shared_ops);
+* ``ops``: every block's ops written into the graph (how the supernet runs the ops it does not share);
 * ``shared``: one tf.function of the block's math called N times with each block's weights as
   arguments (traced once; the runtime inlines it at instantiation);
 * ``noinline``: the same function marked ``_noinline`` (one function body, N call sites; what
-  bnas_tf.space.shared_ops does for the weight step and evaluation);
+  bnas_tf.space.shared_ops does in the supernet's graphs);
 * ``remat``: a custom gradient pairing a ``_noinline`` forward with a ``_noinline`` backward that
   recomputes the forward (no inlined gradient code; the price is the recomputation).
 
