@@ -1,7 +1,7 @@
 """The one import rule of the package layout: a module imports only from its own layer or lower ones, no module
 imports itself back through others (a cycle), and an import inside a function says why it is there.
 
-Layers, lowest first (../shared/DESIGN.md): the small helpers in ``bnas_tf`` itself; ``space`` and ``data``;
+Layers, lowest first (README "Package layout"): the small helpers in ``bnas_tf`` itself; ``space`` and ``data``;
 ``deploy``; ``tuners`` and ``convert``; ``face``; ``recipes``; ``pipeline``. The modules are read as source
 (AST), including the folders that setuptools maps under ``bnas_tf`` (``tuners/``, ``convert/``, ``recipes/``).
 """

@@ -1,0 +1,112 @@
+"""Each paper's search decision against an answer planted by hand, at the oracle level (no training).
+
+A fake measurement gives every sampled path an accuracy chosen from the op it takes on one edge (``normal_e0``),
+so that edge's means are exactly the planted numbers and each decision can be worked out in the comments.
+"""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bnas_tf.space.supernet import CellSpace
+from bnas_tf.tuners import ChildParent, ChildParentOracle, OperationPruningOracle
+
+OPS = ("conv_3x3", "max_pool_3x3", "identity", "avg_pool_3x3")
+SPACE = CellSpace(op_set=OPS, cells=2, channels=8, nodes=1, reduction_cells=[1])  # 2 edges per cell kind
+
+
+def drive(oracle, measure, until_round):
+    """Run the oracle's rounds with ``measure(values) -> metrics`` until it has finished ``until_round`` rounds."""
+    pending = []
+    while oracle.round < until_round and oracle.phase != "done":
+        trial = oracle.create_trial(f"t/slot{len(pending)}")
+        if trial.status in ("IDLE", "STOPPED"):
+            assert pending, "the oracle idles with nothing running"
+            for running in pending:
+                oracle.update_trial(running.trial_id, measure(running.hyperparameters.values))
+                running.status = "COMPLETED"
+                oracle.end_trial(running)
+            pending = []
+            continue
+        pending.append(trial)
+    return oracle
+
+
+def test_pruning_samples_the_smallest_alpha_half_and_abandons_the_eq_7_to_9_argmin(tmp_path):
+    oracle = OperationPruningOracle(SPACE, repetitions=2, warmup_epochs=1, warmup_weights_only=0, seed=0)
+    oracle._set_project_dir(str(tmp_path), "p1")
+    alpha = {"conv_3x3": 0.4, "max_pool_3x3": 0.1, "identity": 0.3, "avg_pool_3x3": 0.2}
+
+    def measure(values):
+        if values["phase"] == "warmup":  # the warm-up reports α; only normal_e0's are planted, others are 0
+            return {"val_accuracy": 0.0, **{f"alpha_normal_0_{k}": alpha[op] for k, op in enumerate(OPS)}}
+        return {"val_accuracy": {"max_pool_3x3": 0.6, "avg_pool_3x3": 0.8}[values["normal_e0"]]}
+
+    drive(oracle, measure, until_round=1)
+    record = oracle.log[0]["edges"]["normal_e0"]
+    # Step 2a: O_smaller = the ceil(4/2) = 2 ops with the smallest α: max_pool (0.1) and avg_pool (0.2).
+    assert record["candidates"] == ["max_pool_3x3", "avg_pool_3x3"]
+    # Eq. 7: s_smaller = softmax([0.6, 0.8]) = [0.450166, 0.549834].
+    # Eq. 8: s_larger = 1/2 (0.549834 + (0.450166 + 0.549834) / 2) = 0.524917 for conv and identity.
+    # Eq. 9 from s = 0: s = [0.524917, 0.450166, 0.524917, 0.549834]; Eq. 11: argmin = max_pool.
+    assert record["score"] == pytest.approx(
+        {"conv_3x3": 0.524917, "max_pool_3x3": 0.450166, "identity": 0.524917, "avg_pool_3x3": 0.549834}, abs=1e-6
+    )
+    assert record["abandoned"] == "max_pool_3x3"
+    assert oracle.remaining["normal"][0] == [0, 2, 3]
+
+
+@pytest.mark.parametrize("beta, abandoned", [(0.0, "avg_pool_3x3"), (2.0, "max_pool_3x3")])
+def test_child_parent_beta_decides_which_op_is_abandoned(tmp_path, beta, abandoned):
+    # Planted child (1-bit) and parent (full-precision) accuracies of the op on normal_e0:
+    child = {"conv_3x3": 0.60, "max_pool_3x3": 0.55, "identity": 0.58, "avg_pool_3x3": 0.50}
+    parent = {"conv_3x3": 0.90, "max_pool_3x3": 0.70, "identity": 0.80, "avg_pool_3x3": 0.85}
+    # Eq. 1, z = A_C + beta (A_P - A_C):
+    #   beta = 0: z = A_C = [0.60, 0.55, 0.58, 0.50]          -> worst avg_pool (0.50)
+    #   beta = 2: z = [1.20, 0.85, 1.02, 1.20]                 -> worst max_pool (0.85)
+    # Eq. 2 (softmax of the mean z over the edge) keeps the order, so its argmin is z's.
+    tuner = SimpleNamespace(beta=beta)
+
+    def measure(values):
+        op = values["normal_e0"]
+        return ChildParent.path_metrics(tuner, [child[op]], [parent[op]])[0]
+
+    oracle = ChildParentOracle(SPACE, repetitions=2, beta=beta, seed=0)
+    oracle._set_project_dir(str(tmp_path), f"cp{beta}")
+    drive(oracle, measure, until_round=1)
+    record = oracle.log[0]["edges"]["normal_e0"]
+    assert record["candidates"] == list(OPS)  # P4 samples every op of the edge in each repetition
+    z = {op: child[op] + beta * (parent[op] - child[op]) for op in OPS}
+    expected = np.exp(list(z.values())) / np.exp(list(z.values())).sum()
+    assert list(record["score"].values()) == pytest.approx(expected.tolist(), abs=1e-9)
+    assert record["abandoned"] == abandoned
+
+
+def test_width_fitness_with_table_1_in_percent_ranks_the_searched_net_first():
+    from bnas_tf.tuners import scores
+
+    # P3 Table 1 (VGG-small, CIFAR-10, W1/A1): FLOPs (M) and top-1 (%); FLOPs are divided by uniform 1x's 13.2M.
+    table = {
+        "uniform_1x": (13.2, 90.24),
+        "uniform_2x": (45.3, 91.65),
+        "uniform_3x": (96.2, 91.87),
+        "uniform_4x": (166.0, 92.56),
+        "auto_a": (11.3, 92.17),
+        "auto_b": (59.3, 93.06),
+    }
+    fitness = {name: scores.width_fitness(acc, flops, 13.2, lam=4.0) for name, (flops, acc) in table.items()}
+    # Eq. 4 by hand: 1x 90.24 - 4 = 86.24; A 92.17 - 4 * 11.3 / 13.2 = 88.746; 2x 91.65 - 13.727 = 77.923;
+    # B 93.06 - 17.970 = 75.090; 3x 91.87 - 29.152 = 62.718; 4x 92.56 - 50.303 = 42.257.
+    assert fitness["uniform_1x"] == pytest.approx(86.24)
+    assert fitness["auto_a"] == pytest.approx(88.746, abs=1e-3)
+    assert sorted(fitness, key=fitness.get, reverse=True) == [
+        "auto_a",
+        "uniform_1x",
+        "uniform_2x",
+        "auto_b",
+        "uniform_3x",
+        "uniform_4x",
+    ]
+    # The same accuracies as fractions score 0 for every network: Eq. 4 needs Acc in percent.
+    assert all(scores.width_fitness(acc / 100, flops, 13.2, lam=4.0) == 0.0 for flops, acc in table.values())
