@@ -36,7 +36,7 @@ def _run(mode: str, blocks: int, forward_only: bool, grappler: bool) -> dict:
     import larq as lq
     import tensorflow as tf
 
-    if not grappler:  # as the supernet's steps run (tuners/training.py: without_graph_optimisation)
+    if not grappler:  # as the supernet's steps run (tuners/graph_options.py: without_graph_optimisation)
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     sign, kernel_sign = lq.quantizers.SteSign(), lq.quantizers.MagnitudeAwareSign()
 

@@ -8,7 +8,8 @@ import tensorflow as tf
 from bnas_tf.space.quantizers import Binarization
 from bnas_tf.space.shared_ops import bindings, signature
 from bnas_tf.space.supernet import KINDS, CellSpace, Supernet
-from bnas_tf.tuners.training import SupernetTrainer, without_graph_optimisation
+from bnas_tf.tuners.graph_options import without_graph_optimisation
+from bnas_tf.tuners.training import SupernetTrainer
 
 SPACE = CellSpace(
     op_set=["conv_3x3", "dilated_conv_3x3", "max_pool_3x3", "identity"],

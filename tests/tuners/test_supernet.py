@@ -156,22 +156,22 @@ def test_masked_sgd_is_clipped_momentum_with_coupled_weight_decay():
 
 
 def test_evaluation_merges_batches_without_changing_accuracies(monkeypatch):
-    from bnas_tf.tuners import training
+    from bnas_tf.tuners import batches
 
     x = np.random.default_rng(0).normal(size=(22, 8, 8, 1)).astype(np.float32)
     y = np.random.default_rng(1).integers(0, 4, 22).astype(np.int32)
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(5)  # 4 batches of 5 and one of 2
     # blocks of whole consecutive batches within the pixel budget (3 paths x 64 pixels a row), or one batch
-    blocks = list(training._merged_batches(dataset, 3, pixels=3 * 64 * 10))
+    blocks = list(batches.merged_batches(dataset, 3, pixels=3 * 64 * 10))
     assert [len(b[1]) for b in blocks] == [10, 10, 2]
     np.testing.assert_array_equal(np.concatenate([b[0] for b in blocks]), x)
-    assert [len(b[1]) for b in training._merged_batches(dataset, 3, pixels=1)] == [5, 5, 5, 5, 2]
+    assert [len(b[1]) for b in batches.merged_batches(dataset, 3, pixels=1)] == [5, 5, 5, 5, 2]
     supernet = _supernet()
     trainer = SupernetTrainer(supernet)
     routes = {kind: [[0, 1, 2], [2, 0, 1], [1, 2, 0], [0, 2, 1], [2, 1, 0]][: SPACE.num_edges] for kind in KINDS}
     supernet.set_paths(_all_slots(), routes)
     merged = trainer.evaluate_paths(dataset)
-    monkeypatch.setattr(training, "EVAL_PIXELS", 1)
+    monkeypatch.setattr(batches, "EVAL_PIXELS", 1)
     np.testing.assert_array_equal(trainer.evaluate_paths(dataset), merged)
     # each path's accuracy is its own network's
     for path in range(3):
