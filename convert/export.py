@@ -8,7 +8,8 @@ import tempfile
 import larq_compute_engine as lce
 import tensorflow as tf
 
-from bnas_tf.deploy.convertibility import check_convertible, has_binary_input, leaf_layers
+from bnas_tf.deploy.convertibility import check_convertible, has_binary_input
+from bnas_tf.deploy.layer_walk import leaf_layers
 from bnas_tf.files import atomic_write_bytes
 
 WEIGHT_FORMATS = ("float", "int8")

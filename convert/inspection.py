@@ -6,7 +6,8 @@ import math
 
 from bnas_tf.convert import flatbuffer
 from bnas_tf.deploy import costs
-from bnas_tf.deploy.convertibility import becomes_lce_binary_conv, leaf_layers
+from bnas_tf.deploy.convertibility import becomes_lce_binary_conv
+from bnas_tf.deploy.layer_walk import leaf_layers
 
 # Operators that do a convolution or matrix product in float.
 FLOAT_KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")

@@ -15,6 +15,7 @@ import larq as lq
 import tensorflow as tf
 
 from bnas_tf.deploy.costs import LCE_INPUT_CHANNEL_MULTIPLE, LCE_INPUT_QUANTIZERS, is_binary_quantizer
+from bnas_tf.deploy.layer_walk import is_graph_network, leaf_layers
 
 # Layer classes from these packages are the ones LCE (and our tests) know.
 # bnas_tf's own layers (ops.Zero) are covered by the conversion tests.
@@ -22,21 +23,6 @@ KNOWN_LAYER_PACKAGES = ("keras.", "tensorflow.", "tf_keras.", "larq.", "bnas_tf.
 # Keras revives a SavedModel layer whose Python class it cannot (or, in safe
 # mode, may not) rebuild as a graph-only stand-in from this module.
 _REVIVED_MODULE = "keras.src.saving.legacy.saved_model"
-
-
-def leaf_layers(model: tf.keras.Model, prefix: str = ""):
-    """Yield ``(path name, layer)`` for every layer, looking inside nested functional models."""
-    for layer in model.layers:
-        name = prefix + layer.name
-        if _is_graph_network(layer):
-            yield from leaf_layers(layer, name + "/")
-        else:
-            yield name, layer
-
-
-def _is_graph_network(model) -> bool:
-    """A functional or Sequential model: its layers are the whole computation."""
-    return isinstance(model, tf.keras.Model) and bool(getattr(model, "inputs", None))
 
 
 def _known_class(layer) -> bool:
@@ -157,7 +143,7 @@ def check_convertible(model) -> None:
             f"expected a tf.keras.Model, got {type(model).__name__}; load a saved model with "
             "bnas_tf.convert.load_model(path) or build one with bnas_tf.build_network"
         )
-    if not _is_graph_network(model):
+    if not is_graph_network(model):
         if isinstance(model, tf.keras.Sequential):
             raise ValueError(
                 f"Sequential model {model.name!r} is not built; give its first layer an input_shape "

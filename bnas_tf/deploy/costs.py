@@ -31,8 +31,12 @@ Counting conventions (where the papers are vague, these are our choices):
   input channels padded to a multiple of 32 and output channels to a
   multiple of 8. Depthwise and dense layers stay float in LCE, and DoReFa
   {0, 1} activations are not turned into binary convolutions.
-- Each appearance of a layer in `model.layers` (recursively) is one call; a
-  layer called twice inside one model is counted once. Shared weights are
+- Each appearance of a layer in `model.layers`, looking inside nested
+  functional and Sequential models (`bnas_tf.deploy.layer_walk.leaf_layers`,
+  the walk the LCE checks use too), is one call; a layer called twice inside
+  one model is counted once. Any other layer holding sublayers (a subclassed
+  model, a custom layer) is one leaf: its weights count, and hidden
+  convolution or dense sublayers are refused by name. Shared weights are
   counted once.
 """
 
@@ -41,6 +45,8 @@ from __future__ import annotations
 import larq as lq
 import numpy as np
 import tensorflow as tf
+
+from bnas_tf.deploy.layer_walk import leaf_layers
 
 __all__ = [
     "BINARY_OPS_PER_FLOP",
@@ -255,16 +261,6 @@ _UNSUPPORTED_LAYERS = (
 )
 
 
-def _leaf_layers(model, prefix=""):
-    """Yield (path name, layer) for every non-container layer, depth first."""
-    for layer in model.layers:
-        name = prefix + layer.name
-        if hasattr(layer, "layers"):
-            yield from _leaf_layers(layer, name + "/")
-        else:
-            yield name, layer
-
-
 def _check_supported(name, layer):
     supported = "Conv2D, DepthwiseConv2D, SeparableConv2D, Dense (and Larq's Quant*)"
     if isinstance(layer, _UNSUPPORTED_LAYERS):
@@ -275,8 +271,8 @@ def _check_supported(name, layer):
         raise ValueError(
             f"Layer '{name}' ({type(layer).__name__}) calls convolution or dense "
             "layers inside `call`, where their shapes are unknown to Keras. "
-            "Expose them through a `layers` attribute built as a Keras Model "
-            "(functional), or build the network from Keras layers directly."
+            "Build that part as a functional (or Sequential) Keras Model, whose "
+            "layers are walked, or build the network from Keras layers directly."
         )
 
 
@@ -392,7 +388,7 @@ def profile(model: tf.keras.Model) -> dict:
 
     rows = []
     seen = set()
-    for name, layer in _leaf_layers(model):
+    for name, layer in leaf_layers(model):
         _check_supported(name, layer)
         binary_params, float_params = _split_params(layer.weights, seen)
         binary_macs, float_macs, lce_binary, lce_macs = _layer_macs(name, layer)

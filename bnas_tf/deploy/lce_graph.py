@@ -13,6 +13,7 @@ import collections
 
 import tensorflow as tf
 
+from bnas_tf.deploy.layer_walk import is_graph_network
 from bnas_tf.space.ops import Zero
 
 __all__ = ["LayerGraph", "MERGEABLE", "layer_calls"]
@@ -28,10 +29,6 @@ MERGEABLE = (
     tf.keras.layers.GlobalAveragePooling2D,
     Zero,
 )
-
-
-def is_graph_network(layer) -> bool:
-    return isinstance(layer, tf.keras.Model) and bool(getattr(layer, "inputs", None))
 
 
 def layer_calls(model) -> list:

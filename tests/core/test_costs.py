@@ -4,7 +4,7 @@ import larq as lq
 import pytest
 import tensorflow as tf
 
-from bnas_tf.deploy import costs
+from bnas_tf.deploy import convertibility, costs, layer_walk
 
 BINARY = dict(
     input_quantizer="ste_sign",
@@ -299,6 +299,39 @@ def test_nested_models_are_walked_and_shared_weights_counted_once():
     assert set(rows) == {"first/bconv", "second/bconv"}
     assert rows["first/bconv"]["params"] == 2304
     assert rows["second/bconv"]["params"] == 0  # already counted
+
+
+def nested_op(op):
+    """A model whose one cell op is ``op``, a nested Keras model named "op"."""
+    op._name = "op"
+    inputs = tf.keras.Input((8, 8, 16))
+    return tf.keras.Model(inputs, op(inputs))
+
+
+def test_costing_and_lce_checks_walk_a_nested_functional_op_the_same_way():
+    model = nested_op(functional((8, 8, 16), binary_conv(16, 3, name="conv")))
+    walked = dict(layer_walk.leaf_layers(model))
+    assert "op/conv" in walked and "op" not in walked
+    assert {row["name"] for row in costs.profile(model)["layers"]} == {"op/conv"}
+    assert convertibility.leaf_layers is layer_walk.leaf_layers
+    convertibility.check_convertible(model)
+
+
+def test_a_subclassed_op_is_one_leaf_for_costing_and_lce_checks():
+    class Op(tf.keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = binary_conv(16, 3)
+
+        def call(self, inputs):
+            return self.conv(inputs)
+
+    model = nested_op(Op())
+    assert [name for name, _ in layer_walk.leaf_layers(model)][-1] == "op"
+    with pytest.raises(ValueError, match=r"'op' \(Op\) calls convolution"):
+        costs.profile(model)
+    with pytest.raises(ValueError, match=r"'op' \(Op\).*custom layer"):
+        convertibility.check_convertible(model)
 
 
 def test_sequential_model():
