@@ -34,11 +34,11 @@ import warnings
 from collections.abc import Mapping
 from typing import Callable
 
+from bnas_tf.deploy.cost_names import COSTS  # read from lce_profile; a trial records each as lce_<name>
 from bnas_tf.deploy.lce_profile import lce_profile
 from bnas_tf.tuners import scores
+from bnas_tf.tuners.keras_tuner_internals import TrialStatus
 
-#: Costs read from ``lce_profile``; each trial records all of them as ``lce_<name>``.
-COSTS = ("size_bytes", "binary_macs", "float_macs", "fallback_macs")
 COST_METRIC = "deploy_cost"
 BASE_METRIC = "deploy_base_cost"
 REJECTED_METRIC = "over_budget"  # 1.0 on trials rejected before training
@@ -358,12 +358,10 @@ class DeploymentAware:
     # --- results ------------------------------------------------------------------------
     def deployment_trials(self) -> list:
         """``{trial_id, val_accuracy, deploy_cost, lce_*, candidate}`` of every completed trial with costs."""
-        from keras_tuner.engine import trial as trial_module
-
         out = []
         for trial_id, trial in sorted(self.oracle.trials.items()):
             if (
-                trial.status != trial_module.TrialStatus.COMPLETED
+                trial.status != TrialStatus.COMPLETED
                 or not trial.metrics.exists(COST_METRIC)
                 or not trial.metrics.exists(self.accuracy_metric)
             ):

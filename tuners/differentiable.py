@@ -17,14 +17,15 @@ import json
 
 import keras_tuner as kt
 import numpy as np
-from keras_tuner.engine import trial as trial_module
 
 from bnas_tf import arguments
 from bnas_tf.space.genotype import Genotype
 from bnas_tf.space.networks import default_reduction_cells
 from bnas_tf.space.supernet import KINDS, CellSpace
 from bnas_tf.tuners import deployment as deployment_lib
+from bnas_tf.tuners import keras_tuner_internals as internals
 from bnas_tf.tuners import scores
+from bnas_tf.tuners.keras_tuner_internals import TrialStatus
 from bnas_tf.tuners.state import AtomicOracleState
 from bnas_tf.tuners.supernet_tuner import SupernetTuner
 
@@ -97,14 +98,14 @@ class DifferentiableOracle(AtomicOracleState, kt.Oracle):
 
     def populate_space(self, trial_id):
         if self.epoch >= self.epochs:
-            return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+            return {"status": TrialStatus.STOPPED, "values": None}
         if self.running is not None:
-            return {"status": trial_module.TrialStatus.IDLE, "values": None}
+            return {"status": TrialStatus.IDLE, "values": None}
         self.running = trial_id
         all_ops = list(range(self.space.num_ops))
         remaining = {kind: [all_ops] * self.space.num_edges for kind in KINDS}
         return {
-            "status": trial_module.TrialStatus.RUNNING,
+            "status": TrialStatus.RUNNING,
             "values": {
                 "phase": "search",
                 "epoch": self.epoch,
@@ -118,10 +119,10 @@ class DifferentiableOracle(AtomicOracleState, kt.Oracle):
     def end_trial(self, trial):
         super().end_trial(trial)
         trial = self.trials[trial.trial_id]
-        if trial.trial_id in self._retry_queue:
+        if trial.trial_id in internals.retry_queue(self):
             return self.save()
         self.running = None
-        if trial.status == trial_module.TrialStatus.COMPLETED:
+        if trial.status == TrialStatus.COMPLETED:
             self.alpha = {
                 kind: [
                     [float(trial.metrics.get_last_value(f"alpha_{kind}_{e}_{op}")) for op in range(self.space.num_ops)]
@@ -238,7 +239,7 @@ class Differentiable(SupernetTuner):
         if self.deployment is None or self.deployment.budget is None:
             return final
         epochs = sorted(
-            (t for t in self.oracle.trials.values() if t.status == trial_module.TrialStatus.COMPLETED),
+            (t for t in self.oracle.trials.values() if t.status == TrialStatus.COMPLETED),
             key=lambda t: -t.hyperparameters.values["epoch"],
         )
         return self.within_budget(

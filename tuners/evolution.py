@@ -45,19 +45,19 @@ import zlib
 import keras_tuner
 import numpy as np
 import tensorflow as tf
-from keras_tuner.engine.trial import TrialStatus
-from keras_tuner.engine.tuner import maybe_distribute
 
 from bnas_tf import arguments
 from bnas_tf.data import DataBundle
 from bnas_tf.deploy import costs
 from bnas_tf.files import atomic_write_json, read_json
-from bnas_tf.space.genotype import WIDTH_RATIOS, WidthGenotype
 from bnas_tf.space.backbones import BACKBONES
+from bnas_tf.space.genotype import WIDTH_RATIOS, WidthGenotype
 from bnas_tf.space.networks import build_width_network
 from bnas_tf.space.quantizers import get as get_binarization
 from bnas_tf.tuners import deployment as deployment_lib
+from bnas_tf.tuners import keras_tuner_internals as internals
 from bnas_tf.tuners import scores, width_init
+from bnas_tf.tuners.keras_tuner_internals import TrialStatus, maybe_distribute, synchronized
 from bnas_tf.tuners.state import AtomicOracleState, AtomicTunerState
 
 __all__ = [
@@ -248,7 +248,7 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
             population = self.populations[-1]
             ids = population["trial_ids"]
             unfinished = [i for i, tid in enumerate(ids) if tid is None or tid not in self.fitness]
-            running = {trial.trial_id for trial in self.ongoing_trials.values()} | set(self._retry_queue)
+            running = {trial.trial_id for trial in self.ongoing_trials.values()} | set(internals.retry_queue(self))
             # Individuals never handed out first, then any whose trial was lost (neither running nor ended).
             waiting = [i for i in unfinished if ids[i] is None] or [i for i in unfinished if ids[i] not in running]
             if waiting:
@@ -301,7 +301,7 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
     def _check_consecutive_failures(self):
         """KerasTuner's limit, not counting genes the deployment budget rejected (they did not fail to train)."""
         failures = 0
-        for trial_id in self.end_order:
+        for trial_id in internals.ended_trial_ids(self):
             trial = self.trials[trial_id]
             if deployment_lib.is_rejected(trial):
                 continue
@@ -314,7 +314,7 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
 
     # --- results coming back
 
-    @keras_tuner.synchronized
+    @synchronized
     def end_trial(self, trial):
         super().end_trial(trial)
         ended = self.trials[trial.trial_id]
@@ -380,8 +380,8 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
         }
 
     def _write_search_log(self):
-        if getattr(self, "_directory", None) is not None:
-            atomic_write_json(os.path.join(self._project_dir, SEARCH_LOG_FILE), self.search_log())
+        if internals.oracle_directory(self) is not None:
+            atomic_write_json(os.path.join(internals.project_dir(self), SEARCH_LOG_FILE), self.search_log())
 
 
 # ----------------------------------------------------------------- tuner
@@ -565,8 +565,7 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
         if reason is not None:  # fail before training
             deployment_lib.report_rejection(self.oracle, trial.trial_id, cost_metrics)
             raise keras_tuner.errors.FailedTrialError(f"{list(genotype.ratios)} is {reason}")
-        callbacks = self._deepcopy_callbacks(fit_kwargs.pop("callbacks", []))
-        self._configure_tensorboard_dir(callbacks, trial)
+        callbacks = internals.trial_callbacks(self, fit_kwargs.pop("callbacks", []), trial)
         measured = self.evaluate_candidate(genotype, *fit_args, callbacks=callbacks, **fit_kwargs)
         accuracy, flops = float(measured["val_accuracy"]), float(measured["flops"])
         if not math.isfinite(accuracy):

@@ -33,13 +33,13 @@ import os
 
 import keras_tuner as kt
 import numpy as np
-from keras_tuner.engine import trial as trial_module
-from keras_tuner.src.engine.oracle import synchronized
 
 from bnas_tf import arguments
 from bnas_tf.files import atomic_write_json
 from bnas_tf.space.supernet import KINDS, CellSpace
 from bnas_tf.tuners import deployment as deployment_lib
+from bnas_tf.tuners import keras_tuner_internals as internals
+from bnas_tf.tuners.keras_tuner_internals import TrialStatus, synchronized
 from bnas_tf.tuners.state import AtomicOracleState
 
 SLOT = "/slot"
@@ -247,7 +247,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
     def create_trial(self, tuner_id):
         self._requesting = tuner_id
         trial = super().create_trial(tuner_id)
-        if trial.status == trial_module.TrialStatus.STOPPED:
+        if trial.status == TrialStatus.STOPPED:
             # a tuner asks with sub-ids <tuner>/slot<i> but is told to stop on slot0 only; KerasTuner's chief
             # serves until every id it has seen was told to stop
             base = base_tuner_id(tuner_id)
@@ -256,14 +256,14 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
 
     def populate_space(self, trial_id):
         if self.phase == "done":
-            return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+            return {"status": TrialStatus.STOPPED, "values": None}
         if self.phase in ("warmup", "finetune"):
             if self.mixed_trial is not None:
                 return self._idle()
             self.mixed_trial = trial_id
             weights_only = self.phase == "warmup" and self.phase_epoch < self.warmup_weights_only
             return {
-                "status": trial_module.TrialStatus.RUNNING,
+                "status": TrialStatus.RUNNING,
                 "values": {
                     "phase": self.phase,
                     "epoch": self.phase_epoch,
@@ -282,7 +282,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         group = self.groups[group_id]
         path = len(group["issued"])
         group["issued"][trial_id] = path
-        return {"status": trial_module.TrialStatus.RUNNING, "values": self._path_values(group_id, path)}
+        return {"status": TrialStatus.RUNNING, "values": self._path_values(group_id, path)}
 
     def _open_group(self, owner):
         """A group of this round with paths not handed out yet: this tuner's own, else an abandoned one."""
@@ -297,18 +297,18 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         return None
 
     def _idle(self):
-        if not self.ongoing_trials and not self._retry_queue:
+        if not self.ongoing_trials and not internals.retry_queue(self):
             raise RuntimeError(
                 f"search state is stuck in phase {self.phase!r} with nothing running; "
                 "this is a bug: please report it with the oracle.json file"
             )
-        return {"status": trial_module.TrialStatus.IDLE, "values": None}
+        return {"status": TrialStatus.IDLE, "values": None}
 
     @synchronized
     def end_trial(self, trial):
         super().end_trial(trial)
         trial = self.trials[trial.trial_id]
-        if trial.trial_id in self._retry_queue:
+        if trial.trial_id in internals.retry_queue(self):
             return self.save()  # INVALID with retries left: it will run again
         values = trial.hyperparameters.values
         if values.get("phase") in ("warmup", "finetune"):
@@ -326,11 +326,11 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
             if deployment_lib.is_rejected(trial):
                 group = trial.hyperparameters.values.get("group")
                 rejected[group] = rejected.get(group, 0) + 1
-        for trial_id in self.end_order:
+        for trial_id in internals.ended_trial_ids(self):
             trial = self.trials[trial_id]
             if deployment_lib.is_rejected(trial):
                 continue
-            if trial.status != trial_module.TrialStatus.FAILED:
+            if trial.status != TrialStatus.FAILED:
                 failures, last = 0, None
                 continue
             values = trial.hyperparameters.values
@@ -347,7 +347,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
                 )
 
     def _end_mixed(self, trial):
-        if trial.status == trial_module.TrialStatus.COMPLETED:
+        if trial.status == TrialStatus.COMPLETED:
             self.alpha = self._alpha_from(trial)
         self.mixed_trial = None
         self.phase_epoch += 1
@@ -370,7 +370,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         group = self.groups.get(trial.hyperparameters.values["group"])
         if group is None:
             return
-        ok = trial.status == trial_module.TrialStatus.COMPLETED
+        ok = trial.status == TrialStatus.COMPLETED
         group["results"][trial.trial_id] = self.sample_value(trial) if ok else None
         if len(group["results"]) == group["size"]:
             self.epochs_done += 1
@@ -432,9 +432,9 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         raise NotImplementedError
 
     def _write_log(self):
-        if getattr(self, "_directory", None):
+        if internals.oracle_directory(self):
             atomic_write_json(
-                os.path.join(self._project_dir, "search_log.json"),
+                os.path.join(internals.project_dir(self), "search_log.json"),
                 {"space": self.space.get_config(), "rounds": self.log},
             )
 
@@ -453,6 +453,6 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         trials = [
             t
             for t in self.trials.values()
-            if t.hyperparameters.values.get("phase") == "sample" and t.status == trial_module.TrialStatus.COMPLETED
+            if t.hyperparameters.values.get("phase") == "sample" and t.status == TrialStatus.COMPLETED
         ]
         return sorted(trials, key=lambda t: t.score, reverse=True)[:num_trials]

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import glob
 import os
-from datetime import datetime
-
-from keras_tuner.engine import trial as trial_module
-from keras_tuner.src.engine.oracle import synchronized
 
 from bnas_tf.files import atomic_write_json, read_json
+from bnas_tf.tuners import keras_tuner_internals as internals
+from bnas_tf.tuners.keras_tuner_internals import TrialStatus, synchronized
 
-_TERMINAL = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
+_TERMINAL = (TrialStatus.COMPLETED, TrialStatus.FAILED)
 
 
 def recovery(project_dir: str) -> str:
@@ -41,12 +39,12 @@ class AtomicOracleState:
         """Call after ``keras_tuner.Oracle.__init__``: it takes ``seed or random.randint(1, 10000)``, so seed 0
         searched with a random seed (two seeded searches of seed 0 sampled different paths); put it back."""
         if seed is not None:
-            self.seed = self._seed_state = seed
+            internals.keep_seed(self, seed)
 
     def save(self):
         if getattr(self, "_saves_deferred", False):
             return
-        atomic_write_json(self._get_oracle_fname(), self.get_state())
+        atomic_write_json(internals.oracle_file(self), self.get_state())
 
     @synchronized
     def end_trial(self, trial):
@@ -54,15 +52,9 @@ class AtomicOracleState:
         ended before the subclass's own state knows it, and a crash right then would count it twice. The
         subclass saves once its state is updated. A trial found in the retry queue (after a crash, its results
         committed with the supernet weights) leaves it when it ends."""
-        if trial.status in _TERMINAL and trial.trial_id in self._retry_queue:
-            self._retry_queue.remove(trial.trial_id)
-        display = self._display
-        if trial.trial_id not in display.trial_start:  # begun in a process that crashed before saving its start
-            display.search_start = display.search_start or datetime.now()
-            display.trial_start[trial.trial_id] = datetime.now()
-            display.trial_number[trial.trial_id] = (
-                self.start_order.index(trial.trial_id) + 1 if trial.trial_id in self.start_order else len(self.trials)
-            )
+        if trial.status in _TERMINAL and trial.trial_id in internals.retry_queue(self):
+            internals.retry_queue(self).remove(trial.trial_id)
+        internals.record_trial_start(self, trial.trial_id)
         self._saves_deferred = True
         try:
             super().end_trial(trial)
@@ -70,7 +62,7 @@ class AtomicOracleState:
             self._saves_deferred = False
 
     def _save_trial(self, trial):
-        atomic_write_json(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), trial.get_state())
+        atomic_write_json(os.path.join(internals.trial_dir(self, trial.trial_id), "trial.json"), trial.get_state())
 
     def reload(self):
         """KerasTuner's reload, with corrupt files named, then reconciled with oracle.json.
@@ -81,38 +73,33 @@ class AtomicOracleState:
         again (KerasTuner puts it in the retry queue) instead of counting as
         finished.
         """
-        if not os.path.exists(self._get_oracle_fname()):
-            raise ValueError(
-                f"search state file {self._get_oracle_fname()} is missing from a saved search; "
-                f"{recovery(self._project_dir)}"
-            )
-        for path in (
-            *sorted(glob.glob(os.path.join(self._project_dir, "trial_*", "trial.json"))),
-            self._get_oracle_fname(),
-        ):
-            read_json(path, what="search state file", recovery=recovery(self._project_dir))
+        oracle_file, project_dir = internals.oracle_file(self), internals.project_dir(self)
+        if not os.path.exists(oracle_file):
+            raise ValueError(f"search state file {oracle_file} is missing from a saved search; {recovery(project_dir)}")
+        for path in (*sorted(glob.glob(os.path.join(project_dir, "trial_*", "trial.json"))), oracle_file):
+            read_json(path, what="search state file", recovery=recovery(project_dir))
         super().reload()
-        started, ended = set(self.start_order), set(self.end_order)
+        started, ended = set(internals.started_trial_ids(self)), set(internals.ended_trial_ids(self))
         for trial_id in [t for t in self.trials if t not in started]:
             del self.trials[trial_id]
         for trial_id in started - ended:
             trial = self.trials.get(trial_id)
             if trial is None:
                 raise ValueError(
-                    f"search state file {self._get_oracle_fname()} lists trial {trial_id}, whose "
-                    f"trial.json is missing; {recovery(self._project_dir)}"
+                    f"search state file {oracle_file} lists trial {trial_id}, whose "
+                    f"trial.json is missing; {recovery(project_dir)}"
                 )
             if trial.status in _TERMINAL:
-                trial.status = trial_module.TrialStatus.RUNNING
+                trial.status = TrialStatus.RUNNING
 
 
 class AtomicTunerState:
     """Mixin for ``keras_tuner`` tuners: the tuner's own ``<tuner_id>.json`` written atomically, checked on reload."""
 
     def save(self):
-        if not self._is_worker():
+        if not internals.is_worker():
             self.oracle.save()
-        atomic_write_json(self._get_tuner_fname(), self.get_state())
+        atomic_write_json(internals.tuner_file(self), self.get_state())
 
     def on_search_begin(self):
         """Write the search state before the first trial. KerasTuner reloads a project only when the tuner's
@@ -123,5 +110,5 @@ class AtomicTunerState:
         self.save()
 
     def reload(self):
-        read_json(self._get_tuner_fname(), what="search state file", recovery=recovery(self.project_dir))
+        read_json(internals.tuner_file(self), what="search state file", recovery=recovery(self.project_dir))
         super().reload()

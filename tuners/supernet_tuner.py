@@ -19,16 +19,15 @@ import time
 import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
-from keras_tuner.engine import base_tuner
-from keras_tuner.engine import trial as trial_module
-from keras_tuner.src.distribute import utils as dist_utils
 
 from bnas_tf import arguments
 from bnas_tf.space.genotype import Genotype
 from bnas_tf.space.networks import build_network
 from bnas_tf.space.quantizers import get as get_binarization
 from bnas_tf.space.supernet import KINDS, CellSpace, Supernet
+from bnas_tf.tuners import keras_tuner_internals as internals
 from bnas_tf.tuners.deployment import DEPLOYED_PREFIX, DeploymentAware, report_rejection
+from bnas_tf.tuners.keras_tuner_internals import BaseTuner, TrialStatus
 from bnas_tf.tuners.sampling import SLOT, edge_name
 from bnas_tf.tuners.state import AtomicTunerState, recovery
 from bnas_tf.tuners.training import SupernetTrainer
@@ -74,7 +73,7 @@ def _check_same_images(data, reference, what: str):
         )
 
 
-class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
+class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
     """Runs a :class:`SamplingOracle` search over a :class:`Supernet` of ``space``.
 
     ``deployment=`` (a :class:`~bnas_tf.tuners.DeploymentObjective`) costs every sampled path on the
@@ -171,7 +170,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
 
     def _folder(self, name):
         """Checkpoint folder of the ``name`` supernet. Distributed workers each train their own copy."""
-        if dist_utils.has_chief_oracle():
+        if internals.has_chief_oracle():
             name = f"{name}-{self.tuner_id}"
         return os.path.join(self.project_dir, name)
 
@@ -201,7 +200,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
                     f"{trial_id}, which the search state in {self.project_dir} does not know (its files "
                     f"were deleted or come from another search); {recovery(self.project_dir)}"
                 ) from None
-            if trial.status in (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED):
+            if trial.status in (TrialStatus.COMPLETED, TrialStatus.FAILED):
                 continue
             if not trial.metrics.exists(self.oracle.objective.name):  # else the trial file has them already
                 self.oracle.update_trial(trial_id, metrics)
@@ -209,7 +208,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
                 f"Trial {trial_id} finished before the search stopped: its results are reported from the "
                 "supernet checkpoint, not trained again"
             )
-            trial.status = trial_module.TrialStatus.COMPLETED
+            trial.status = TrialStatus.COMPLETED
             self.on_trial_end(trial)
 
     def _trainers(self):
@@ -219,7 +218,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
     def search(self, train_data, validation_data=None, *, architecture_data=None, steps_per_epoch=None, verbose=1):
         """Run the search. ``train_data`` trains the weights, ``architecture_data`` (mixed-mode α steps;
         defaults to ``train_data``) the architecture, ``validation_data`` scores each sampled path."""
-        if dist_utils.is_chief_oracle():
+        if internals.is_chief_oracle():
             return super().search()  # serves the oracle to the workers until the search ends
         _check_dataset(train_data, "train_data")
         if validation_data is None:
@@ -260,9 +259,9 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
         while True:
             trial = pending or self.oracle.create_trial(self._slot(0))
             pending = None
-            if trial.status == trial_module.TrialStatus.STOPPED:
+            if trial.status == TrialStatus.STOPPED:
                 break
-            if trial.status == trial_module.TrialStatus.IDLE:
+            if trial.status == TrialStatus.IDLE:
                 time.sleep(IDLE_SLEEP_SECONDS)  # the round waits for other workers' trials
                 continue
             values = trial.hyperparameters.values
@@ -280,7 +279,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
         group = [first]
         while len(group) < size:
             trial = self.oracle.create_trial(self._slot(len(group)))
-            if trial.status != trial_module.TrialStatus.RUNNING:
+            if trial.status != TrialStatus.RUNNING:
                 break
             if trial.hyperparameters.values.get("group") != group_id:
                 return self._by_path(group), trial
@@ -331,12 +330,12 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
                 if not np.all(np.isfinite(result["losses"])):
                     return self._fail(
                         group,
-                        trial_module.TrialStatus.FAILED,
+                        TrialStatus.FAILED,
                         f"training loss became {result['loss']} (NaN/inf): the sampled paths diverged",
                     )
                 accuracies.append(self.score_paths(trainer, validation_data)[: len(group)])
         except Exception as error:  # KerasTuner's retry mechanism (INVALID: retried up to max_retries_per_trial)
-            return self._fail(group, trial_module.TrialStatus.INVALID, f"{type(error).__name__}: {error}")
+            return self._fail(group, TrialStatus.INVALID, f"{type(error).__name__}: {error}")
         _collect()
         metrics = [
             self.with_deployment(m, c, self.objective_name) for m, c in zip(self.path_metrics(*accuracies), costs)
@@ -344,7 +343,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
         self._save_weights(max(t.trial_id for t in group), {t.trial_id: m for t, m in zip(group, metrics)})
         for trial, trial_metrics in zip(group, metrics):
             self.oracle.update_trial(trial.trial_id, trial_metrics)
-            trial.status = trial_module.TrialStatus.COMPLETED
+            trial.status = TrialStatus.COMPLETED
             self.on_trial_end(trial)
 
     def _reject_over_budget(self, group):
@@ -360,7 +359,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
                 costs.append(metrics)
                 continue
             report_rejection(self.oracle, trial.trial_id, metrics)
-            trial.status, trial.message = trial_module.TrialStatus.FAILED, reason
+            trial.status, trial.message = TrialStatus.FAILED, reason
             self.on_trial_end(trial)
         return kept, costs
 
@@ -454,9 +453,9 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
             trainer.restore_statistics(frozen)
             accuracy = float(trainer.evaluate_paths(validation_data)[0])
         except Exception as error:
-            return self._fail([trial], trial_module.TrialStatus.INVALID, f"{type(error).__name__}: {error}")
+            return self._fail([trial], TrialStatus.INVALID, f"{type(error).__name__}: {error}")
         if not np.all(np.isfinite(result["losses"])):
-            return self._fail([trial], trial_module.TrialStatus.FAILED, "mixed-mode loss became NaN/inf")
+            return self._fail([trial], TrialStatus.FAILED, "mixed-mode loss became NaN/inf")
         _collect()
         metrics = {self.oracle.objective.name: accuracy, "loss": result["loss"]}
         for kind in KINDS:
@@ -465,7 +464,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, base_tuner.BaseTuner):
         metrics.update(self.mixed_costs(trial, metrics))
         self._save_weights(trial.trial_id, {trial.trial_id: metrics})
         self.oracle.update_trial(trial.trial_id, metrics)
-        trial.status = trial_module.TrialStatus.COMPLETED
+        trial.status = TrialStatus.COMPLETED
         self.on_trial_end(trial)
 
     # --- results ----------------------------------------------------------------

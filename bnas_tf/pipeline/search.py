@@ -26,7 +26,7 @@ from bnas_tf.face.tuners import FaceOperationPruning
 from bnas_tf.files import atomic_write_json
 from bnas_tf.pipeline import run_folder
 from bnas_tf.space.supernet import CellSpace
-from bnas_tf.tuners import ChildParent, DeploymentObjective, Differentiable, OperationPruning
+from bnas_tf.tuners import ChildParent, DeploymentObjective, Differentiable, OperationPruning, keras_tuner_internals
 from bnas_tf.tuners.evolution import Evolution
 
 _HIDDEN_VALUES = ("phase", "round", "repetition", "epoch", "generation")
@@ -226,9 +226,7 @@ def _logged(tuner_class):
 # --- running it ----------------------------------------------------------------------
 def is_distributed_worker() -> bool:
     """True in a KerasTuner worker process (KERASTUNER_TUNER_ID set and not a chief; docs/scaling_out.md)."""
-    from keras_tuner.src.distribute import utils as dist_utils
-
-    return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
+    return keras_tuner_internals.is_worker()
 
 
 @dataclasses.dataclass

@@ -13,6 +13,7 @@ import tensorflow as tf
 from bnas_tf import data
 from bnas_tf.space.supernet import CellSpace
 from bnas_tf.tuners import OperationPruning
+from bnas_tf.tuners import keras_tuner_internals as internals
 
 SPACE = CellSpace(op_set=["conv_3x3", "max_pool_3x3"], cells=2, channels=8, nodes=1, reduction_cells=[1])
 
@@ -107,5 +108,5 @@ def test_raising_group_is_retried_through_keras_tuner(tmp_path, digits):
     assert faults.raised == 1
     assert [s for _, s in statuses.values()] == ["COMPLETED"] * 4  # the first group ran again and finished
     retried = [tid for tid, (g, _) in statuses.items() if g == "r0t0"]
-    assert all(tuner.oracle._run_times[tid] == 2 for tid in retried)
-    assert len(tuner.oracle.end_order) == 4 and tuner.oracle.phase == "done"
+    assert all(internals.run_times(tuner.oracle, tid) == 2 for tid in retried)
+    assert len(internals.ended_trial_ids(tuner.oracle)) == 4 and tuner.oracle.phase == "done"
