@@ -25,12 +25,12 @@ import types
 import typing
 from typing import ClassVar
 
-from bnas_tf.space.quantizers import SCHEMES, Binarization
+from bnas_tf.deploy.cost_names import COSTS as DEPLOY_COSTS
+from bnas_tf.space.binarization_names import BINARIZATION_TAGS, SCHEMES
+from bnas_tf.space.quantizers import Binarization
 
-BINARIZATION_TAGS = {"W1/A32": (1, 32), "W1/A1": (1, 1), "W32/A32": (32, 32)}
 LR_SCHEDULES = ("cosine", "step")
 TFLITE_WEIGHTS = ("float", "int8")
-DEPLOY_COSTS = ("size_bytes", "binary_macs", "float_macs", "fallback_macs")  # bnas_tf.tuners.deployment.COSTS
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _NONE = ("none", "null", "")

@@ -39,6 +39,7 @@ import collections
 import tensorflow as tf
 
 from bnas_tf.deploy import costs, lce_rules
+from bnas_tf.deploy.cost_names import COSTS  # noqa: F401  (the entries a search can weigh)
 from bnas_tf.deploy.lce_graph import LayerGraph
 from bnas_tf.deploy.lce_rules import (  # noqa: F401  (the kinds and kernel ops are part of the profile's vocabulary)
     BINARY,

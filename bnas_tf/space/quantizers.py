@@ -28,9 +28,8 @@ import math
 import larq as lq
 import tensorflow as tf
 
+from bnas_tf.space.binarization_names import BINARIZATION_TAGS, SCHEMES
 from bnas_tf.space.losses import amplitude_loss, amplitude_reconstruction_error  # noqa: F401  (public here too)
-
-SCHEMES = ("xnor", "pcnn", "dorefa", "ste")
 
 
 @tf.keras.utils.register_keras_serializable(package="bnas_tf")
@@ -159,9 +158,11 @@ class Binarization:
         return cls(**config)
 
 
-W1A32 = Binarization("xnor", weight_bits=1, activation_bits=32)
-W1A1 = Binarization("xnor", weight_bits=1, activation_bits=1)
-FULL_PRECISION = Binarization("xnor", weight_bits=32, activation_bits=32)
+#: The XNOR binarization of every tag of ``BINARIZATION_TAGS``, what :func:`get` returns for a tag.
+_BY_TAG = {tag: Binarization("xnor", weight_bits=w, activation_bits=a) for tag, (w, a) in BINARIZATION_TAGS.items()}
+W1A32 = _BY_TAG["W1/A32"]
+W1A1 = _BY_TAG["W1/A1"]
+FULL_PRECISION = _BY_TAG["W32/A32"]
 
 
 def get(spec) -> Binarization:
@@ -171,8 +172,7 @@ def get(spec) -> Binarization:
     if isinstance(spec, dict):
         return Binarization.from_config(spec)
     if isinstance(spec, str):
-        tags = {"W1/A32": W1A32, "W1/A1": W1A1, "W32/A32": FULL_PRECISION}
-        if spec in tags:
-            return tags[spec]
-        raise ValueError(f"unknown binarization {spec!r}; use one of {sorted(tags)} or Binarization(...)")
+        if spec in _BY_TAG:
+            return _BY_TAG[spec]
+        raise ValueError(f"unknown binarization {spec!r}; use one of {sorted(_BY_TAG)} or Binarization(...)")
     raise TypeError(f"binarization must be a Binarization, dict or tag string, not {type(spec).__name__}")
