@@ -4,78 +4,19 @@ Loads a saved model (``.keras``, SavedModel folder, or run folder with
 ``model.keras``) in Keras safe mode, converts it with Larq Compute Engine,
 prints size against the weights' bit-level bound and the operator mix, and
 optionally verifies it against Keras on a dataset and times it on this host.
+Its arguments are declared in :mod:`bnas_tf.pipeline.commands`, with every command's, so ``--help`` needs no
+TensorFlow.
 """
 
 from __future__ import annotations
 
-import argparse
-
 from bnas_tf import data as data_lib
 from bnas_tf.convert.benchmarking import benchmark
-from bnas_tf.convert.export import WEIGHT_FORMATS, to_tflite
+from bnas_tf.convert.export import to_tflite
 from bnas_tf.convert.inspection import inspect
 from bnas_tf.convert.loading import load_model
 from bnas_tf.convert.verification import verify
-
-DEFAULT_MIN_AGREEMENT = 0.99
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "model",
-        metavar="MODEL",
-        help="saved Keras model (.keras file or SavedModel folder) or a run folder containing model.keras",
-    )
-    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the .tflite file")
-    parser.add_argument(
-        "--verify-on",
-        metavar="DATASET",
-        help="compare the .tflite with Keras on this dataset's test split: 'digits' (built in), "
-        "a TFDS name already on this machine, or an image folder",
-    )
-    parser.add_argument(
-        "--max-samples", type=int, default=256, metavar="N", help="examples to verify on (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--min-agreement",
-        type=float,
-        default=DEFAULT_MIN_AGREEMENT,
-        metavar="FRACTION",
-        help="exit with status 1 when top-1 agreement is below this (default: %(default)s)",
-    )
-    parser.add_argument("--data-dir", metavar="DIR", help="TFDS data folder for --verify-on")
-    parser.add_argument(
-        "--embedding",
-        action="store_true",
-        help="the model outputs embeddings (a bnas_face run): --verify-on compares them by cosine "
-        "similarity instead of top-1",
-    )
-    parser.add_argument(
-        "--min-cosine",
-        type=float,
-        default=0.999,
-        metavar="COSINE",
-        help="with --embedding: exit 1 when an embedding's cosine with Keras is lower (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--benchmark",
-        action="store_true",
-        help="time the .tflite and a float .tflite of the same model on this host "
-        "(reference only unless this host is ARM)",
-    )
-    parser.add_argument(
-        "--runs", type=int, default=50, metavar="N", help="timed runs for --benchmark (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--threads", type=int, default=1, metavar="N", help="interpreter threads (default: %(default)s)"
-    )
-    parser.add_argument("--target", choices=("arm", "xcore"), default="arm", help="LCE target (default: %(default)s)")
-    parser.add_argument(
-        "--weights",
-        choices=WEIGHT_FORMATS,
-        default="float",
-        help="'int8' stores W1/A32 and float nets' weights as int8 (4x smaller; default: %(default)s)",
-    )
+from bnas_tf.native_logs import converter_output_hidden
 
 
 def _verification_data(name: str, model, data_dir):
@@ -102,7 +43,8 @@ def run(args) -> int:
     data = (
         _verification_data(args.verify_on, model, args.data_dir) if args.verify_on else None
     )  # fail before converting
-    to_tflite(model, args.output, target=args.target, weights=args.weights)
+    with converter_output_hidden():
+        to_tflite(model, args.output, target=args.target, weights=args.weights)
     info = inspect(args.output, model=model)
     print(
         f"wrote {args.output}: {_kilobytes(info['size_bytes'])} ({info['size_bytes']} bytes), "
@@ -153,7 +95,8 @@ def run(args) -> int:
             )
             status = 1
     if args.benchmark:
-        timing = benchmark(args.output, num_threads=args.threads, runs=args.runs, model=model)
+        with converter_output_hidden():  # converts the float reference
+            timing = benchmark(args.output, num_threads=args.threads, runs=args.runs, model=model)
         kernels = "optimised ARM kernels" if timing["optimised_kernels"] else "reference kernels: not ARM speed"
         print(
             f"latency on {timing['machine']} ({kernels}), {timing['num_threads']} thread(s), {timing['runs']} runs: "

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import typing
 
-from bnas_tf.recipes.base import (
-    CellRecipe,
-    ChildParentRecipe,
-    DifferentiableRecipe,
-    EvolutionRecipe,
-    PruningRecipe,
-    Recipe,
-    apply_overrides,
-    parse_assignment,
+if typing.TYPE_CHECKING:
+    from bnas_tf.recipes.base import Recipe
+
+#: names of bnas_tf.recipes.base read through this package; they load on first use (base needs TensorFlow for
+#: Binarization), so the registry below reads without TensorFlow and `bnas-tf --help` can list the recipes
+_BASE_NAMES = (
+    "CellRecipe",
+    "ChildParentRecipe",
+    "DifferentiableRecipe",
+    "EvolutionRecipe",
+    "PruningRecipe",
+    "Recipe",
+    "apply_overrides",
+    "parse_assignment",
 )
 
 #: recipe name -> module (each defines RECIPE, the dataclass, and QUICK, the quick profile's overrides)
@@ -59,6 +65,18 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str):
+    if name in _BASE_NAMES:
+        value = getattr(_base(), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bnas_tf.recipes' has no attribute {name!r}")
+
+
+def _base():
+    return importlib.import_module("bnas_tf.recipes.base")
+
+
 def names() -> list:
     """Every recipe name, the default first."""
     return list(RECIPES)
@@ -78,7 +96,7 @@ def get(name: str = DEFAULT_RECIPE, profile: str = DEFAULT_PROFILE, overrides=No
     recipe = module.RECIPE()
     if profile == "quick":
         recipe = dataclasses.replace(recipe, **module.QUICK)
-    return apply_overrides(recipe, overrides or [])
+    return _base().apply_overrides(recipe, overrides or [])
 
 
 def describe(name: str) -> str:

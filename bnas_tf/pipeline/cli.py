@@ -1,4 +1,9 @@
-"""The ``bnas-tf`` command line: one subcommand per step, each module adding its own arguments."""
+"""The ``bnas-tf`` command line: one subcommand per step.
+
+The parsers come from :mod:`bnas_tf.pipeline.commands` (argparse only), so ``--help`` answers without loading
+TensorFlow; a command's module is imported only to run it, after the library log lines are quieted
+(:mod:`bnas_tf.native_logs`) unless ``--verbose`` asks for them.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +11,22 @@ import argparse
 import importlib
 import sys
 
-# subcommand -> (module with add_arguments(parser) and run(args) -> int, one-line help)
-SUBCOMMANDS = {
-    "run": (
-        "bnas_tf.pipeline.run",
-        "the whole job: search, retrain the winner, convert with LCE, verify, write a report",
-    ),
-    "search": (
-        "bnas_tf.pipeline.search",
-        "search an architecture with a recipe; writes genotype.json and the search log",
-    ),
-    "train": ("bnas_tf.pipeline.train", "retrain a genotype from scratch with a recipe's schedule; writes model.keras"),
-    "convert": ("bnas_tf.convert.cli", "convert a saved Keras model or run folder to .tflite with Larq Compute Engine"),
-    "lint": (
-        "bnas_tf.pipeline.lint",
-        "show what Larq Compute Engine will run as binary in a model or genotype, before training",
-    ),
-    "report": ("bnas_tf.pipeline.report", "regenerate report.md and the PNG plots of a run folder"),
-    "recipes": ("bnas_tf.pipeline.recipes_command", "list the papers' experiments, or show one recipe's settings"),
-}
+from bnas_tf import native_logs
+from bnas_tf.pipeline.commands import SUBCOMMANDS
+
+VERBOSE_HELP = (
+    "also show TensorFlow's and the LCE converter's own log lines (C++ INFO/WARNING lines, MLIR diagnostics, absl)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bnas-tf", description="Binarized neural architecture search for Keras.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text) in SUBCOMMANDS.items():
+    for name, (module, help_text, add_arguments) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         sub_parser.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(sub_parser)
+        add_arguments(sub_parser)
+        sub_parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     return parser
 
 
@@ -43,6 +36,8 @@ def main(argv=None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    if not args.verbose:
+        native_logs.quiet()  # before the command's module imports TensorFlow
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except (ValueError, TypeError, OSError) as error:

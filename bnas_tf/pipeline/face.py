@@ -19,6 +19,7 @@ from bnas_tf.convert.verification import tflite_outputs
 from bnas_tf.deploy import costs
 from bnas_tf.face.data import load_pairs, pairs_from_dataset
 from bnas_tf.files import atomic_write_json
+from bnas_tf.native_logs import converter_output_hidden
 from bnas_tf.pipeline import report, run_folder, search, train
 from bnas_tf.pipeline.console import fit_verbosity
 from bnas_tf.pipeline.face_train import embeddings, train_face
@@ -42,7 +43,8 @@ def convert_and_verify(model, recipe, run_dir: str, bundle, pair_sets, *, verbos
     """model.tflite from the embedding model; cosine check against Keras; .tflite verification accuracy."""
     path = os.path.join(run_dir, run_folder.TFLITE)
     start = time.perf_counter()
-    to_tflite(model, path, weights=recipe.tflite_weights)
+    with converter_output_hidden():
+        to_tflite(model, path, weights=recipe.tflite_weights)
     convert_seconds = time.perf_counter() - start
     info = inspect(path, model=model)
     check = verify(model, path, bundle.test, max_samples=recipe.verify_samples, mode="embedding")

@@ -17,80 +17,20 @@ MACs and the part of them in fallback ops, kernel op counts and the expected
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import os
 
 from bnas_tf.convert import load_model
 from bnas_tf.deploy.lce_profile import BINARY, FLOAT, FOLDED, KERNEL_OPS, REJECTED, lce_profile
+from bnas_tf.pipeline.commands import DEFAULT_BINARIZATION, DEFAULT_CELLS, DEFAULT_CHANNELS, DEFAULT_INPUT_SHAPE
 from bnas_tf.space import published
 from bnas_tf.space.genotype import Genotype, WidthGenotype
 from bnas_tf.space.networks import build_network, build_width_network
 
-DEFAULT_CELLS = 8
-DEFAULT_CHANNELS = 16
-DEFAULT_INPUT_SHAPE = (32, 32, 3)
-DEFAULT_BINARIZATION = "W1/A1"
 GENOTYPE_FILE = "genotype.json"  # in a run folder, written by bnas-tf search
 KIND_LABELS = {BINARY: "binary kernel", FLOAT: "float", REJECTED: "rejected", FOLDED: "folded"}
 _CELL_OPTIONS = ("cells", "channels", "stem", "auxiliary", "inter_cell_skip")
-
-
-def _input_shape(text: str) -> tuple:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) <= 0:
-        raise argparse.ArgumentTypeError(f"expected HEIGHT,WIDTH,CHANNELS such as 32,32,3 (got {text!r})")
-    return shape
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "target",
-        metavar="MODEL_OR_GENOTYPE",
-        help=f"published genotype ({', '.join(published.names())}), genotype JSON file, run folder, "
-        "or saved model (.keras file or SavedModel folder)",
-    )
-    parser.add_argument(
-        "--cells",
-        type=int,
-        metavar="N",
-        help=f"cells of a cell genotype's network (default: the paper's for published genotypes, else {DEFAULT_CELLS})",
-    )
-    parser.add_argument(
-        "--channels",
-        type=int,
-        metavar="C",
-        help=f"initial channels of a cell genotype's network (default: the paper's for published "
-        f"genotypes, else {DEFAULT_CHANNELS})",
-    )
-    parser.add_argument(
-        "--input-shape",
-        type=_input_shape,
-        metavar="H,W,C",
-        help=f"input shape of a genotype's network (default: {','.join(map(str, DEFAULT_INPUT_SHAPE))})",
-    )
-    parser.add_argument(
-        "--binarization",
-        metavar="TAG",
-        help=f"W1/A1, W1/A32 or W32/A32 for a genotype's network (default: {DEFAULT_BINARIZATION})",
-    )
-    parser.add_argument("--num-classes", type=int, default=10, metavar="N", help="classes (default: %(default)s)")
-    parser.add_argument(
-        "--stem", choices=("cifar", "imagenet"), help="stem of a cell genotype's network (default: cifar)"
-    )
-    parser.add_argument(
-        "--auxiliary", action="store_true", default=None, help="add the auxiliary head (cell genotypes)"
-    )
-    parser.add_argument(
-        "--inter-cell-skip", action="store_true", default=None, help="add skips between cells (cell genotypes)"
-    )
-    parser.add_argument("--lce-friendly", action="store_true", help="build with lce_friendly=True (genotypes)")
-    parser.add_argument("--all", action="store_true", help="list every layer, not only conv and dense layers")
-    parser.add_argument("--json", action="store_true", help="print the lce_profile dict as JSON instead of a table")
 
 
 # --------------------------------------------------------------------------

@@ -2,24 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-
 from bnas_tf import recipes
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--show",
-        metavar="NAME",
-        choices=recipes.names(),
-        help="print every setting of this recipe (what --set can change)",
-    )
-    parser.add_argument(
-        "--profile",
-        default=recipes.DEFAULT_PROFILE,
-        choices=recipes.PROFILES,
-        help="profile for --show (default: %(default)s)",
-    )
 
 
 def run(args) -> int:

@@ -13,7 +13,6 @@ per epoch; evolution: fitness and accuracy per generation),
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import numpy as np
@@ -460,11 +459,7 @@ def write_report(run_dir: str) -> str:
     return report_path
 
 
-# --- bnas-tf report ------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by `bnas-tf run` (or search/train)")
-
-
+# --- bnas-tf report (arguments: bnas_tf.pipeline.commands) ---------------------------
 def run(args) -> int:
     print(f"report: {write_report(args.run_dir)}")
     return 0

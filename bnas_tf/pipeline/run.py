@@ -11,12 +11,12 @@ and test splits, and its accuracy is reported next to the Keras model's.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
 from bnas_tf.convert import inspect, to_tflite, verify
 from bnas_tf.deploy import costs
+from bnas_tf.native_logs import converter_output_hidden
 from bnas_tf.pipeline import report, run_folder, search, train
 from bnas_tf.pipeline.console import fit_verbosity
 from bnas_tf.pipeline.face import done_line, run_face_recipe
@@ -26,7 +26,8 @@ def convert_and_verify(model, recipe, run_dir: str, bundle, *, verbose: int = 1)
     """Write model.tflite, check it against Keras on validation and test, and record ``tflite``/``costs``/``size``."""
     path = os.path.join(run_dir, run_folder.TFLITE)
     start = time.perf_counter()
-    to_tflite(model, path, weights=recipe.tflite_weights)
+    with converter_output_hidden():
+        to_tflite(model, path, weights=recipe.tflite_weights)
     convert_seconds = time.perf_counter() - start
     info = inspect(path, model=model)
     checks = {
@@ -88,11 +89,7 @@ def run_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: int = 
     return metrics
 
 
-# --- bnas-tf run --------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    run_folder.add_recipe_arguments(parser)
-
-
+# --- bnas-tf run (arguments: bnas_tf.pipeline.commands) ------------------------------
 def run(args) -> int:
     if "KERASTUNER_ORACLE_IP" in os.environ:
         raise ValueError(

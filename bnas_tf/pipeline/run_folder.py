@@ -1,4 +1,4 @@
-"""What a run folder holds, and the command-line options every recipe-driven subcommand shares.
+"""What a run folder holds, and the recipe the options of run, search and train select.
 
 A run folder (default ``runs/<timestamp>-<recipe>/``) is the whole record of
 one ``bnas-tf run``: the searched genotype, the trained and converted model,
@@ -9,7 +9,6 @@ nothing but this folder.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -82,51 +81,7 @@ def _jsonable(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-# --- shared command-line options ----------------------------------------------
-def add_recipe_arguments(parser: argparse.ArgumentParser, *, default_recipe: str | None = None) -> None:
-    """``--recipe --profile --dataset --set --output --seed --quiet --deterministic`` (run, search and train take
-    these)."""
-    default_recipe = default_recipe or recipes.DEFAULT_RECIPE
-    parser.add_argument(
-        "--recipe",
-        default=default_recipe,
-        choices=recipes.names(),
-        metavar="NAME",
-        help=f"experiment to run: {', '.join(recipes.names())} (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--profile",
-        default=recipes.DEFAULT_PROFILE,
-        choices=recipes.PROFILES,
-        help="'quick' is CPU-sized on the embedded digits, 'paper' has the paper's settings (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--dataset",
-        metavar="NAME",
-        help="'digits' (built in), a TFDS name already on this machine, or an image folder (default: the recipe's)",
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        dest="overrides",
-        help="override one recipe setting, e.g. --set train_epochs=3 (repeatable; "
-        "`bnas-tf recipes --show NAME` lists the settings)",
-    )
-    parser.add_argument("--seed", type=int, metavar="N", help="random seed (default: the recipe's)")
-    parser.add_argument(
-        "--output", "-o", metavar="DIR", help="run folder to write (default: runs/<timestamp>-<recipe>)"
-    )
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or per-trial lines")
-    parser.add_argument(
-        "--deterministic",
-        action="store_true",
-        help="bit-for-bit repeatable: deterministic ops on one thread (the same seed gives the same "
-        "genotype and weights on this machine; see bnas_tf.determinism)",
-    )
-
-
+# --- the recipe of run, search and train (their options: bnas_tf.pipeline.commands) --------
 def recipe_from_args(args):
     """The recipe ``args`` select, with ``--set``, ``--dataset`` and ``--seed`` applied; ``--deterministic``
     turns determinism on here, before the command runs anything in TensorFlow."""

@@ -11,7 +11,6 @@ part of ``metrics.json`` into the run folder.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import os
@@ -342,11 +341,7 @@ def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResu
     return SearchResult(genotype=genotype, log=log, seconds=seconds, tuner=tuner)
 
 
-# --- bnas-tf search -----------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    run_folder.add_recipe_arguments(parser)
-
-
+# --- bnas-tf search (arguments: bnas_tf.pipeline.commands) ---------------------------
 def run(args) -> int:
     recipe = run_folder.recipe_from_args(args)
     bundle = load_search_data(recipe)  # a missing dataset fails before the run folder gets any file

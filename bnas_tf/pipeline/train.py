@@ -11,7 +11,6 @@ writing ``<run>/logs/train``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import time
@@ -241,21 +240,7 @@ def train_and_save(genotype, recipe, run_dir: str, *, bundle=None, epochs=None, 
     return result
 
 
-# --- bnas-tf train ----------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "genotype", metavar="GENOTYPE.json", nargs="?", help="genotype file (cell or width), e.g. a run's genotype.json"
-    )
-    parser.add_argument(
-        "--genotype",
-        dest="genotype_option",
-        metavar="NAME_OR_FILE",
-        help="a published genotype of bnas_tf.space.published (e.g. p2_bnas_cifar10) or a genotype file",
-    )
-    parser.add_argument("--epochs", type=int, metavar="N", help="training epochs (default: the recipe's train_epochs)")
-    run_folder.add_recipe_arguments(parser)
-
-
+# --- bnas-tf train (arguments: bnas_tf.pipeline.commands) ---------------------------
 def resolve_genotype(positional: str | None, option: str | None):
     """The genotype ``bnas-tf train`` was given: a file, or (``--genotype``) a published name or a file."""
     if (positional is None) == (option is None):

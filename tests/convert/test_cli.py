@@ -1,6 +1,7 @@
 """``bnas-tf convert``: the round trip on a saved searched network, and clear errors for bad inputs."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -9,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from bnas_tf import convert
-from bnas_tf.pipeline import cli
+from bnas_tf.convert.export import WEIGHT_FORMATS
+from bnas_tf.pipeline import cli, commands
 
 
 def digits_sized_model():
@@ -135,3 +137,21 @@ def test_rgb_model_cannot_verify_on_digits(tmp_path, capsys):
         == 2
     )
     assert "channels" in capsys.readouterr().err
+
+
+def test_convert_prints_no_converter_log_lines(tmp_path):
+    """The converter's C++ and MLIR lines (SavedModel loading, op counts, the int8 op summary) stay hidden."""
+    digits_sized_model().save(tmp_path / "model.keras")
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-m", "bnas_tf.pipeline.cli", "convert", str(tmp_path / "model.keras")]
+    command += ["-o", str(tmp_path / "model.tflite"), "--weights", "int8"]
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("wrote ") and "ops: " in done.stdout
+    output = done.stdout + done.stderr
+    assert not re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |oneDNN|cuda|TensorRT", output, re.M), output
+    assert "Summary on the non-converted ops" not in output and "loc(" not in output
+
+
+def test_weight_formats_of_the_command_are_the_converter_s():
+    assert commands.WEIGHT_FORMATS == WEIGHT_FORMATS
