@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bnas_tf import arguments
+from bnas_tf.space.losses import ChildParentKernelLoss
 from bnas_tf.tuners import scores
 from bnas_tf.tuners.sampling import SamplingOracle
 from bnas_tf.tuners.supernet_tuner import SupernetTuner
@@ -31,7 +33,13 @@ class ChildParentOracle(SamplingOracle):
 
 
 class ChildParent(SupernetTuner):
-    """KerasTuner tuner for :class:`ChildParentOracle`: trains a child and a parent supernet."""
+    """KerasTuner tuner for :class:`ChildParentOracle`: trains a child and a parent supernet.
+
+    ``kernel_loss_lambda`` (None: off) adds P4's kernel-level Child-Parent loss to the child's path training:
+    ``L = L_CE + Σ MSE(H, Ĥ) + λ/2 Σ_s ||f_s − f̄_class(s)||²`` (Eq. 3-4) with λ = ``kernel_loss_lambda``,
+    H the latent kernels, Ĥ what the 1-bit forward pass uses, f the pooled last features, f̄ the batch's class
+    means of each sampled path (:class:`~bnas_tf.space.losses.ChildParentKernelLoss`).
+    """
 
     has_parent = True
 
@@ -45,9 +53,13 @@ class ChildParent(SupernetTuner):
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
         deployment=None,
+        kernel_loss_lambda=None,
         **kwargs,
     ):
         self.beta = float(beta)
+        if kernel_loss_lambda is not None:
+            arguments.number("kernel_loss_lambda", kernel_loss_lambda, minimum=0.0)
+        self.kernel_loss_lambda = kernel_loss_lambda
         oracle = ChildParentOracle(
             space,
             repetitions=repetitions,
@@ -58,6 +70,14 @@ class ChildParent(SupernetTuner):
             deployment=deployment,
         )
         super().__init__(oracle, space, deployment=deployment, **kwargs)
+
+    def trainer_settings(self, name):
+        """The child trains with P4's kernel-level CP loss (Eq. 3-4) when ``kernel_loss_lambda`` is set; the
+        parent, full precision, has no binarized kernels and trains on the cross-entropy."""
+        settings = super().trainer_settings(name)
+        if name == "child" and self.kernel_loss_lambda is not None:
+            settings = dict(settings, kernel_loss=ChildParentKernelLoss(self.kernel_loss_lambda))
+        return settings
 
     def path_metrics(self, child_accuracy, parent_accuracy):
         z = scores.child_parent_score(child_accuracy, parent_accuracy, self.beta)

@@ -166,7 +166,11 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
             partial_channels=self.partial_channels,
             name=name,
         )
-        return SupernetTrainer(supernet, **self.training_settings)
+        return SupernetTrainer(supernet, **self.trainer_settings(name))
+
+    def trainer_settings(self, name: str) -> dict:
+        """Keyword arguments of the ``name`` supernet's :class:`SupernetTrainer` ("child" or "parent")."""
+        return self.training_settings
 
     def _folder(self, name):
         """Checkpoint folder of the ``name`` supernet. Distributed workers each train their own copy."""

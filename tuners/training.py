@@ -16,6 +16,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from bnas_tf.space.losses import ChildParentKernelLoss, quantized_kernel_pairs
 from bnas_tf.space.supernet import KINDS, Supernet
 from bnas_tf.tuners import checkpoints, features, masked_sgd
 from bnas_tf.tuners.alpha_adam import alpha_optimizer, apply_alpha_adam
@@ -70,8 +71,12 @@ class SupernetTrainer:
         weight_decay=5e-4,
         alpha_learning_rate=3e-4,
         clip_norm=5.0,
+        kernel_loss: ChildParentKernelLoss | None = None,
     ):
+        """``kernel_loss``: SPEC P4's kernel-level Child-Parent loss (Eq. 3), added to every weight step of a
+        binarized supernet (the child's path training, Eq. 4); None trains on the cross-entropy alone."""
         self.supernet = supernet
+        self.kernel_loss = kernel_loss
         self.base_learning_rate = float(learning_rate)
         self.sgd = MaskedSGD(
             supernet, learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay, clip_norm=clip_norm
@@ -140,6 +145,14 @@ class SupernetTrainer:
         extra = self.supernet.extra_losses()
         return loss + tf.add_n(extra) if extra else loss
 
+    def _kernel_loss(self, features, y, variables):
+        """P4 Eq. 3 on the paths' batch: the latent vs binarized kernels of the layout's ops, plus the
+        class-centre term with one set of centres per path (each path's chunk of rows is its own network).
+        Ops outside the sampled paths add a constant: the masked update leaves them as they are."""
+        kernels, reconstructions = quantized_kernel_pairs(variables)
+        paths = tf.range(tf.shape(y)[0]) // self.supernet.chunk
+        return self.kernel_loss(kernels, reconstructions, features, y, groups=paths)
+
     def _path_correct(self, logits, y):
         hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)
         return tf.reduce_sum(self.supernet.by_path(hits), axis=1)
@@ -162,8 +175,12 @@ class SupernetTrainer:
             # only the weights are watched: ops reading α alone (the mixture weights) are not differentiated
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(variables)
-                logits = self.supernet.forward(x, training=True)
-                loss = self._losses(logits, y)
+                if self.kernel_loss is None:
+                    logits = self.supernet.forward(x, training=True)
+                    loss = self._losses(logits, y)
+                else:
+                    features, logits = self.supernet.forward_with_features(x, training=True)
+                    loss = self._losses(logits, y) + self._kernel_loss(features, y, variables)
             self._apply(tape.gradient(loss, variables), variables)
             return loss / tf.cast(self.supernet.path_count, loss.dtype), self._path_correct(logits, y)  # per path
 

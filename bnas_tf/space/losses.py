@@ -257,7 +257,7 @@ def _kernel_term(kernels, reconstructions):
     return total
 
 
-def _class_centre_term(features, labels):
+def _class_centre_term(features, labels, groups=None):
     features = tf.cast(_float_tensor("features", features), tf.float32)
     if features.shape.rank is None or features.shape.rank < 1:
         raise ValueError(f"features must have a batch axis, got shape {features.shape}")
@@ -265,6 +265,8 @@ def _class_centre_term(features, labels):
     if not features.shape[:1].is_compatible_with(labels.shape):
         raise ValueError(f"features hold {features.shape[0]} samples but labels {labels.shape[0]}")
     flat = tf.reshape(features, [tf.shape(features)[0], -1])
+    if groups is not None:  # one centre per (group, class): e.g. the paths a supernet batch trains at once
+        labels = tf.cast(groups, labels.dtype) * (tf.reduce_max(labels) + 1) + labels
     # Compact ids: only the classes present in the batch get a centre.
     classes, class_index = tf.unique(labels)
     centres = tf.math.unsorted_segment_mean(flat, class_index, num_segments=tf.size(classes))
@@ -272,7 +274,7 @@ def _class_centre_term(features, labels):
     return tf.reduce_sum(tf.square(offsets))
 
 
-def child_parent_kernel_loss(kernels, reconstructions, features, labels, lam):
+def child_parent_kernel_loss(kernels, reconstructions, features, labels, lam, groups=None):
     """Kernel-level Child-Parent loss, SPEC P4 Eq. 3.
 
     ``L_Ĥ = sum_{c,l} MSE(H_c^l, Ĥ_c^l) + lam / 2 * sum_s ||f_s - f̄_{y_s}||^2``
@@ -289,7 +291,9 @@ def child_parent_kernel_loss(kernels, reconstructions, features, labels, lam):
       centre-loss term that tightens each class. The gradient is the same
       whether or not the batch centres are treated as constants, because
       offsets from a mean sum to zero. The term is a sum over samples, so
-      it grows with the batch size; scale ``lam`` with it.
+      it grows with the batch size; scale ``lam`` with it. The centres are
+      the batch's (P4 does not say how f̄ is kept; batch means need no
+      state and follow the weights as they move).
 
     Args:
         kernels: list of floating tensors ``H^l``.
@@ -298,6 +302,9 @@ def child_parent_kernel_loss(kernels, reconstructions, features, labels, lam):
         labels: class ids ``[batch]`` (any integers) or one-hot
             ``[batch, classes]``.
         lam: finite float >= 0.
+        groups: optional integer ``[batch]``: samples of different groups
+            get separate class centres (a supernet batch holds one chunk per
+            sampled path, and each path is its own network).
 
     Returns:
         Scalar float32 tensor.
@@ -311,7 +318,7 @@ def child_parent_kernel_loss(kernels, reconstructions, features, labels, lam):
     """
     weight = _non_negative("lam", lam)
     kernel_term = _kernel_term(kernels, reconstructions)
-    return kernel_term + 0.5 * weight * _class_centre_term(features, labels)
+    return kernel_term + 0.5 * weight * _class_centre_term(features, labels, groups)
 
 
 def quantized_kernel_pairs(model_or_weights):
@@ -357,8 +364,8 @@ class ChildParentKernelLoss(_ConfigMixin):
     def __init__(self, lam):
         self.lam = _non_negative("lam", lam)
 
-    def __call__(self, kernels, reconstructions, features, labels):
-        return child_parent_kernel_loss(kernels, reconstructions, features, labels, self.lam)
+    def __call__(self, kernels, reconstructions, features, labels, groups=None):
+        return child_parent_kernel_loss(kernels, reconstructions, features, labels, self.lam, groups)
 
     def from_model(self, model, features, labels):
         """The loss over every Larq-quantized kernel of ``model``."""

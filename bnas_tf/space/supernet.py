@@ -505,13 +505,20 @@ class Supernet:
         return tf.reshape(tensor, [self.path_count, -1] + tensor.shape[1:].as_list())
 
     def forward(self, x, training=None):
+        return self.forward_with_features(x, training)[1]
+
+    def forward_with_features(self, x, training=None):
+        """``(features, logits)`` in one pass: the globally pooled features before the classifier (SPEC P4's
+        last conv features, a face path's embedding) and the classifier's logits."""
         self._start_pass(x)
         s0 = s1 = self.stem(x, training=training)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, training)
-        for layer in self.classifier:
-            s1 = layer(s1)
-        return s1
+        features = self.classifier[0](s1)
+        logits = features
+        for layer in self.classifier[1:]:
+            logits = layer(logits)
+        return features, logits
 
     def function(self, name, build, *, any_mode: bool = False):
         """A tf.function for the current layout, traced once per (name, layout); with ``any_mode`` one per
@@ -524,8 +531,4 @@ class Supernet:
     # --- features for embedding-based scores (face verification, bnas_tf.face) ----------------------
     def features(self, x, training=None):
         """The globally pooled features before the classifier (a path's embedding for face verification)."""
-        self._start_pass(x)
-        s0 = s1 = self.stem(x, training=training)
-        for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, training)
-        return self.classifier[0](s1)
+        return self.forward_with_features(x, training)[0]
