@@ -20,9 +20,8 @@ import numpy as np
 from bnas_tf.files import atomic_write_text, read_json
 from bnas_tf.pipeline import run_folder
 from bnas_tf.pipeline.face_report import verification_section
-from bnas_tf.space.backbones import BACKBONES, scaled_channels
-from bnas_tf.space.genotype import Genotype, WidthGenotype, load_any
-from bnas_tf.space.plots import plt  # matplotlib with the Agg backend
+from bnas_tf.space.genotype import WidthGenotype, load_any
+from bnas_tf.space.plots import plot_genotype, plot_widths, plt  # noqa: F401  (plot_widths: public here too)
 
 GENOTYPE_PNG = "genotype.png"
 SEARCH_PNG = "search_progress.png"
@@ -40,31 +39,6 @@ def _save(fig, path):
 def _objective(trial) -> float | None:
     metrics = trial["metrics"]
     return metrics.get("score", metrics.get("val_accuracy"))
-
-
-# --- genotype -------------------------------------------------------------------------
-def plot_widths(genotype: WidthGenotype, path, width_multiplier: float = 1.0):
-    """Bars of the width ratio of every searchable layer of a width genotype, labelled with its channels."""
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(genotype.ratios) + 2), 3.2))
-    layers = np.arange(len(genotype.ratios))
-    ax.bar(layers, genotype.ratios, color="C0")
-    bases = [max(1, int(round(base * width_multiplier))) for base in BACKBONES[genotype.backbone]]
-    for x, ratio, base in zip(layers, genotype.ratios, bases):
-        ax.text(x, ratio, f"{scaled_channels(base, ratio)}", ha="center", va="bottom", fontsize=7)
-    ax.axhline(1.0, color="0.5", linestyle="--", linewidth=1, label="uniform 1x")
-    ax.set(
-        xlabel="searchable layer", ylabel="width ratio", title=f"{genotype.backbone}: width ratios (labels: channels)"
-    )
-    ax.set_xticks(layers)
-    ax.legend(fontsize=8)
-    _save(fig, path)
-
-
-def plot_genotype(genotype, path, width_multiplier: float = 1.0):
-    if isinstance(genotype, Genotype):
-        genotype.plot(path)
-    else:
-        plot_widths(genotype, path, width_multiplier)
 
 
 # --- search progress ------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Pictures of architectures: each cell of a genotype drawn as a graph (matplotlib)."""
+"""Pictures of architectures (matplotlib): each cell of a cell genotype drawn as a graph, or the width ratios of
+a width genotype as bars."""
 
 from __future__ import annotations
 
@@ -6,8 +7,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bnas_tf.space.backbones import BACKBONES, scaled_channels  # noqa: E402
 
 _INPUT_LABELS = {0: "c_{k-2}", 1: "c_{k-1}"}
+DPI = 110
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
 
 
 def _node_positions(nodes: int):
@@ -60,12 +71,40 @@ def _draw_cell(ax, genotype, cell: str):
     ax.axis("off")
 
 
-def plot_genotype(genotype, path) -> None:
-    """Draw the normal and reduction cells of ``genotype`` side by side into a PNG at ``path``."""
+def plot_cells(genotype, path) -> None:
+    """Draw the normal and reduction cells of a cell genotype side by side into a PNG at ``path``."""
     fig, axes = plt.subplots(1, 2, figsize=(4 + 2.2 * genotype.nodes, 3.5))
     for ax, cell in zip(axes, ("normal", "reduce")):
         _draw_cell(ax, genotype, cell)
     fig.suptitle(genotype.name or "genotype")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
+
+
+def plot_widths(genotype, path, width_multiplier: float = 1.0) -> None:
+    """Bars of the width ratio of every searchable layer of a width genotype, labelled with its channels
+    (the backbone's base widths times ``width_multiplier``, scaled by the ratio)."""
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(genotype.ratios) + 2), 3.2))
+    layers = np.arange(len(genotype.ratios))
+    ax.bar(layers, genotype.ratios, color="C0")
+    bases = [max(1, int(round(base * width_multiplier))) for base in BACKBONES[genotype.backbone]]
+    for x, ratio, base in zip(layers, genotype.ratios, bases):
+        ax.text(x, ratio, f"{scaled_channels(base, ratio)}", ha="center", va="bottom", fontsize=7)
+    ax.axhline(1.0, color="0.5", linestyle="--", linewidth=1, label="uniform 1x")
+    ax.set(
+        xlabel="searchable layer", ylabel="width ratio", title=f"{genotype.backbone}: width ratios (labels: channels)"
+    )
+    ax.set_xticks(layers)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_genotype(genotype, path, width_multiplier: float = 1.0) -> None:
+    """Draw ``genotype`` into a PNG at ``path``: a cell genotype's cells (:func:`plot_cells`), or a width genotype's
+    ratios (:func:`plot_widths`; ``width_multiplier`` only labels its channels).
+
+    Example: ``plot_genotype(Genotype.random(seed=0), "genotype.png")``.
+    """
+    if hasattr(genotype, "cell_nodes"):  # a Genotype; this module cannot import genotype (Genotype.plot imports it)
+        plot_cells(genotype, path)
+    else:
+        plot_widths(genotype, path, width_multiplier)

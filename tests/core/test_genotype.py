@@ -102,3 +102,16 @@ def test_plot_writes_a_real_png(tmp_path):
     Genotype.random("BINARY_OPS", seed=0).plot(path)
     image = mpimg.imread(path)
     assert path.stat().st_size > 10_000 and image.shape[0] > 200 and image.std() > 0.05
+
+
+def test_one_plot_function_draws_cell_and_width_genotypes(tmp_path):
+    import matplotlib.image as mpimg
+
+    from bnas_tf.space.plots import plot_genotype
+
+    cells, widths = tmp_path / "cells.png", tmp_path / "widths.png"
+    plot_genotype(Genotype.random("BINARY_OPS", seed=0), cells)
+    plot_genotype(WidthGenotype.random("vgg_small", seed=0), widths, width_multiplier=0.5)
+    cell_image, width_image = mpimg.imread(cells), mpimg.imread(widths)
+    assert cell_image.shape != width_image.shape  # two cells side by side vs one bar chart
+    assert width_image.std() > 0.05
