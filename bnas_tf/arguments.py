@@ -48,3 +48,26 @@ def number(name: str, value, minimum: float | None = None, strict: bool = False)
         if not strict and not result >= minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return result
+
+
+def finite_number(name: str, value, minimum: float = 0.0, strict: bool = False, *, allow_none: bool = False):
+    """A setting given as a Python ``int`` or ``float`` (bools refused), finite and ``>= minimum`` (``>`` when
+    ``strict``), as a float; or None when ``allow_none``. Unlike :func:`number`, strings and other types that
+    ``float()`` would take are refused, and every failure is one sentence naming the whole requirement.
+
+    Raises:
+        ValueError: ``"<name> must be a finite number > 0 or None, got 0"`` (``>=`` unless strict, ``" or None"``
+            when None is allowed).
+    """
+    if value is None and allow_none:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < minimum
+        or (strict and value == minimum)
+    ):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise ValueError(f"{name} must be a finite number {bound}{' or None' if allow_none else ''}, got {value!r}")
+    return float(value)

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 import warnings
 from collections.abc import Mapping
 from typing import Callable
 
+from bnas_tf import arguments
 from bnas_tf.deploy.cost_names import COSTS  # read from lce_profile; a trial records each as lce_<name>
 from bnas_tf.deploy.lce_profile import lce_profile
 from bnas_tf.tuners import scores
@@ -51,23 +51,6 @@ DEPLOYED_PREFIX = "deployed_"
 def deployed_name(objective: str) -> str:
     """The penalised objective's metric name: ``deployed_val_accuracy``, ``deployed_score``, ..."""
     return f"{DEPLOYED_PREFIX}{objective}"
-
-
-def _number(name, value, *, minimum=0.0, strict=False, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < minimum
-        or (strict and value == minimum)
-    ):
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ValueError(
-            f"deployment {name} must be a finite number {bound}{' or None' if allow_none else ''}, got {value!r}"
-        )
-    return float(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,9 +86,12 @@ class DeploymentObjective:
                 f"deployment cost must be one of {', '.join(COSTS)} or a function of the lce_profile "
                 f"dict, got {self.cost!r}"
             )
-        object.__setattr__(self, "budget", _number("budget", self.budget, strict=True, allow_none=True))
-        object.__setattr__(self, "penalty", _number("penalty", self.penalty))
-        object.__setattr__(self, "base_cost", _number("base_cost", self.base_cost, strict=True, allow_none=True))
+        check = arguments.finite_number
+        object.__setattr__(self, "budget", check("deployment budget", self.budget, strict=True, allow_none=True))
+        object.__setattr__(self, "penalty", check("deployment penalty", self.penalty))
+        object.__setattr__(
+            self, "base_cost", check("deployment base_cost", self.base_cost, strict=True, allow_none=True)
+        )
         if self.network is not None and not isinstance(self.network, Mapping):
             raise TypeError(
                 f"deployment network must be a dict of build_network arguments, got {type(self.network).__name__}"
@@ -119,7 +105,7 @@ class DeploymentObjective:
     def measure(self, profile: dict) -> float:
         """The cost of a network from its ``lce_profile``."""
         value = self.cost(profile) if callable(self.cost) else profile[self.cost]
-        return _number(f"cost {self.cost_name!r}", value)
+        return arguments.finite_number(f"deployment cost {self.cost_name!r}", value)
 
     def rejection(self, cost: float) -> str | None:
         """Why a candidate of ``cost`` may not train, or None when it is within the budget."""

@@ -215,7 +215,9 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
         self.population_size = arguments.count("population_size", population_size)
         self.generations = arguments.count("generations", generations)
         self.tournament_size = arguments.count("tournament_size", tournament_size)
-        self.mutation_rate = 1.0 / self.gene_length if mutation_rate is None else float(mutation_rate)
+        self.mutation_rate = (
+            1.0 / self.gene_length if mutation_rate is None else arguments.number("mutation_rate", mutation_rate)
+        )
         if not 0.0 <= self.mutation_rate <= 1.0:
             raise ValueError(f"mutation_rate must be in [0, 1], got {mutation_rate!r}")
         self._check_seed(seed)
@@ -480,20 +482,8 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
     ):
         if initial_weights not in (None, "uniform4x"):
             raise ValueError(f"initial_weights must be None or 'uniform4x', got {initial_weights!r}")
-        if (
-            isinstance(width_multiplier, bool)
-            or not isinstance(width_multiplier, (int, float))
-            or not math.isfinite(width_multiplier)
-            or width_multiplier <= 0
-        ):
-            raise ValueError(f"width_multiplier must be a finite number > 0, got {width_multiplier!r}")
-        if (
-            isinstance(flops_penalty, bool)
-            or not isinstance(flops_penalty, (int, float))
-            or not math.isfinite(flops_penalty)
-            or flops_penalty < 0
-        ):
-            raise ValueError(f"flops_penalty (lam, SPEC P3 Eq. 4) must be a finite number >= 0, got {flops_penalty!r}")
+        width_multiplier = arguments.finite_number("width_multiplier", width_multiplier, strict=True)
+        arguments.finite_number("flops_penalty (lam, SPEC P3 Eq. 4)", flops_penalty)
         get_binarization(binarization)  # fail here, not inside the first trial
         self.backbone = backbone
         self.epochs_per_candidate = arguments.count("epochs_per_candidate", epochs_per_candidate)

@@ -25,6 +25,7 @@ SPACE = CellSpace(op_set=["conv_3x3", "max_pool_3x3", "identity"], cells=2, chan
         (dict(budget=0), "deployment budget must be a finite number > 0"),
         (dict(budget=float("inf")), "deployment budget must be a finite number"),
         (dict(penalty=-1.0), "deployment penalty must be a finite number >= 0"),
+        (dict(penalty=True), "deployment penalty must be a finite number >= 0"),  # a flag, not a weight
         (dict(base_cost=0.0), "deployment base_cost must be a finite number > 0"),
     ],
 )

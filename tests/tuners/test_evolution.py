@@ -403,6 +403,7 @@ def test_search_needs_validation_data(digits_data, tmp_path):
         ({"initial_weights": "uniform8x"}, "initial_weights"),
         ({"flops_penalty": -1.0}, "lam"),
         ({"width_multiplier": 0}, "width_multiplier"),
+        ({"width_multiplier": True}, "width_multiplier"),
         ({"binarization": "W3/A9"}, "binarization"),
     ):
         with pytest.raises(ValueError, match=match):
