@@ -189,6 +189,11 @@ class ChildParentRecipe(CellRecipe):
     strategy: ClassVar[str] = "child_parent"
     repetitions: int = 3
     beta: float = 2.0
+    # P4's kernel-level CP loss (Eq. 3-4) in the child's search training and in the winner's retraining.
+    # P4 gives no λ: 1e-3 weighs the class-centre term (a sum over the batch) below the cross-entropy at
+    # the quick sizes; the kernel term has no weight in Eq. 3.
+    kernel_loss: bool = True
+    kernel_loss_lambda: float = 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,6 +251,7 @@ _POSITIVE = {
 }
 _NON_NEGATIVE = {
     "seed",
+    "kernel_loss_lambda",
     "train_momentum",
     "train_weight_decay",
     "lr_decay",

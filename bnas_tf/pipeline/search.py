@@ -140,6 +140,7 @@ def _child_parent(recipe, bundle, common):
         cell_space(recipe),
         repetitions=recipe.repetitions,
         beta=recipe.beta,
+        kernel_loss_lambda=recipe.kernel_loss_lambda if recipe.kernel_loss else None,
         **_supernet_settings(recipe, bundle),
         **common,
     )

@@ -23,6 +23,7 @@ from bnas_tf.files import atomic_write_json
 from bnas_tf.pipeline import run_folder
 from bnas_tf.space import published
 from bnas_tf.space.genotype import Genotype, WidthGenotype, load_any
+from bnas_tf.space.losses import ClassCentreLoss, kernel_reconstruction_loss
 from bnas_tf.space.networks import build_network, build_width_network
 
 
@@ -82,8 +83,23 @@ def build_model(genotype, recipe, *, num_classes: int, input_shape) -> tf.keras.
     )
 
 
+FEATURES = "global_pool"  # the pooled last features of an evaluation network (SPEC P4's f)
+
+
+def with_kernel_loss(model: tf.keras.Model, recipe) -> tf.keras.Model:
+    """``model`` with SPEC P4's kernel-level CP loss when the recipe asks for it (``kernel_loss``): the kernel term
+    as a model loss and the pooled features as an extra output that :func:`compile_model` gives the class-centre
+    loss. The same layers and weights; :func:`inference_model` drops the extra output."""
+    if not getattr(recipe, "kernel_loss", False):
+        return model
+    features = model.get_layer(FEATURES).output
+    trained = tf.keras.Model(model.inputs, [*model.outputs, features], name=model.name)
+    trained.add_loss(lambda: kernel_reconstruction_loss(trained))
+    return trained
+
+
 def inference_model(model: tf.keras.Model) -> tf.keras.Model:
-    """``model`` without its auxiliary head (same layers and weights)."""
+    """``model`` without its auxiliary head or features output (same layers and weights)."""
     if len(model.outputs) == 1:
         return model
     return tf.keras.Model(model.inputs, model.outputs[0], name=model.name)
@@ -111,11 +127,16 @@ def compile_model(model, recipe, steps_per_epoch: int, epochs: int):
     if len(names) == 1:
         model.compile(optimizer, loss=loss, metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")])
     else:
-        weights = {names[0]: 1.0, names[1]: getattr(recipe, "auxiliary_weight", 0.4)}
+        losses, weights = {}, {}
+        for name in names[1:]:
+            if name == FEATURES:  # with_kernel_loss's class-centre term (SPEC P4 Eq. 3)
+                losses[name], weights[name] = ClassCentreLoss(recipe.kernel_loss_lambda), 1.0
+            else:  # the auxiliary head
+                losses[name], weights[name] = loss, getattr(recipe, "auxiliary_weight", 0.4)
         model.compile(
             optimizer,
-            loss={n: loss for n in names},
-            loss_weights=weights,
+            loss={names[0]: loss, **losses},
+            loss_weights={names[0]: 1.0, **weights},
             metrics={names[0]: [tf.keras.metrics.CategoricalAccuracy(name="accuracy")]},
         )
 
@@ -174,6 +195,7 @@ def train(
     bundle = bundle or load_training_data(recipe)
     tf.keras.utils.set_random_seed(recipe.seed)
     model = build_model(genotype, recipe, num_classes=bundle.num_classes, input_shape=bundle.input_shape)
+    model = with_kernel_loss(model, recipe)
     steps = recipe.train_steps_per_epoch or int(bundle.train.cardinality())
     if steps <= 0:
         raise ValueError("cannot tell the number of training batches; set train_steps_per_epoch")

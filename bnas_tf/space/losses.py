@@ -33,6 +33,8 @@ __all__ = [
     "DiversityRegularizer",
     "child_parent_kernel_loss",
     "ChildParentKernelLoss",
+    "ClassCentreLoss",
+    "kernel_reconstruction_loss",
     "quantized_kernel_pairs",
 ]
 
@@ -257,7 +259,8 @@ def _kernel_term(kernels, reconstructions):
     return total
 
 
-def _class_centre_term(features, labels, groups=None):
+def _centre_distances(features, labels, groups=None):
+    """Per sample, ``||f_s - f̄_{y_s}||^2`` with the batch's class centres (one set per group when given)."""
     features = tf.cast(_float_tensor("features", features), tf.float32)
     if features.shape.rank is None or features.shape.rank < 1:
         raise ValueError(f"features must have a batch axis, got shape {features.shape}")
@@ -270,8 +273,11 @@ def _class_centre_term(features, labels, groups=None):
     # Compact ids: only the classes present in the batch get a centre.
     classes, class_index = tf.unique(labels)
     centres = tf.math.unsorted_segment_mean(flat, class_index, num_segments=tf.size(classes))
-    offsets = flat - tf.gather(centres, class_index)
-    return tf.reduce_sum(tf.square(offsets))
+    return tf.reduce_sum(tf.square(flat - tf.gather(centres, class_index)), axis=-1)
+
+
+def _class_centre_term(features, labels, groups=None):
+    return tf.reduce_sum(_centre_distances(features, labels, groups))
 
 
 def child_parent_kernel_loss(kernels, reconstructions, features, labels, lam, groups=None):
@@ -374,3 +380,33 @@ class ChildParentKernelLoss(_ConfigMixin):
 
     def get_config(self):
         return {"lam": self.lam}
+
+
+def kernel_reconstruction_loss(model):
+    """The first term of SPEC P4 Eq. 3 over every Larq-quantized kernel of ``model``:
+    ``sum_{c,l} MSE(H_c^l, Ĥ_c^l)``. A callable for ``model.add_loss(lambda: kernel_reconstruction_loss(model))``,
+    which needs no labels."""
+    return _kernel_term(*quantized_kernel_pairs(model))
+
+
+@tf.keras.utils.register_keras_serializable(package="bnas_tf")
+class ClassCentreLoss(tf.keras.losses.Loss):
+    """The second term of SPEC P4 Eq. 3 as a Keras loss on a features output: ``lam / 2 * sum_s ||f_s - f̄_y||^2``.
+
+    ``y_true`` holds the labels (class ids or one-hot), ``y_pred`` the features; the class centres are the
+    batch's. Summed over the batch, as Eq. 3 writes it (Keras' default would average).
+
+    Example:
+        Features ``[[1, 0], [3, 0], [0, 2]]`` with labels ``[0, 0, 1]`` and ``lam = 0.5``: 0.5.
+    """
+
+    def __init__(self, lam, name="class_centre_loss", **kwargs):
+        kwargs.setdefault("reduction", tf.keras.losses.Reduction.SUM)
+        super().__init__(name=name, **kwargs)
+        self.lam = _non_negative("lam", lam)
+
+    def call(self, y_true, y_pred):
+        return 0.5 * self.lam * _centre_distances(y_pred, y_true)
+
+    def get_config(self):
+        return {**super().get_config(), "lam": self.lam}

@@ -76,3 +76,41 @@ def test_child_parent_gives_the_kernel_loss_to_the_child_only(tmp_path):
     )
     with pytest.raises(ValueError, match="kernel_loss_lambda"):
         ChildParent(SPACE, kernel_loss_lambda=-1.0, directory=str(tmp_path), project_name="cp3")
+
+
+def test_class_centre_loss_sums_eq_3s_second_term_over_the_batch():
+    loss = losses.ClassCentreLoss(0.5)
+    # centre of class 0 is [2, 0]: squared offsets 1 + 1 + 0; 0.5 / 2 * 2 = 0.5 (one-hot labels as Keras feeds them)
+    assert float(loss(tf.one_hot([0, 0, 1], 2), tf.constant([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0]]))) == 0.5
+    assert losses.ClassCentreLoss.from_config(loss.get_config()).lam == 0.5
+
+
+@pytest.mark.parametrize("kernel_loss", [True, False])
+def test_retraining_a_cpnas_winner_adds_the_kernel_loss(kernel_loss):
+    from bnas_tf import recipes
+    from bnas_tf.pipeline import train
+    from bnas_tf.space.genotype import Genotype
+
+    recipe = recipes.get(
+        "cpnas",
+        "quick",
+        [
+            "max_examples=200",
+            "train_epochs=1",
+            "train_steps_per_epoch=2",
+            "cells=2",
+            "channels=8",
+            f"kernel_loss={kernel_loss}",
+            "kernel_loss_lambda=0.01",
+        ],
+    )
+    genotype = Genotype.random(seed=0, op_set=["conv_3x3", "max_pool_3x3"], nodes=2)
+    result = train.train(genotype, recipe, verbose=0)
+    assert len(result.model.outputs) == 1  # the saved network has no features output
+    history = result.history
+    if kernel_loss:
+        # loss = cross-entropy + class-centre term (features output) + kernel term (model loss, > 0)
+        assert history["global_pool_loss"][0] > 0
+        assert history["loss"][0] > history["main_loss"][0] + history["global_pool_loss"][0]
+    else:
+        assert "global_pool_loss" not in history
