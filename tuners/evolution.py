@@ -5,9 +5,11 @@ A gene is one width ratio per searchable layer of a fixed backbone
 Its fitness is SPEC P3 Eq. 4, ``max(Acc - lam * FLOPs(a) / FLOPs(uniform 1x), 0)``
 with ``lam = 4`` and Bi-Real FLOPs (float + binary / 64).
 
-:class:`EvolutionOracle` decides; :class:`Evolution` trains. Each individual
-is one KerasTuner trial, so several workers can share a generation. Choices
-the paper leaves open, made here:
+:class:`EvolutionOracle` decides; :class:`Evolution` trains, one candidate
+per trial (:mod:`bnas_tf.tuners.width_candidates`); selection, crossover and
+mutation are pure functions (:mod:`bnas_tf.tuners.evolution_operators`). Each
+individual is one KerasTuner trial, so several workers can share a
+generation. Choices the paper leaves open, made here:
 
 - Generation 0 is uniformly random. Later generations: survivors by
   truncation over everything evaluated so far (the ``population_size`` best,
@@ -35,34 +37,44 @@ the paper leaves open, made here:
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import os
 import time
-import zlib
 
 import keras_tuner
 import numpy as np
-import tensorflow as tf
 
 from bnas_tf import arguments
 from bnas_tf.data import DataBundle
-from bnas_tf.deploy import costs
 from bnas_tf.files import atomic_write_json, read_json
 from bnas_tf.space.backbones import BACKBONES
-from bnas_tf.space.genotype import WIDTH_RATIOS, WidthGenotype
-from bnas_tf.space.networks import build_width_network
+from bnas_tf.space.genotype import WidthGenotype
 from bnas_tf.space.quantizers import get as get_binarization
 from bnas_tf.tuners import deployment as deployment_lib
 from bnas_tf.tuners import keras_tuner_internals as internals
-from bnas_tf.tuners import scores, width_init
-from bnas_tf.tuners.keras_tuner_internals import TrialStatus, maybe_distribute, synchronized
+from bnas_tf.tuners import scores
+from bnas_tf.tuners.evolution_operators import (
+    MAX_DRAWS,
+    RATIOS,
+    first_generation,
+    mutate,
+    next_generation,
+    random_gene,
+    survivors,
+    tournament_select,
+    uniform_crossover,
+)
+from bnas_tf.tuners.keras_tuner_internals import TrialStatus, synchronized
 from bnas_tf.tuners.state import AtomicOracleState, AtomicTunerState
+from bnas_tf.tuners.width_candidates import DivergenceMonitor, WidthCandidates
 
 __all__ = [
     "EvolutionOracle",
     "Evolution",
+    "DivergenceMonitor",
+    "MAX_DRAWS",
+    "RATIOS",
     "random_gene",
     "tournament_select",
     "uniform_crossover",
@@ -72,11 +84,8 @@ __all__ = [
     "survivors",
 ]
 
-#: Redraws of a child before accepting a gene seen before (then one already in this generation).
-MAX_DRAWS = 50
 #: Search log file written in the project directory after every trial.
 SEARCH_LOG_FILE = "search_log.json"
-RATIOS = tuple(float(r) for r in WIDTH_RATIOS)
 
 
 def ratio_name(layer: int) -> str:
@@ -87,91 +96,6 @@ def ratio_name(layer: int) -> str:
 def genotype_from_values(backbone: str, values: dict, name: str | None = None) -> WidthGenotype:
     """The WidthGenotype of a trial's hyperparameter values."""
     return WidthGenotype(backbone, tuple(values[ratio_name(i)] for i in range(len(BACKBONES[backbone]))), name=name)
-
-
-# ------------------------------------------------------------- operators
-
-
-def random_gene(length: int, rng: np.random.Generator, ratios=RATIOS) -> tuple:
-    """A gene of ``length`` ratios drawn uniformly from ``ratios``."""
-    return tuple(float(ratios[i]) for i in rng.integers(len(ratios), size=length))
-
-
-def tournament_select(fitness, size: int, rng: np.random.Generator) -> int:
-    """Index of the fittest of ``size`` distinct random entrants (ties: the lowest index)."""
-    fitness = np.asarray(fitness, dtype=float)
-    entrants = rng.choice(len(fitness), size=min(size, len(fitness)), replace=False)
-    return int(max(entrants, key=lambda i: (fitness[i], -i)))
-
-
-def uniform_crossover(parent_a, parent_b, rng: np.random.Generator) -> tuple:
-    """Each position from ``parent_a`` or ``parent_b`` with probability 1/2."""
-    from_a = rng.random(len(parent_a)) < 0.5
-    return tuple(float(a if take else b) for a, b, take in zip(parent_a, parent_b, from_a))
-
-
-def mutate(gene, mutation_rate: float, rng: np.random.Generator, ratios=RATIOS) -> tuple:
-    """Each position, with probability ``mutation_rate``, becomes one of the *other* ratios."""
-    mutated = []
-    for ratio in gene:
-        if rng.random() < mutation_rate:
-            others = [r for r in ratios if not math.isclose(r, ratio)]
-            ratio = others[rng.integers(len(others))]
-        mutated.append(float(ratio))
-    return tuple(mutated)
-
-
-def _unique_draws(draw, size: int, seen) -> list:
-    seen, genes, taken = set(seen), [], set()
-    for _ in range(size):
-        for attempt in range(2 * MAX_DRAWS):
-            gene = draw()
-            if gene not in (taken if attempt >= MAX_DRAWS else taken | seen):
-                break
-        genes.append(gene)
-        taken.add(gene)
-    return genes
-
-
-def first_generation(length: int, size: int, rng: np.random.Generator, ratios=RATIOS) -> list:
-    """Generation 0: ``size`` distinct random genes (when the space holds that many)."""
-    return _unique_draws(lambda: random_gene(length, rng, ratios), size, ())
-
-
-def next_generation(
-    parents,
-    parent_fitness,
-    size: int,
-    rng: np.random.Generator,
-    *,
-    mutation_rate: float,
-    tournament_size: int = 2,
-    seen=(),
-    ratios=RATIOS,
-) -> list:
-    """``size`` children: two tournament parents, uniform crossover, per-gene mutation; new genes preferred."""
-
-    def child():
-        mother = parents[tournament_select(parent_fitness, tournament_size, rng)]
-        father = parents[tournament_select(parent_fitness, tournament_size, rng)]
-        return mutate(uniform_crossover(mother, father, rng), mutation_rate, rng, ratios)
-
-    return _unique_draws(child, size, seen)
-
-
-def survivors(individuals, size: int):
-    """Truncation: the ``size`` best distinct genes of ``[(gene, fitness, accuracy), ...]``, as (genes, fitness).
-
-    Rank by fitness, then accuracy (Eq. 4 clips at 0, and a clipped tie
-    says nothing), then evaluation order; ``accuracy=None`` (failed) ranks
-    last among equal fitness. A gene evaluated twice keeps its best record.
-    """
-    best = {}  # gene -> (fitness, accuracy, first evaluation)
-    for order, (gene, fitness, accuracy) in enumerate(individuals):
-        record = (fitness, -math.inf if accuracy is None else accuracy, order)
-        best[gene] = max(best[gene], record, key=lambda r: r[:2]) if gene in best else record
-    ranked = sorted(best.items(), key=lambda item: (-item[1][0], -item[1][1], item[1][2]))[:size]
-    return [gene for gene, _ in ranked], [record[0] for _, record in ranked]
 
 
 # ---------------------------------------------------------------- oracle
@@ -389,21 +313,7 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
 # ----------------------------------------------------------------- tuner
 
 
-class DivergenceMonitor(tf.keras.callbacks.Callback):
-    """Stops training at the first NaN/inf batch loss and remembers it (keras-tuner#356, #509, #1032)."""
-
-    def __init__(self):
-        super().__init__()
-        self.diverged_at = None
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.diverged_at = (batch, float(loss))
-            self.model.stop_training = True
-
-
-class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tuner):
+class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, WidthCandidates, keras_tuner.Tuner):
     """Evolutionary width search, SPEC P3: one trial trains one width candidate.
 
     Each trial builds ``build_width_network`` for the trial's gene, trains it
@@ -499,8 +409,6 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
         self.initial_weights = initial_weights
         self.idle_wait_seconds = idle_wait_seconds
         self._setup_deployment(deployment)
-        self._base_flops = None
-        self._uniform4x = None
         self._asked_in_vain = False
         oracle = EvolutionOracle(
             backbone,
@@ -568,51 +476,6 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
         metrics = {"val_accuracy": accuracy, "flops": flops, "base_flops": base_flops, "fitness": float(fitness)}
         return self.with_deployment(metrics, cost_metrics, "val_accuracy")
 
-    # --- one candidate (override evaluate_candidate / measure_flops for a cheaper proxy)
-
-    def evaluate_candidate(self, genotype, *fit_args, **fit_kwargs) -> dict:
-        """Train ``genotype``'s network; ``{"val_accuracy": last epoch's, "flops": its FLOPs}``."""
-        tf.keras.backend.clear_session()  # keras-tuner#873: memory grows trial after trial otherwise
-        gc.collect()
-        teacher = self._uniform4x_weights(fit_args, fit_kwargs) if self.initial_weights == "uniform4x" else None
-        self._seed_weights(genotype)
-        with maybe_distribute(self.distribution_strategy):  # data-parallel training of the candidate
-            model = self.build_candidate(genotype)
-            if teacher is not None:
-                width_init.inherit_first_channels(model, teacher)
-        history = self._train(model, fit_args, fit_kwargs, label=f"candidate {list(genotype.ratios)}")
-        if "val_accuracy" not in history.history:
-            raise keras_tuner.errors.FatalValueError(
-                f"training reported {sorted(history.history)}, no 'val_accuracy': keep 'accuracy' in metrics= "
-                "and pass validation data to search()"
-            )
-        return {"val_accuracy": history.history["val_accuracy"][-1], "flops": costs.profile(model)["flops"]}
-
-    def measure_flops(self, genotype) -> float:
-        """FLOPs (float + binary / 64) of ``genotype``'s network as this tuner builds it."""
-        return float(costs.profile(self.build_candidate(genotype))["flops"])
-
-    def base_flops(self) -> float:
-        """FLOPs of the uniform-1x network, the denominator of Eq. 4."""
-        if self._base_flops is None:
-            self._base_flops = self.measure_flops(WidthGenotype.uniform(self.backbone, 1.0))
-        return self._base_flops
-
-    def build_candidate(self, genotype, **overrides):
-        """The candidate's network as trials train it; ``overrides`` replace ``build_width_network`` arguments."""
-        if self.num_classes is None or self.input_shape is None:
-            raise keras_tuner.errors.FatalValueError(
-                "num_classes and input_shape are unknown: pass them to Evolution(...) or data to search()"
-            )
-        settings = dict(
-            num_classes=self.num_classes,
-            input_shape=self.input_shape,
-            binarization=self.binarization,
-            lce_friendly=self.lce_friendly,
-            width_multiplier=self.width_multiplier,
-        )
-        return build_width_network(genotype, **dict(settings, **overrides))
-
     # --- deployment costs (DeploymentAware)
 
     def trial_candidate(self, trial) -> WidthGenotype:
@@ -623,92 +486,6 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, keras_tuner.Tu
 
     def reference_candidates(self) -> list:
         return [WidthGenotype.uniform(self.backbone, 1.0)]
-
-    def _seed_weights(self, genotype):
-        key = json.dumps([self.seed, list(genotype.ratios)]).encode()
-        tf.keras.utils.set_random_seed(zlib.crc32(key) % 2**31)
-
-    def _train(self, model, fit_args, fit_kwargs, label, epochs=None):
-        kwargs = dict(fit_kwargs)
-        epochs = epochs or kwargs.pop("epochs", self.epochs_per_candidate)
-        kwargs.pop("epochs", None)
-        monitor = DivergenceMonitor()
-        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [monitor]
-        with maybe_distribute(self.distribution_strategy):  # the optimizer's variables next to the model's
-            self._compile(model, epochs * self._steps_per_epoch(fit_args, kwargs))
-        history = model.fit(*fit_args, epochs=epochs, **kwargs)
-        losses = history.history.get("loss", [])
-        if monitor.diverged_at is not None or not all(math.isfinite(v) for v in losses):
-            where = f"batch {monitor.diverged_at[0]}" if monitor.diverged_at else "an epoch"
-            raise keras_tuner.errors.FailedTrialError(f"{label}: the loss became non-finite at {where}")
-        return history
-
-    def _compile(self, model, total_steps):
-        if self.optimizer is None:
-            schedule = tf.keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=max(1, total_steps))
-            optimizer = tf.keras.optimizers.SGD(schedule, momentum=self.momentum)
-        elif isinstance(self.optimizer, str):
-            optimizer = self.optimizer
-        else:
-            optimizer = tf.keras.optimizers.deserialize(tf.keras.optimizers.serialize(self.optimizer))
-        model.compile(
-            optimizer=optimizer,
-            loss=self.loss or tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=self.metrics or ["accuracy"],
-        )
-
-    def _uniform4x_weights(self, fit_args, fit_kwargs):
-        if self._uniform4x is None:
-            path = os.path.join(self.project_dir, width_init.UNIFORM4X_FILE)
-            if not os.path.exists(path):
-                genotype = WidthGenotype.uniform(self.backbone, 4.0)
-                self._seed_weights(genotype)
-                with maybe_distribute(self.distribution_strategy):
-                    model = self.build_candidate(genotype)
-                kwargs = {k: v for k, v in fit_kwargs.items() if k != "callbacks"}
-                self._train(model, fit_args, kwargs, "uniform-4x network", epochs=self.initial_epochs)
-                width_init.save_weights(path, model)
-                del model
-            self._uniform4x = width_init.load_weights(path)
-        return self._uniform4x
-
-    # --- data
-
-    def _read_data_shapes(self, fit_args, fit_kwargs):
-        x = fit_args[0] if fit_args else fit_kwargs["x"]
-        if isinstance(x, tf.data.Dataset):
-            spec = x.element_spec
-            if not isinstance(spec, tuple) or len(spec) < 2 or len(spec[0].shape) != 4:
-                raise ValueError(
-                    f"training data must yield (images, labels) batches with images of rank 4 "
-                    f"(batch, H, W, C); got element_spec {spec}"
-                )
-        else:
-            if np.ndim(x) != 4 or not np.issubdtype(np.asarray(x).dtype, np.number):
-                raise TypeError(
-                    f"training data must be a tf.data.Dataset or an image array (N, H, W, C), got "
-                    f"{type(x).__name__} of shape {np.shape(x)}; bnas_tf.data.load(...) makes a dataset"
-                )
-            if len(fit_args) < 2 and fit_kwargs.get("y") is None:
-                raise ValueError("image arrays need their labels: search(x, y, validation_data=...)")
-        if self.input_shape is None:
-            spec = x.element_spec[0] if isinstance(x, tf.data.Dataset) else None
-            self.input_shape = tuple(spec.shape[1:]) if spec is not None else tuple(np.shape(x)[1:])
-        if self.num_classes is None:
-            if isinstance(x, tf.data.Dataset):
-                top = max(int(tf.reduce_max(y)) for _, y in x)
-            else:
-                top = int(np.max(fit_args[1] if len(fit_args) > 1 else fit_kwargs["y"]))
-            self.num_classes = max(2, top + 1)
-
-    def _steps_per_epoch(self, fit_args, kwargs):
-        if kwargs.get("steps_per_epoch"):
-            return int(kwargs["steps_per_epoch"])
-        x = fit_args[0] if fit_args else kwargs.get("x")
-        if isinstance(x, tf.data.Dataset):
-            cardinality = int(x.cardinality())
-            return cardinality if cardinality > 0 else sum(1 for _ in x)
-        return math.ceil(len(x) / (kwargs.get("batch_size") or 32))
 
     # --- results
 
