@@ -3,11 +3,21 @@
 Per pruning round, on every edge: take the candidate ops (P1: the ⌈K/2⌉ with
 the smallest α after a PC-DARTS warm-up; P1-UCB and P4: all remaining ops),
 sample them ``repetitions`` (T) times *without replacement* -- each
-repetition is a *group* of paths that together use every candidate of every
-edge exactly once -- score the ops from the paths' results and abandon the
-worst op per edge; optionally run mixed-mode (PC-DARTS) epochs between
-rounds; stop when one op per edge is left. Subclasses only say how a round's
-measurements become per-op scores (:meth:`SamplingOracle.round_scores`).
+repetition is a *group* of paths, and no two paths of a group share an op on
+any edge -- score the ops from the paths' results and abandon the worst op
+per edge; optionally run mixed-mode (PC-DARTS) epochs between rounds; stop
+when one op per edge is left. Subclasses only say how a round's measurements
+become per-op scores (:meth:`SamplingOracle.round_scores`).
+
+A group has as many paths as ``half_paths`` says: P4 (False) samples every
+candidate once per repetition; P1 (True) samples ⌈K/2⌉ paths of the K
+remaining ops (Algorithm 1, line 6). After a warm-up that is every op of
+O_smaller once; in the 1-bit search (O_smaller = O, no warm-up) each
+repetition draws about half of an edge's ops, so ops are selected unequally
+often and P1's UCB term (Eq. 10) can change which op is abandoned. A
+candidate that no path of the round sampled has no measurement: it is scored
+as an op outside O_smaller (P1 Eq. 8's s_larger), so a round without
+evidence never abandons it.
 
 One trial is one sampled path (its hyperparameters are the op of every
 edge). A group is handed to one tuner as a whole (sub-ids ``<tuner>/slot<i>``)
@@ -67,6 +77,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         warmup_weights_only: int = 3,
         finetune_epochs: int = 0,
         halve_candidates: bool = False,
+        half_paths: bool = False,
         seed: int | None = None,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
@@ -105,6 +116,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         self.warmup_weights_only = warmup_weights_only
         self.finetune_epochs = finetune_epochs
         self.halve_candidates = halve_candidates
+        self.half_paths = half_paths
         for kind in KINDS:
             for edge in range(space.num_edges):
                 self.hyperparameters.Choice(edge_name(kind, edge), list(space.op_set))
@@ -204,6 +216,27 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
             self.layout = {kind: [list(r) for r in self.remaining[kind]] for kind in KINDS}
         return self.layout
 
+    def _group_size(self) -> int:
+        """Paths of a repetition: ⌈K/2⌉ of the K remaining ops (``half_paths``, P1) or every candidate (P4);
+        never more than the candidates, since no two paths of a group share an op."""
+        candidates, remaining = len(self.candidates["normal"][0]), len(self.remaining["normal"][0])
+        return min(candidates, math.ceil(remaining / 2)) if self.half_paths else candidates
+
+    def _draws(self, rng, kind_index: int, edge: int, count: int, repetition: int, size: int) -> list:
+        """Which of an edge's ``count`` candidates each of a repetition's ``size`` paths takes (path p: the p-th).
+
+        Every candidate (``size == count``): a permutation drawn from the repetition's ``rng``. Fewer paths than
+        candidates: the round walks one seeded permutation of the edge's candidates, ``size`` at a time from
+        where the previous repetition stopped (wrapping round), so no op is drawn twice before every op was drawn
+        once; the repetition's ``rng`` then shuffles which path takes which, so the paths' ops on different edges
+        pair up anew each time. Everything derives from (seed, round, repetition, edge): a resumed search draws
+        the same."""
+        if size >= count:
+            return rng.permutation(count).tolist()
+        walk = np.random.default_rng([self.seed, self.round, kind_index, edge]).permutation(count)
+        chosen = [int(walk[(repetition * size + path) % count]) for path in range(size)]
+        return [int(k) for k in rng.permutation(chosen)]
+
     def _new_group(self, owner: str) -> str:
         if self.candidates is None:
             self.candidates = self._round_candidates()
@@ -211,8 +244,14 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         repetition = self.next_repetition
         self.next_repetition += 1
         rng = np.random.default_rng([self.seed, self.round, repetition])
-        size = len(self.candidates["normal"][0])
-        permutations = {kind: [rng.permutation(len(c)).tolist() for c in self.candidates[kind]] for kind in KINDS}
+        size = self._group_size()
+        permutations = {
+            kind: [
+                self._draws(rng, kind_index, edge, len(cands), repetition, size)
+                for edge, cands in enumerate(self.candidates[kind])
+            ]
+            for kind_index, kind in enumerate(KINDS)
+        }
         group_id = f"r{self.round}t{repetition}"
         self.groups[group_id] = {
             "owner": owner,
@@ -387,29 +426,33 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         record = {"round": self.round, "edges": {}}
         for kind in KINDS:
             for edge, cands in enumerate(self.candidates[kind]):
-                measurements = {op: [] for op in cands}
+                measurements, sampled = {op: [] for op in cands}, {}
                 for group in round_groups:
                     for trial_id, path in group["issued"].items():
                         value = group["results"].get(trial_id)
                         op = cands[group["permutations"][kind][edge][path]]
                         self.times_selected[kind][edge][op] += 1
+                        sampled[op] = sampled.get(op, 0) + 1
                         if value is not None and np.isfinite(value):
                             measurements[op].append(value)
                 means = {op: float(np.mean(v)) for op, v in measurements.items() if v}
-                worst = min(means.values()) if means else 0.0
+                worst = min(means.values()) if means else 0.0  # a sampled op whose paths all failed
                 remaining = self.remaining[kind][edge]
-                mean_values = np.array([means.get(op, worst) if op in cands else np.nan for op in remaining])
-                in_candidates = np.array([op in cands for op in remaining])
-                scores = self.round_scores(kind, edge, remaining, mean_values, in_candidates)
+                mean_values = np.array([means.get(op, worst) if op in sampled else np.nan for op in remaining])
+                in_sampled = np.array([op in sampled for op in remaining])
+                scores = self.round_scores(kind, edge, remaining, mean_values, in_sampled)
                 score_names = {self.space.op_set[op]: float(score) for op, score in zip(remaining, scores)}
                 for op, score in zip(remaining, scores):
                     self.likelihood[kind][edge][op] = float(score)
                 abandoned = None
                 if len(remaining) > 1:
-                    abandoned = remaining[int(np.argmin(scores))]  # SPEC P1 Eq. 11; ties -> first
+                    # SPEC P1 Eq. 11 over the ops this round may abandon (a round always samples one); ties -> first
+                    droppable = np.where(self.kept_this_round(kind, edge, remaining), np.inf, scores)
+                    abandoned = remaining[int(np.argmin(droppable))]
                     remaining.remove(abandoned)
                 record["edges"][edge_name(kind, edge)] = {
                     "candidates": [self.space.op_set[op] for op in cands],
+                    "sampled": {self.space.op_set[op]: sampled[op] for op in sorted(sampled)},
                     "mean": {self.space.op_set[op]: m for op, m in means.items()},
                     "score": score_names,
                     "abandoned": None if abandoned is None else self.space.op_set[abandoned],
@@ -427,9 +470,14 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
             self.phase, self.phase_epoch = "finetune", 0
         self._write_log()
 
-    def round_scores(self, kind, edge, remaining, mean_values, in_candidates) -> np.ndarray:
-        """Scores of the edge's remaining ops after a round; the lowest is abandoned."""
+    def round_scores(self, kind, edge, remaining, mean_values, in_sampled) -> np.ndarray:
+        """Scores of the edge's remaining ops after a round; the lowest is abandoned. ``mean_values``: each op's
+        mean measurement this round (NaN for ops no path sampled); ``in_sampled``: the ops some path sampled."""
         raise NotImplementedError
+
+    def kept_this_round(self, kind, edge, remaining) -> np.ndarray:
+        """Ops of ``remaining`` that this round may not abandon, as a boolean mask (default: none)."""
+        return np.zeros(len(remaining), dtype=bool)
 
     def _write_log(self):
         if internals.oracle_directory(self):

@@ -18,7 +18,7 @@ def searched(tmp_path_factory):
     pairs = pairs_from_dataset(bundle.search_validation, name="held_out", num_pairs=100)
     tuner = FaceOperationPruning(
         SPACE,
-        repetitions=1,
+        repetitions=2,  # 2 ops: one path a repetition (ceil(2 / 2)), so two sampled paths in all
         ucb=True,
         seed=1,
         binarization="W1/A1",

@@ -5,7 +5,7 @@ chief serves the oracle over gRPC and returns when the search is over; it
 records every create/end of a trial (and every pruning round) as it serves
 them, which is what the checks read:
 
-- OperationPruning (UCB, 3 ops, 2 repetitions, one fine-tune epoch): 11 trials, each ended once,
+- OperationPruning (UCB, 3 ops, 2 repetitions of ceil(K / 2) paths, one fine-tune epoch): 7 trials, each ended once,
   each group's paths handed to one worker and reported once, both workers used, a round pruned
   only once all its trials ended and no trial of the next round created before;
 - Evolution (population 4, 2 generations): 8 trials, each ended once, both workers used,
@@ -175,15 +175,15 @@ def _ended_once(events, planned):
 def test_operation_pruning_on_one_chief_and_two_workers(tmp_path):
     result = _run_cluster(tmp_path, "pruning")
     events, oracle = result["events"], result["oracle"]
-    _ended_once(events, planned=3 * 2 + 1 + 2 * 2)
-    assert sorted(oracle["end_order"]) == sorted(oracle["start_order"]) and len(oracle["end_order"]) == 11
+    _ended_once(events, planned=2 * 2 + 1 + 2 * 1)
+    assert sorted(oracle["end_order"]) == sorted(oracle["start_order"]) and len(oracle["end_order"]) == 7
     samples = [e for e in events if e["event"] == "create" and e["group"]]
     groups = {}
     for e in samples:
         groups.setdefault(e["group"], []).append(e)
     assert sorted(groups) == ["r0t0", "r0t1", "r1t0", "r1t1"]
     for group_id, members in groups.items():
-        assert sorted(m["path"] for m in members) == list(range(3 if group_id.startswith("r0") else 2))
+        assert sorted(m["path"] for m in members) == list(range(2 if group_id.startswith("r0") else 1))
         assert len({m["tuner"].split("/")[0] for m in members}) == 1  # one worker trains a group's paths together
     prunes = [(i, e) for i, e in enumerate(events) if e["event"] == "prune"]
     assert [e["round"] for _, e in prunes] == [0, 1]
@@ -199,10 +199,10 @@ def test_operation_pruning_on_one_chief_and_two_workers(tmp_path):
 def test_a_worker_killed_after_a_commit_rejoins_without_training_again(tmp_path):
     result = _run_cluster(tmp_path, "pruning", crash_worker0=True)
     events = result["events"]
-    _ended_once(events, planned=3 * 2 + 1 + 2 * 2)  # every trial created once: none trained twice
+    _ended_once(events, planned=2 * 2 + 1 + 2 * 1)  # every trial created once: none trained twice
     with open(tmp_path / "pruning" / "worker0.log") as f:
         log = f.read()
-    first_group = [e["trial"] for e in events if e["event"] == "create" and e["tuner"].startswith("worker0")][:3]
+    first_group = [e["trial"] for e in events if e["event"] == "create" and e["tuner"].startswith("worker0")][:2]
     reported = [line.split()[1] for line in log.splitlines() if "reported from the supernet checkpoint" in line]
     assert reported and set(reported) <= set(first_group)
 

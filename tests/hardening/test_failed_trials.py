@@ -2,8 +2,8 @@
 
 The training data is a generator that the test can poison (NaN images) or
 make raise for chosen groups, so one search sees a healthy group, a
-diverging one and a crashing one. Space: 2 ops, so one pruning round of two
-groups of 2 paths (UCB, no warm-up).
+diverging one and a crashing one. Space: 2 ops and Child-Parent's sampling
+(every op in each repetition), so one pruning round of two groups of 2 paths.
 """
 
 import numpy as np
@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from bnas_tf import data
 from bnas_tf.space.supernet import CellSpace
-from bnas_tf.tuners import OperationPruning
+from bnas_tf.tuners import ChildParent
 from bnas_tf.tuners import keras_tuner_internals as internals
 
 SPACE = CellSpace(op_set=["conv_3x3", "max_pool_3x3"], cells=2, channels=8, nodes=1, reduction_cells=[1])
@@ -41,12 +41,12 @@ class Faults:
 
 
 def _tuner(tmp_path, faults, **kwargs):
-    class Observed(OperationPruning):
+    class Observed(ChildParent):
         def _run_group(self, group, *args):
             faults.group = group[0].hyperparameters.values["group"]
             return super()._run_group(group, *args)
 
-    settings = dict(repetitions=2, ucb=True, seed=2, num_classes=10, directory=str(tmp_path), project_name="faults")
+    settings = dict(repetitions=2, seed=2, num_classes=10, directory=str(tmp_path), project_name="faults")
     settings.update(kwargs)
     return Observed(SPACE, **settings)
 

@@ -110,3 +110,46 @@ def test_width_fitness_with_table_1_in_percent_ranks_the_searched_net_first():
     ]
     # The same accuracies as fractions score 0 for every network: Eq. 4 needs Acc in percent.
     assert all(scores.width_fitness(acc / 100, flops, 13.2, lam=4.0) == 0.0 for flops, acc in table.values())
+
+
+@pytest.mark.parametrize("ucb, abandoned", [(False, "max_pool_3x3"), (True, "identity")])
+def test_one_bit_search_samples_half_the_ops_and_ucb_changes_the_abandoned_op(tmp_path, ucb, abandoned):
+    # No warm-up, so O_smaller = O (K = 4 ops); each repetition trains ceil(4 / 2) = 2 paths (Algorithm 1, line 6).
+    oracle = OperationPruningOracle(SPACE, repetitions=3, ucb=ucb, warmup_epochs=0, seed=0)
+    oracle._set_project_dir(str(tmp_path), f"ucb{ucb}")
+    table = {"conv_3x3": 0.80, "max_pool_3x3": 0.70, "identity": 0.78, "avg_pool_3x3": 0.75}
+    issued = []
+
+    def measure(values):
+        issued.append(values)
+        return {"val_accuracy": table[values["normal_e0"]]}
+
+    drive(oracle, measure, until_round=1)
+    for repetition in range(3):
+        paths = [v for v in issued if v["repetition"] == repetition]
+        assert len(paths) == 2 and all(v["group_size"] == 2 for v in paths)
+        for edge in ("normal_e0", "normal_e1", "reduce_e0", "reduce_e1"):
+            assert paths[0][edge] != paths[1][edge]  # without replacement within a repetition
+    record = oracle.log[0]["edges"]["normal_e0"]
+    # The seeded draw (seed 0): 6 samples, every op at least once, two of them twice: the counts n_k differ.
+    assert record["sampled"] == {"conv_3x3": 2, "max_pool_3x3": 1, "identity": 2, "avg_pool_3x3": 1}
+    # Eq. 7-9 from s = 0, every op measured: s = softmax([0.80, 0.70, 0.78, 0.75])
+    #   = [0.260670, 0.235864, 0.255508, 0.247957]: without UCB the argmin is max_pool (0.70).
+    # Eq. 10, N = 6: + 2 sqrt(2 ln 6 / n_k) = 2.677133 (n = 2) or 3.786038 (n = 1):
+    #   [2.937803, 4.021902, 2.932641, 4.033995]: the argmin is identity, the less accurate of the two ops
+    #   sampled twice; max_pool, sampled once, keeps its place to be explored.
+    expected = np.array([0.260670, 0.235864, 0.255508, 0.247957])
+    if ucb:
+        expected = expected + np.array([2.677133, 3.786038, 2.677133, 3.786038])
+    assert list(record["score"].values()) == pytest.approx(expected.tolist(), abs=1e-5)
+    assert record["abandoned"] == abandoned
+
+
+def test_an_op_never_selected_is_kept_by_ucb(tmp_path):
+    # T = 1: one repetition of 2 paths leaves 2 of the 4 ops unselected; their UCB bound is infinite.
+    oracle = OperationPruningOracle(SPACE, repetitions=1, ucb=True, seed=0)
+    oracle._set_project_dir(str(tmp_path), "t1")
+    table = {"conv_3x3": 0.80, "max_pool_3x3": 0.70, "identity": 0.78, "avg_pool_3x3": 0.75}
+    drive(oracle, lambda values: {"val_accuracy": table[values["normal_e0"]]}, until_round=1)
+    record = oracle.log[0]["edges"]["normal_e0"]
+    assert len(record["sampled"]) == 2 and record["abandoned"] in record["sampled"]

@@ -124,7 +124,8 @@ def test_seeded_searches_give_the_same_genotype(tmp_path):
         assert run.returncode == 0, err[-3000:]
         outputs.append(json.loads(out.strip().splitlines()[-1]))
     a, b = outputs
-    assert {name: run["trials"] for name, run in a.items()} == {"pruning": 11, "child_parent": 5, "differentiable": 2}
+    # pruning (UCB, 3 ops): 2 x ceil(3 / 2) paths, a fine-tune epoch, 2 x ceil(2 / 2) paths
+    assert {name: run["trials"] for name, run in a.items()} == {"pruning": 7, "child_parent": 5, "differentiable": 2}
     for name in a:
         assert a[name]["scores"] == b[name]["scores"], name
         assert a[name]["genotype"] == b[name]["genotype"] and a[name]["weights"] == b[name]["weights"], name
@@ -156,14 +157,14 @@ def test_seed_zero_is_a_seed():
             make(-1)
 
 
-def test_ucb_variant_samples_every_op_and_counts_them(tmp_path, bundle):
+def test_ucb_variant_samples_half_the_ops_each_repetition_and_counts_them(tmp_path, bundle):
     tuner = _search(_pruning(tmp_path, "ucb", ucb=True), bundle)
     _assert_one_op_per_edge(tuner)
     oracle = tuner.oracle
     assert oracle.warmup_epochs == 0
-    # round 1: 3 ops x 2 repetitions; round 2: 2 ops x 2 repetitions -> each op sampled once per repetition
+    # round 1: ceil(3 / 2) = 2 paths x 2 repetitions; round 2: ceil(2 / 2) = 1 path x 2 repetitions
     counts = np.array(oracle.times_selected["normal"][0])
-    assert counts.sum() == 3 * 2 + 2 * 2
+    assert counts.sum() == 2 * 2 + 1 * 2
     assert len(oracle.log[0]["edges"]["normal_e0"]["candidates"]) == 3
 
 
@@ -181,10 +182,10 @@ def test_child_parent_trains_a_parent_and_scores_with_beta(tmp_path, bundle):
 
 def test_stopped_search_resumes_from_saved_state_and_weights(tmp_path, bundle):
     first = _pruning(tmp_path, "resume", ucb=True)
-    first.oracle.max_trials = 4  # stop after the first repetition of round 1 and one path of the next
+    first.oracle.max_trials = 3  # stop after round 1's first repetition (ceil(3 / 2) = 2 paths) and one path more
     _search(first, bundle)
     finished = {tid: t.status for tid, t in first.oracle.trials.items()}
-    assert len(finished) == 4 and first.oracle.phase == "sample"
+    assert len(finished) == 3 and first.oracle.phase == "sample"
     saved = [w.numpy() for w in first.child.supernet.all_weights()[:5]]
 
     assert os.path.exists(first._get_tuner_fname())  # written at search begin, so a rerun always reloads
@@ -201,7 +202,7 @@ def test_stopped_search_resumes_from_saved_state_and_weights(tmp_path, bundle):
     _assert_one_op_per_edge(resumed)
     trials = resumed.oracle.trials
     samples = [t for t in trials.values() if t.hyperparameters.values["phase"] == "sample"]
-    assert len(samples) == 3 * 2 + 2 * 2  # nothing re-run or lost
+    assert len(samples) == 2 * 2 + 2 * 1  # nothing re-run or lost
     assert len(trials) == len(samples) + 1  # and one fine-tune epoch between the two rounds
     for tid, status in finished.items():
         if status == "COMPLETED":
@@ -258,19 +259,19 @@ def test_oracle_idles_while_a_round_waits_and_never_prunes_half_a_round(tmp_path
 
     oracle = OperationPruningOracle(SPACE, repetitions=2, ucb=True, seed=0)
     oracle._set_project_dir(str(tmp_path), "idle")
-    a = [oracle.create_trial(f"a/slot{i}") for i in range(3)]  # worker a: repetition 1, 3 paths
-    b = [oracle.create_trial(f"b/slot{i}") for i in range(3)]  # worker b: repetition 2
+    a = [oracle.create_trial(f"a/slot{i}") for i in range(2)]  # worker a: repetition 1, ceil(3 / 2) = 2 paths
+    b = [oracle.create_trial(f"b/slot{i}") for i in range(2)]  # worker b: repetition 2
     assert {t.hyperparameters.values["group"] for t in a} == {"r0t0"}
     assert {t.hyperparameters.values["group"] for t in b} == {"r0t1"}
     assert oracle.create_trial("c/slot0").status == "IDLE"  # the round is handed out and still running
-    for trial in a + b[:2]:
+    for trial in a + b[:1]:
         oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})
         trial.status = "COMPLETED"
         oracle.end_trial(trial)
     assert oracle.round == 0 and all(len(r) == 3 for r in oracle.remaining["normal"])  # not pruned yet
-    oracle.update_trial(b[2].trial_id, {"val_accuracy": 0.9})
-    b[2].status = "COMPLETED"
-    oracle.end_trial(b[2])
+    oracle.update_trial(b[1].trial_id, {"val_accuracy": 0.9})
+    b[1].status = "COMPLETED"
+    oracle.end_trial(b[1])
     assert oracle.round == 1 and all(len(r) == 2 for r in oracle.remaining["normal"])
 
 
