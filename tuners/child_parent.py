@@ -28,7 +28,7 @@ class ChildParentOracle(SamplingOracle):
             space, repetitions=repetitions, warmup_epochs=0, finetune_epochs=0, halve_candidates=False, **kwargs
         )
 
-    def round_scores(self, kind, edge, remaining, mean_values, in_candidates):
+    def round_scores(self, kind, edge, remaining, mean_values, in_sampled):
         return scores.softmax_likelihood(np.nan_to_num(mean_values, nan=-np.inf))
 
 
