@@ -50,6 +50,7 @@ from bnas_tf.data import DataBundle
 from bnas_tf.files import atomic_write_json, read_json
 from bnas_tf.space.backbones import BACKBONES
 from bnas_tf.space.genotype import WidthGenotype
+from bnas_tf.space.quantizers import Binarization
 from bnas_tf.space.quantizers import get as get_binarization
 from bnas_tf.tuners import deployment as deployment_lib
 from bnas_tf.tuners import keras_tuner_internals as internals
@@ -104,33 +105,43 @@ def genotype_from_values(backbone: str, values: dict, name: str | None = None) -
 class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
     """Evolutionary width search over a backbone, SPEC P3 (choices in the module docstring).
 
+    Each trial is one individual, a :class:`~bnas_tf.space.genotype.WidthGenotype` gene (one ratio per
+    searchable layer); generation 0 is uniformly random, later ones come from truncation survivors,
+    tournaments, uniform crossover and mutation. The oracle maximises the tuner's ``fitness``, SPEC P3
+    Eq. 4; a failed trial gets fitness 0.
+
     Args:
-        backbone: ``"vgg_small"`` or ``"resnet18"`` (``bnas_tf.space.networks.BACKBONES``).
-        population_size: individuals per generation (P3: 32).
-        generations: generations including the random generation 0 (P3: 50).
-        mutation_rate: per-gene mutation probability; default ``1 / len(gene)``.
-        tournament_size: entrants per parent tournament (2 = binary tournament).
+        backbone: ``"vgg_small"`` (default) or ``"resnet18"`` (``bnas_tf.space.networks.BACKBONES``).
+        population_size: individuals per generation, a positive integer (default 32, P3's).
+        generations: generations including the random generation 0, a positive integer (default 50, P3's).
+        mutation_rate: per-gene mutation probability in [0, 1]; default (None) ``1 / len(gene)``.
+        tournament_size: entrants per parent tournament, a positive integer (default 2 = binary
+            tournament).
         objective: defaults to ``Objective("fitness", "max")``, the metric the
             :class:`Evolution` tuner reports.
         max_trials: defaults to ``population_size * generations``; smaller
             stops early, and a later ``overwrite=False`` search continues.
         seed: non-negative int (0 included, unlike KerasTuner's ``seed or random``); the same
-            fitness values every run also need ``bnas_tf.enable_determinism``.
-        max_retries_per_trial, max_consecutive_failed_trials: KerasTuner's.
+            fitness values every run also need ``bnas_tf.enable_determinism``. Default None.
+        max_retries_per_trial, max_consecutive_failed_trials: KerasTuner's (defaults 0 and 3).
+
+    Raises:
+        ValueError: an unknown backbone, a count that is not a positive integer, a ``mutation_rate``
+            outside [0, 1], or a bad seed.
     """
 
     def __init__(
         self,
-        backbone="vgg_small",
-        population_size=32,
-        generations=50,
-        mutation_rate=None,
-        tournament_size=2,
-        objective=None,
-        max_trials=None,
-        seed=None,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
+        backbone: str = "vgg_small",
+        population_size: int = 32,
+        generations: int = 50,
+        mutation_rate: float | None = None,
+        tournament_size: int = 2,
+        objective: keras_tuner.Objective | None = None,
+        max_trials: int | None = None,
+        seed: int | None = None,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
     ):
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; known backbones: {', '.join(BACKBONES)}")
@@ -319,8 +330,8 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, WidthCandidate
     Each trial builds ``build_width_network`` for the trial's gene, trains it
     ``epochs_per_candidate`` epochs on ``search``'s training data and reports
     ``val_accuracy``, ``flops`` (``bnas_tf.deploy.costs``, float + binary / 64),
-    ``base_flops`` (uniform 1x) and ``fitness`` (SPEC P3 Eq. 4, ``lam =
-    flops_penalty``); the :class:`EvolutionOracle` maximises ``fitness``.
+    ``base_flops`` (uniform 1x) and ``fitness`` (SPEC P3 Eq. 4 with the accuracy in
+    percent, ``lam = flops_penalty``); the :class:`EvolutionOracle` maximises ``fitness``.
 
     ``search(x, validation_data=..., ...)`` takes what ``model.fit`` takes, or a
     ``bnas_tf.data.DataBundle`` (its train and validation parts).
@@ -329,25 +340,29 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, WidthCandidate
     Args:
         backbone, population_size, generations, mutation_rate, tournament_size,
             seed, max_trials, max_retries_per_trial, max_consecutive_failed_trials:
-            see :class:`EvolutionOracle`.
-        epochs_per_candidate: training epochs per candidate (P3: 10).
-        binarization, lce_friendly: passed to ``build_width_network``.
+            see :class:`EvolutionOracle` (defaults ``"vgg_small"``, 32, 50, ``1 / len(gene)``, 2,
+            None, ``population_size * generations``, 0, 3).
+        epochs_per_candidate: training epochs per candidate, a positive integer (P3: 10, the default).
+        binarization, lce_friendly: passed to ``build_width_network`` (defaults ``"W1/A1"`` and False).
         num_classes, input_shape: of the data; default: read from the data.
         width_multiplier: scales the backbone's base widths (VGG-small 128..512)
-            before the ratios apply; 1.0 is the paper's network, 0.125 makes a
+            before the ratios apply; 1.0 (default) is the paper's network, 0.125 makes a
             test-sized one. FLOPs and fitness use the scaled network.
         learning_rate, momentum: SGD with momentum and cosine decay to 0 over
             the candidate's steps, unless ``optimizer=`` (a Keras optimizer,
             copied for every trial) is given; ``loss=`` and ``metrics=`` as in
             KerasTuner (defaults: sparse cross-entropy on logits, accuracy).
-        flops_penalty: ``lam`` of Eq. 4 (P3: 4.0).
-        initial_weights: None (random init) or ``"uniform4x"``: train the
+            Defaults 0.1 and 0.9.
+        flops_penalty: ``lam`` of Eq. 4, a finite number >= 0 (P3: 4.0, the default).
+        initial_weights: None (random init, default) or ``"uniform4x"``: train the
             uniform-4x net once (``initial_epochs``, default the candidates'
             epochs), save it in the project directory, and start every
             candidate from its first channels (SPEC P3 "Initialisation trick",
             :mod:`tuners.width_init`).
+        initial_epochs: epochs of the uniform-4x training, a positive integer or None (default: the
+            candidates' epochs).
         idle_wait_seconds: sleep of a worker whose last request was answered
-            IDLE (the oracle waits for other workers' trials).
+            IDLE (the oracle waits for other workers' trials); default 1.0.
         deployment: a :class:`~bnas_tf.tuners.DeploymentObjective` costing each
             gene's network (``network={"width_multiplier": 1.0}`` costs the
             full-size one): genes over its budget fail before training, a
@@ -358,6 +373,14 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, WidthCandidate
             ``distribution_strategy=`` (a ``tf.distribute.Strategy``) builds, compiles and
             trains every candidate under it (data-parallel training inside a trial).
 
+    Raises:
+        TypeError: ``binarization`` is not a Binarization, dict or tag, or ``deployment`` is not an
+            objective or dict.
+        ValueError: ``initial_weights`` other than None or ``"uniform4x"``, a ``width_multiplier`` that
+            is not a finite number > 0, a negative or non-finite ``flops_penalty``, an unknown
+            binarization, ``epochs_per_candidate`` or ``initial_epochs`` not a positive integer, or
+            a bad oracle setting (see :class:`EvolutionOracle`).
+
     Reproducibility: each candidate's weights are seeded from (seed, gene).
     The data order comes from the dataset: a dataset that reshuffles each
     iteration gives a resumed search a different order than an unbroken one.
@@ -365,29 +388,29 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, WidthCandidate
 
     def __init__(
         self,
-        backbone="vgg_small",
+        backbone: str = "vgg_small",
         *,
-        population_size=32,
-        generations=50,
-        mutation_rate=None,
-        tournament_size=2,
-        seed=None,
-        epochs_per_candidate=10,
-        binarization="W1/A1",
-        num_classes=None,
-        input_shape=None,
-        width_multiplier=1.0,
-        lce_friendly=False,
-        learning_rate=0.1,
-        momentum=0.9,
-        flops_penalty=4.0,
-        initial_weights=None,
-        initial_epochs=None,
-        max_trials=None,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
-        idle_wait_seconds=1.0,
-        deployment=None,
+        population_size: int = 32,
+        generations: int = 50,
+        mutation_rate: float | None = None,
+        tournament_size: int = 2,
+        seed: int | None = None,
+        epochs_per_candidate: int = 10,
+        binarization: Binarization | str | dict = "W1/A1",
+        num_classes: int | None = None,
+        input_shape: tuple | None = None,
+        width_multiplier: float = 1.0,
+        lce_friendly: bool = False,
+        learning_rate: float = 0.1,
+        momentum: float = 0.9,
+        flops_penalty: float = 4.0,
+        initial_weights: str | None = None,
+        initial_epochs: int | None = None,
+        max_trials: int | None = None,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+        idle_wait_seconds: float = 1.0,
+        deployment: deployment_lib.DeploymentObjective | dict | None = None,
         **kwargs,
     ):
         if initial_weights not in (None, "uniform4x"):
@@ -472,7 +495,8 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, WidthCandidate
         penalised = accuracy
         if self.deployment is not None and self.deployment.penalty:  # max(acc - both penalties, 0) below
             penalised = accuracy - self.deployment.penalty * cost_metrics["deploy_cost"] / self.base_cost()
-        fitness = scores.width_fitness(penalised, flops, base_flops, self.flops_penalty)
+        # Eq. 4 takes the accuracy in percent (any deployment penalty is in accuracy units, so it scales with it)
+        fitness = scores.width_fitness(100.0 * penalised, flops, base_flops, self.flops_penalty)
         metrics = {"val_accuracy": accuracy, "flops": flops, "base_flops": base_flops, "fitness": float(fitness)}
         return self.with_deployment(metrics, cost_metrics, "val_accuracy")
 

@@ -307,7 +307,12 @@ def _conv(name, layer, graph, shared):
         )
     if costs.is_binary_quantizer(input_quantizer):  # DoReFa's round(clip(x, 0, 1)) is added by _add_input_ops
         return _entry(
-            FLOAT, f"{quantizer_name} input quantizer is not sign-like: float CONV_2D", ops, constants, output_op
+            FLOAT,
+            f"{quantizer_name} input quantizer is not sign-like: float CONV_2D after float ops for its "
+            "round(clip(x, 0, 1)) (sign activations, binarization_scheme=xnor or ste, run as LceBconv2d)",
+            ops,
+            constants,
+            output_op,
         )
     return _entry(FLOAT, f"{quantizer_name} input quantizer is not 1-bit: float CONV_2D", ops, constants, output_op)
 

@@ -116,6 +116,13 @@ def _costs_section(metrics) -> list:
             "`tflite_weights=int8`).",
             "",
         ]
+    if metrics.get("settings", {}).get("binarization_scheme") == "dorefa":
+        lines += [
+            "DoReFa activations (round(clip(x, 0, 1)), SPEC P3 Eq. 1) run as float ops in Larq Compute Engine: "
+            "every binarized convolution is a float CONV_2D. `--set binarization_scheme=xnor` trains sign "
+            "activations, which LCE runs as binary LceBconv2d kernels.",
+            "",
+        ]
     return lines
 
 

@@ -60,7 +60,7 @@ LAYERS = {
     [
         ("W1/A1", "binary", "LceBconv2d", "LceBconv2d"),
         ("W1/A32", "float", "QuantConv2D without input quantizer (W1/A32): float CONV_2D", "CONV_2D"),
-        ("DoReFa", "float", "DoReFa input quantizer is not sign-like: float", "CONV_2D"),
+        ("DoReFa", "float", "DoReFa input quantizer is not sign-like: float CONV_2D after float ops", "CONV_2D"),
         (
             "depthwise",
             "float",

@@ -60,6 +60,29 @@ def test_paper_profiles_carry_the_spec_numbers():
     assert (evolution.population_size, evolution.generations, evolution.epochs_per_candidate) == (32, 50, 10)
     assert evolution.flops_penalty == 4.0 and evolution.lr_milestones == (60, 120, 180)
     assert evolution.initial_weights == "uniform4x" and evolution.train_epochs == 200
+    # P3 Eq. 1: DoReFa activations round(clip(x, 0, 1)) and sign(w) * E(|w|) kernels
+    binarization = evolution.binarization_config()
+    assert binarization.scheme == "dorefa" and type(binarization.input_quantizer()).__name__ == "DoReFa"
+    assert cpnas.kernel_loss and cpnas.kernel_loss_lambda == 1e-3  # P4 Eq. 3-4 in search and retraining
+
+
+def test_the_report_says_lce_runs_dorefa_activations_as_float_ops():
+    from bnas_tf.pipeline import report
+
+    costs = (
+        "binary_params",
+        "float_params",
+        "memory_bits",
+        "binary_macs",
+        "float_macs",
+        "flops",
+        "memory_saving",
+        "speedup",
+    )
+    metrics = {"costs": dict.fromkeys(costs, 1)}
+    for scheme, said in (("dorefa", True), ("xnor", False)):
+        text = "\n".join(report._costs_section({**metrics, "settings": {"binarization_scheme": scheme}}))
+        assert ("DoReFa activations" in text and "float ops" in text) == said
 
 
 def test_face_paper_profile_carries_p1_face_settings():

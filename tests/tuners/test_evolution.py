@@ -297,7 +297,7 @@ def test_tiny_search_on_digits_reports_eq4_fitness(real_search):
         metric = trial.metrics.get_last_value
         assert metric("base_flops") == base_flops
         assert metric("fitness") == pytest.approx(
-            scores.width_fitness(metric("val_accuracy"), metric("flops"), metric("base_flops"), lam=0.01)
+            scores.width_fitness(100 * metric("val_accuracy"), metric("flops"), metric("base_flops"), lam=0.01)
         )
         assert tuner.oracle.fitness[trial.trial_id] == pytest.approx(metric("fitness"))
     gene = tuner.oracle.populations[0]["genes"][0]

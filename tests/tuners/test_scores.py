@@ -209,14 +209,14 @@ def test_child_parent_score_rejects(child, parent, beta, message):
 
 
 def test_width_fitness_penalises_relative_flops():
-    # 0.92 - 4 * 5 / 50 = 0.92 - 0.4 = 0.52
-    assert scores.width_fitness(0.92, 5.0, 50.0) == pytest.approx(0.52)
+    # accuracy in percent: 92 - 4 * 5 / 50 = 92 - 0.4 = 91.6
+    assert scores.width_fitness(92.0, 5.0, 50.0) == pytest.approx(91.6)
 
 
 def test_width_fitness_clips_at_zero():
-    # 0.9 - 4 * 25 / 50 = -1.1 -> 0;  0.9 - 4 * 10 / 50 = 0.1
-    got = scores.width_fitness([0.9, 0.9], [25.0, 10.0], 50.0)
-    np.testing.assert_allclose(got, [0.0, 0.1])
+    # 1.5 - 4 * 25 / 50 = -0.5 -> 0;  90 - 4 * 10 / 50 = 89.2
+    got = scores.width_fitness([1.5, 90.0], [25.0, 10.0], 50.0)
+    np.testing.assert_allclose(got, [0.0, 89.2])
 
 
 def test_penalised_score_any_cost_and_weight():
