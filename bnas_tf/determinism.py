@@ -17,12 +17,22 @@ import tensorflow as tf
 
 
 def enable_determinism(seed: int | None = None, threads: int = 1) -> None:
-    """Deterministic ops (``tf.config.experimental.enable_op_determinism``) on ``threads`` intra-op and
+    """Make TensorFlow repeatable: deterministic ops on a fixed number of threads, optionally seeded.
+
+    Deterministic ops (``tf.config.experimental.enable_op_determinism``) on ``threads`` intra-op and
     inter-op threads, and, with ``seed``, the Python, NumPy and TensorFlow seeds
     (``tf.keras.utils.set_random_seed``). Call it before TensorFlow runs anything: thread counts are fixed then.
 
     >>> enable_determinism(seed=0)   # first thing in the script
     >>> tuner.search(...)            # the same genotype every time on this machine
+
+    Args:
+        seed: seed of Python's, NumPy's and TensorFlow's generators; None (default) leaves them as they are.
+        threads: intra-op and inter-op threads, a positive integer (default 1: one summation order per op).
+
+    Raises:
+        ValueError: ``threads`` is not a positive integer.
+        RuntimeError: TensorFlow already started, so its thread counts can no longer change.
     """
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}; 1 gives one summation order per op")

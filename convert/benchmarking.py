@@ -9,6 +9,7 @@ the device with LCE's ``lce_benchmark_model``.
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 
@@ -50,7 +51,14 @@ def latency(data: bytes, *, num_threads: int = 1, runs: int = 50, seed: int = 0)
     return {"median_ms": float(np.median(times)), "p90_ms": float(np.percentile(times, 90))}
 
 
-def benchmark(tflite, *, num_threads: int = 1, runs: int = 50, float_tflite=None, model=None) -> dict:
+def benchmark(
+    tflite: bytes | str | os.PathLike,
+    *,
+    num_threads: int = 1,
+    runs: int = 50,
+    float_tflite: bytes | str | os.PathLike | None = None,
+    model=None,
+) -> dict:
     """Host latency of ``tflite`` (median, p90 in ms over ``runs`` batch-1 inferences) via LCE's interpreter.
 
     For comparison, the same network as a float TFLite file is timed in the
@@ -61,7 +69,15 @@ def benchmark(tflite, *, num_threads: int = 1, runs: int = 50, float_tflite=None
     **x86 numbers are for reference only**: LCE's optimised kernels are for
     ARM (aarch64 / ARMv7); elsewhere it runs reference kernels, and the
     binary file can be *slower* than the float one. Benchmark on the device
-    with ``lce_benchmark_model`` (see DEPLOY.md).
+    with ``lce_benchmark_model`` (see README.md, "Deploy to a Raspberry Pi / Android phone").
+
+    Args:
+        tflite: the flatbuffer to time, bytes (as returned by ``to_tflite``) or a .tflite path.
+        num_threads: interpreter threads, a positive integer (default 1).
+        runs: timed batch-1 inferences after a few warm-up runs, a positive integer (default 50).
+        float_tflite: the float baseline, bytes or a path; default (None) converted from ``model``.
+        model: the Keras model, converted with the plain TFLite converter when ``float_tflite`` is
+            None; with neither there is no float baseline.
 
     Returns:
         dict with ``machine``, ``optimised_kernels`` (True on ARM),
@@ -69,6 +85,13 @@ def benchmark(tflite, *, num_threads: int = 1, runs: int = 50, float_tflite=None
         and, with a float baseline, ``float_median_ms``, ``float_p90_ms``,
         ``float_size_bytes`` and ``float_over_binary`` (float median / binary
         median).
+
+    Raises:
+        ValueError: ``num_threads`` or ``runs`` not a positive integer, a file that is not a TFLite
+            flatbuffer, or a ``model`` the plain TFLite converter cannot convert.
+        TypeError: ``tflite`` or ``float_tflite`` is neither bytes nor a path, or ``model`` is not a
+            ``tf.keras.Model``.
+        OSError: a .tflite file cannot be read.
     """
     arguments.count("num_threads", num_threads)
     arguments.count("runs", runs)

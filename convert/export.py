@@ -41,13 +41,13 @@ def check_output_path(path) -> str:
 
 
 def to_tflite(
-    model,
-    path=None,
+    model: tf.keras.Model,
+    path: str | os.PathLike | None = None,
     *,
-    inference_input_type=tf.float32,
-    inference_output_type=tf.float32,
+    inference_input_type: tf.DType = tf.float32,
+    inference_output_type: tf.DType = tf.float32,
     target: str = "arm",
-    experimental_default_int8_range=None,
+    experimental_default_int8_range: tuple[float, float] | None = None,
     weights: str = "float",
 ) -> bytes:
     """Convert ``model`` to a TFLite flatbuffer with Larq Compute Engine; write it to ``path`` if given.
@@ -71,18 +71,25 @@ def to_tflite(
 
     Args:
         model: built functional/Sequential Keras model with fixed input size.
-        path: optional output file.
-        inference_input_type, inference_output_type: ``tf.float32`` or
+        path: optional output file (default None: nothing is written).
+        inference_input_type, inference_output_type: ``tf.float32`` (default) or
             ``tf.int8`` (int8 only applies to models quantized with
             ``experimental_default_int8_range``).
-        target: ``"arm"`` (Raspberry Pi, Android; aarch64/ARMv7) or ``"xcore"``.
+        target: ``"arm"`` (Raspberry Pi, Android; aarch64/ARMv7; default) or ``"xcore"``.
         experimental_default_int8_range: ``(min, max)`` fallback range for
             "dummy" int8 quantization of every float tensor; latency
-            experiments only (accuracy is not preserved).
+            experiments only (accuracy is not preserved). Default None.
         weights: ``"float"`` (default) or ``"int8"`` (W1/A32 and float nets).
 
     Returns:
         The flatbuffer bytes.
+
+    Raises:
+        TypeError: ``model`` is not a ``tf.keras.Model``.
+        ValueError: an unknown ``weights``; a layer LCE cannot convert faithfully (named); ``path`` is a
+            directory; ``weights="int8"`` on a network with binary activations, with int8 inputs or
+            outputs, a default int8 range or a target other than ``"arm"``; or the converter failed.
+        OSError: ``path``'s folder cannot be written.
 
     Example:
         ```python

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 from bnas_tf.convert import flatbuffer
 from bnas_tf.deploy import costs
@@ -26,27 +27,38 @@ def weight_bound_bytes(binary_params: int, float_params: int) -> int:
     return math.ceil(costs.memory_bits(binary_params, float_params) / 8)
 
 
-def inspect(tflite, model=None) -> dict:
+def inspect(tflite: bytes | str | os.PathLike, model=None) -> dict:
     """Size and operator histogram of a .tflite; with ``model``, its size relative to the weights' bit bound.
 
-    Returns a dict with ``size_bytes``, ``ops`` (operator name -> count,
-    e.g. ``{"LceBconv2d": 18, "LceQuantize": 12, "CONV_2D": 1, ...}``),
-    ``num_ops``, ``binary_kernel_ops`` (LceBconv2d count: binary convs that
-    really became binary kernels) and ``float_kernel_ops`` (CONV_2D,
-    DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV). With the Keras
-    ``model`` it converted from, also ``binary_params``, ``float_params``
-    (from :func:`bnas_tf.deploy.costs.profile`), ``bound_bytes``
-    (:func:`weight_bound_bytes`), ``size_over_bound`` and
-    ``binary_conv_layers``: Keras convs with sign input and binary kernel.
-    Fewer ``binary_kernel_ops`` than that means some stayed float: LCE 0.16
-    does so for dilated binary convs that read the same tensor as another
-    conv of the same kernel size and dilation (their SpaceToBatchND is shared
-    and the dilated-conv pattern no longer matches).
-
-    The file can be slightly *below* the bound: LCE folds each BatchNorm's
+    The bound is 1 bit per binary and 32 bits per float parameter of the Keras model
+    (:func:`weight_bound_bytes`). The file can be slightly *below* the bound: LCE folds each BatchNorm's
     four per-channel numbers into two (a multiplier and a bias), while the
     bound counts all four. Above it are the graph, float activations'
     padding and per-op metadata, which matter only for tiny networks.
+
+    Args:
+        tflite: flatbuffer bytes (as returned by ``to_tflite``) or a .tflite path.
+        model: the Keras model it was converted from; None (default) skips the bound and the layer count.
+
+    Returns:
+        A dict with ``size_bytes``, ``ops`` (operator name -> count,
+        e.g. ``{"LceBconv2d": 18, "LceQuantize": 12, "CONV_2D": 1, ...}``),
+        ``num_ops``, ``binary_kernel_ops`` (LceBconv2d count: binary convs that
+        really became binary kernels) and ``float_kernel_ops`` (CONV_2D,
+        DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV). With the Keras
+        ``model`` it converted from, also ``binary_params``, ``float_params``
+        (from :func:`bnas_tf.deploy.costs.profile`), ``bound_bytes``
+        (:func:`weight_bound_bytes`), ``size_over_bound`` and
+        ``binary_conv_layers``: Keras convs with sign input and binary kernel.
+        Fewer ``binary_kernel_ops`` than that means some stayed float: LCE 0.16
+        does so for dilated binary convs that read the same tensor as another
+        conv of the same kernel size and dilation (their SpaceToBatchND is shared
+        and the dilated-conv pattern no longer matches).
+
+    Raises:
+        TypeError: ``tflite`` is neither bytes nor a path, or ``model`` is not a ``tf.keras.Model``.
+        ValueError: ``tflite`` is not a TFLite flatbuffer, or ``costs.profile`` refuses ``model``.
+        OSError: the .tflite file cannot be read.
     """
     data = flatbuffer.read(tflite)
     ops = flatbuffer.op_histogram(data)

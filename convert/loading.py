@@ -56,13 +56,31 @@ def _safe_scope():
     return SafeModeScope(True)
 
 
-def load_model(path, custom_objects=None) -> tf.keras.Model:
+def load_model(path: str | os.PathLike, custom_objects: dict | None = None) -> tf.keras.Model:
     """Load a model saved by bnas_tf (or any Keras/Larq model) in Keras safe mode, without compiling it.
 
     ``path``: a ``.keras`` file, a SavedModel folder, or a run folder with
     ``model.keras``. Larq's and bnas_tf's layers and quantizers are
     registered on import; pass ``custom_objects`` for others. Lambda layers
     are never deserialised from bytecode.
+
+    Every format loads inside Keras' safe-mode scope: a SavedModel's Lambda layers come back as
+    graph-only stand-ins that :func:`~bnas_tf.convert.check_convertible` refuses, and HDF5 ones are
+    refused.
+
+    Args:
+        path: a ``.keras`` (or ``.h5`` / ``.hdf5``) file, a SavedModel folder, or a run folder with
+            ``model.keras``.
+        custom_objects: name -> class of custom layers beyond Larq's and bnas_tf's (default None).
+
+    Returns:
+        The uncompiled ``tf.keras.Model``.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``, or a folder that is neither a SavedModel nor a run folder.
+        ValueError: a file that is not a saved Keras model, a format this Keras cannot load safely, a
+            model Keras cannot load (a Lambda layer, an incomplete file, ...), or a file holding
+            something other than a Keras model.
     """
     resolved = resolve_model_path(path)
     if not resolved.endswith(".keras") and SafeModeScope is None:

@@ -8,6 +8,8 @@ kernels, numerically the same as the ARM ones.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import tensorflow as tf
 from larq_compute_engine.tflite.python.interpreter import Interpreter
@@ -152,7 +154,15 @@ def embedding_agreement(expected, got) -> dict:
 MODES = ("logits", "embedding")
 
 
-def verify(model, tflite, data, *, num_threads: int = 1, max_samples: int = 256, mode: str = "logits") -> dict:
+def verify(
+    model: tf.keras.Model,
+    tflite: bytes | str | os.PathLike,
+    data: np.ndarray | tuple | tf.data.Dataset,
+    *,
+    num_threads: int = 1,
+    max_samples: int = 256,
+    mode: str = "logits",
+) -> dict:
     """Run ``model`` (Keras, ``training=False``) and ``tflite`` (LCE interpreter) on the same inputs and compare.
 
     With several outputs (an auxiliary head) the first Keras output is
@@ -167,19 +177,28 @@ def verify(model, tflite, data, *, num_threads: int = 1, max_samples: int = 256,
     train a few steps first.
 
     Args:
-        model: the Keras model that was converted.
+        model: the Keras model that was converted (one input).
         tflite: flatbuffer bytes or a .tflite path.
         data: numpy images, an ``(x, y)`` tuple, or a ``tf.data.Dataset`` of
             ``(x, y)`` or ``x`` (batched or not).
-        num_threads: interpreter threads.
-        max_samples: compare at most this many examples.
-        mode: "logits" (classifiers) or "embedding".
+        num_threads: interpreter threads (default 1).
+        max_samples: compare at most this many examples, a positive integer (default 256).
+        mode: "logits" (classifiers, default) or "embedding".
 
     Returns:
         dict with ``max_abs_diff``, ``mean_abs_diff``, ``num_samples``,
         ``output`` (name of the compared output), ``mode``, and ``top1_agreement``
         (plus ``keras_accuracy`` and ``tflite_accuracy`` when labels are given)
         for logits, ``min_cosine`` and ``mean_cosine`` for embeddings.
+
+    Raises:
+        TypeError: ``model`` is not a ``tf.keras.Model``, ``tflite`` is neither bytes nor a path, or
+            ``data`` is none of the accepted kinds.
+        ValueError: an unknown ``mode``; ``tflite`` is not a TFLite flatbuffer; a model or flatbuffer
+            with more than one input, or a flatbuffer with a fixed batch size other than 1; empty data,
+            examples of another shape than the model's input, or a different number of labels and
+            images; or Keras and flatbuffer outputs that do not match (another model's .tflite).
+        OSError: the .tflite file cannot be read.
     """
     if mode not in MODES:
         raise ValueError(

@@ -88,8 +88,28 @@ def _module(name):
     return importlib.import_module(RECIPES[name])
 
 
-def get(name: str = DEFAULT_RECIPE, profile: str = DEFAULT_PROFILE, overrides=None) -> Recipe:
-    """The settings of recipe ``name`` in ``profile``, with ``overrides`` (``["key=value"]`` or a dict) applied."""
+def get(name: str = DEFAULT_RECIPE, profile: str = DEFAULT_PROFILE, overrides: list | dict | None = None) -> Recipe:
+    """The settings of recipe ``name`` in ``profile``, with ``overrides`` (``["key=value"]`` or a dict) applied.
+
+    A recipe is a frozen dataclass whose field defaults are the paper's numbers (the ``paper`` profile);
+    the ``quick`` profile replaces the fields of the recipe module's ``QUICK`` dict (a CPU-sized run on
+    the embedded digits). Overrides are applied last and type-checked against the fields' annotations.
+
+    Args:
+        name: a recipe of :data:`RECIPES` (default ``"cpnas"``, :data:`DEFAULT_RECIPE`).
+        profile: ``"quick"`` (default) or ``"paper"``.
+        overrides: ``["key=value", ...]`` strings (parsed as the field's type, as ``--set`` does) or a
+            ``{key: value}`` dict of Python values; None (default) changes nothing.
+
+    Returns:
+        The :class:`~bnas_tf.recipes.base.Recipe` (data; ``bnas_tf.pipeline.run.run_recipe`` runs it).
+
+    Raises:
+        ValueError: an unknown recipe or profile, an assignment without ``=``, an unknown setting (with
+            the closest names), a value that does not parse as the setting's type, or a value the
+            recipe's own checks refuse.
+        TypeError: a dict value of the wrong type for its setting.
+    """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     module = _module(name)

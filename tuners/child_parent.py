@@ -12,17 +12,39 @@ import numpy as np
 
 from bnas_tf import arguments
 from bnas_tf.space.losses import ChildParentKernelLoss
+from bnas_tf.space.supernet import CellSpace
 from bnas_tf.tuners import scores
+from bnas_tf.tuners.deployment import DeploymentObjective
 from bnas_tf.tuners.sampling import SamplingOracle
 from bnas_tf.tuners.supernet_tuner import SupernetTuner
 
 
 class ChildParentOracle(SamplingOracle):
-    """P4: indicator e(o) = softmax of the mean Child-Parent score z of each op."""
+    """P4: indicator e(o) = softmax of the mean Child-Parent score z of each op.
+
+    Each pruning round samples every remaining op of every edge once per repetition (SPEC P4 Algorithm 1),
+    scores each path by z = A_C + β (A_P − A_C) (Eq. 1), sets each op's indicator to the softmax over its
+    edge of the mean z (Eq. 2) and abandons the worst op per edge, until one op per edge is left. There is
+    no warm-up and no fine-tuning between rounds. Its objective is ``score`` (``deployed_score`` with a
+    deployment penalty).
+
+    Args:
+        space: the :class:`~bnas_tf.space.supernet.CellSpace` searched (at least 2 ops per edge).
+        repetitions: T, sampled groups of paths per round, a positive integer (default 3).
+        beta: β of Eq. 1 (default 2.0, P4's CIFAR value; 0 is P1's plain accuracy, "BNAS†").
+        **kwargs: ``seed`` (non-negative int or None), ``max_retries_per_trial``,
+            ``max_consecutive_failed_trials`` (counted in groups) and ``deployment`` (a
+            :class:`~bnas_tf.tuners.DeploymentObjective`, its config dict or None) of
+            :class:`~bnas_tf.tuners.sampling.SamplingOracle`, then ``keras_tuner.Oracle``'s.
+
+    Raises:
+        TypeError: ``space`` is not a ``CellSpace``, or ``deployment`` is not an objective or dict.
+        ValueError: fewer than 2 ops per edge, ``repetitions`` not a positive integer, or a bad seed.
+    """
 
     objective_name = "score"
 
-    def __init__(self, space, *, repetitions=3, beta=2.0, **kwargs):
+    def __init__(self, space: CellSpace, *, repetitions: int = 3, beta: float = 2.0, **kwargs):
         self.beta = float(beta)
         super().__init__(
             space, repetitions=repetitions, warmup_epochs=0, finetune_epochs=0, halve_candidates=False, **kwargs
@@ -39,21 +61,51 @@ class ChildParent(SupernetTuner):
     ``L = L_CE + Σ MSE(H, Ĥ) + λ/2 Σ_s ||f_s − f̄_class(s)||²`` (Eq. 3-4) with λ = ``kernel_loss_lambda``,
     H the latent kernels, Ĥ what the 1-bit forward pass uses, f the pooled last features, f̄ the batch's class
     means of each sampled path (:class:`~bnas_tf.space.losses.ChildParentKernelLoss`).
+
+    Both supernets (the child with ``binarization``, the parent its full-precision twin) train on the
+    same sampled paths; each path reports ``score`` (z, SPEC P4 Eq. 1), ``val_accuracy`` and
+    ``child_accuracy`` (the child's), and ``parent_accuracy``. ``search(train_data, validation_data,
+    architecture_data=None, steps_per_epoch=None)`` runs the search; ``best_genotype()`` returns the
+    op left on every edge as a :class:`~bnas_tf.space.genotype.Genotype`.
+
+    Args:
+        space: the :class:`~bnas_tf.space.supernet.CellSpace` searched.
+        repetitions, beta: see :class:`ChildParentOracle` (defaults 3 and 2.0).
+        seed: non-negative int or None (default); fixes the oracle's draws and the supernets' initial
+            weights (the same weights every run also need ``bnas_tf.enable_determinism``).
+        max_retries_per_trial: retries of a raising group (default 0).
+        max_consecutive_failed_trials: failed groups in a row that stop the search (default 3).
+        deployment: a :class:`~bnas_tf.tuners.DeploymentObjective` (or its config dict) costing every
+            sampled path on the network it becomes: budget, penalty or only recorded (default None).
+        kernel_loss_lambda: λ of the kernel-level CP loss above, a number >= 0; None (default) leaves the
+            loss off.
+        **kwargs: :class:`~bnas_tf.tuners.SupernetTuner`'s ``binarization`` (default ``"W1/A32"``),
+            ``num_classes`` (default: read from the validation labels), ``learning_rate`` (SGD with
+            momentum, cosine decay over the search; default 0.025), ``momentum`` (0.9),
+            ``weight_decay`` (5e-4), ``alpha_learning_rate`` (3e-4), ``partial_channels`` (1),
+            ``steps_per_epoch`` (default: the dataset's length), then ``keras_tuner.Tuner``'s
+            (``directory``, ``project_name``, ``overwrite``, ...).
+
+    Raises:
+        TypeError: see :class:`ChildParentOracle`.
+        ValueError: see :class:`ChildParentOracle`; also a ``kernel_loss_lambda`` that is not a finite
+            number >= 0, or a ``distribution_strategy`` (weight-sharing searches scale out with
+            KerasTuner's chief/worker mode instead).
     """
 
     has_parent = True
 
     def __init__(
         self,
-        space,
+        space: CellSpace,
         *,
-        repetitions=3,
-        beta=2.0,
-        seed=None,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
-        deployment=None,
-        kernel_loss_lambda=None,
+        repetitions: int = 3,
+        beta: float = 2.0,
+        seed: int | None = None,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+        deployment: DeploymentObjective | dict | None = None,
+        kernel_loss_lambda: float | None = None,
         **kwargs,
     ):
         self.beta = float(beta)

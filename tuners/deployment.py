@@ -57,15 +57,31 @@ def deployed_name(objective: str) -> str:
 class DeploymentObjective:
     """A cost of the deployed network, used as a budget, a penalty, or only recorded.
 
+    The cost is read from :func:`~bnas_tf.deploy.lce_profile.lce_profile` of the network a candidate
+    becomes. With a budget, a candidate costing more fails before training; with a penalty the search
+    maximises ``max(objective - penalty * cost / base_cost, 0)`` (SPEC P3 Eq. 4 applied to any cost
+    and objective); with neither the costs are only recorded, for the accuracy-vs-cost Pareto front.
+    Pass it as ``deployment=`` to ``ChildParent``, ``OperationPruning``, ``Evolution`` or
+    ``Differentiable``.
+
     Args:
-        cost: one of :data:`COSTS`, or a function ``lce_profile dict -> float``.
-        budget: candidates costing more are rejected before training (None: no budget).
-        penalty: ``lam`` of ``max(objective - lam * cost / base_cost, 0)`` (0: no penalty).
-        base_cost: the cost that counts as 1 in the penalty; default: the search's reference
-            network (cells: the costliest one-op-everywhere genotype; widths: uniform 1x).
+        cost: one of :data:`COSTS`, or a function ``lce_profile dict -> float`` (default
+            ``"size_bytes"``).
+        budget: candidates costing more are rejected before training, a finite number > 0 (None, the
+            default: no budget).
+        penalty: ``lam`` of ``max(objective - lam * cost / base_cost, 0)``, a finite number >= 0 (0, the
+            default: no penalty).
+        base_cost: the cost that counts as 1 in the penalty, a finite number > 0; default (None): the
+            search's reference network (cells: the costliest one-op-everywhere genotype; widths:
+            uniform 1x).
         network: keyword arguments of ``build_network`` / ``build_width_network`` overriding the
             search's own (e.g. ``{"cells": 20, "channels": 36}``: cost the network you will ship,
-            not the search-sized one).
+            not the search-sized one); default None (stored as an empty dict).
+
+    Raises:
+        ValueError: a ``cost`` that is neither one of ``COSTS`` nor callable, or a ``budget``,
+            ``penalty`` or ``base_cost`` out of its range above.
+        TypeError: ``network`` is not a mapping.
 
     Example:
         ```python

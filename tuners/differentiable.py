@@ -54,7 +54,28 @@ def discretise(space: CellSpace, alpha: dict, gamma: float = 3.0, name: str | No
 
 
 class DifferentiableOracle(AtomicOracleState, kt.Oracle):
-    """P2: ``epochs`` mixed-mode search epochs, one trial each, then discretisation."""
+    """P2: ``epochs`` mixed-mode search epochs, one trial each, then discretisation.
+
+    Every trial is one epoch of first-order DARTS with the diversity regulariser
+    ``L = L_S − λ H(α) e^(−t/τ)`` (SPEC P2 Eq. 5) and reports α; :meth:`genotype` discretises the last α
+    with the Zeroise rule (Eq. 4) and 2 inputs per node (:func:`discretise`). Its objective is
+    ``val_accuracy``.
+
+    Args:
+        space: the :class:`~bnas_tf.space.supernet.CellSpace` searched (P2: ``BINARY_OPS`` with
+            ``inter_cell_skip=True``).
+        epochs: search epochs, a positive integer (default 50).
+        diversity_lambda: λ of Eq. 5 (default 1.0, P2's).
+        diversity_tau: τ of Eq. 5 (default 7.7, P2's).
+        gamma: γ >= 1 of the Zeroise rule; larger keeps fewer Zeroise edges (default 3.0, P2's code).
+        seed: non-negative int or None (default).
+        max_retries_per_trial: retries of a raising epoch (default 0), KerasTuner's.
+        max_consecutive_failed_trials: KerasTuner's (default 3).
+        **kwargs: ``keras_tuner.Oracle``'s.
+
+    Raises:
+        ValueError: ``epochs`` not a positive integer, ``gamma`` < 1, or a bad seed.
+    """
 
     def __init__(
         self,
@@ -64,9 +85,9 @@ class DifferentiableOracle(AtomicOracleState, kt.Oracle):
         diversity_lambda: float = 1.0,
         diversity_tau: float = 7.7,
         gamma: float = 3.0,
-        seed=None,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
+        seed: int | None = None,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
         **kwargs,
     ):
         arguments.count("epochs", epochs)
@@ -159,19 +180,42 @@ class Differentiable(SupernetTuner):
     ``lce_profile`` of the one-op-everywhere networks (:func:`~bnas_tf.tuners.deployment.edge_costs`; the
     cost must be one of ``binary_macs``, ``float_macs``, ``fallback_macs``, ``size_bytes``, whose
     per-edge share is the edge's constants).
+
+    SPEC P2 Eq. 4-5: ``search(train_data, validation_data, architecture_data=None,
+    steps_per_epoch=None)`` trains the supernet's weights on ``train_data`` and α on
+    ``architecture_data`` (default ``train_data``) one epoch per trial; ``best_genotype()`` returns the
+    discretised :class:`~bnas_tf.space.genotype.Genotype`.
+
+    Args:
+        space: the :class:`~bnas_tf.space.supernet.CellSpace` searched.
+        epochs, diversity_lambda, diversity_tau, gamma, seed, max_retries_per_trial,
+            max_consecutive_failed_trials: see :class:`DifferentiableOracle` (defaults 50, 1.0, 7.7, 3.0,
+            None, 0, 3).
+        **kwargs: ``deployment`` (a :class:`~bnas_tf.tuners.DeploymentObjective` or its config dict; see
+            above), then :class:`~bnas_tf.tuners.SupernetTuner`'s ``binarization`` (default
+            ``"W1/A32"``), ``num_classes`` (default: read from the validation labels), ``learning_rate``
+            (SGD with momentum, cosine decay; 0.025), ``momentum`` (0.9), ``weight_decay`` (3e-4 here,
+            DARTS's), ``alpha_learning_rate`` (Adam on α; 3e-4), ``partial_channels`` (1),
+            ``steps_per_epoch``, then ``keras_tuner.Tuner``'s (``directory``, ``project_name``,
+            ``overwrite``, ...).
+
+    Raises:
+        TypeError: ``deployment`` is not an objective or dict.
+        ValueError: see :class:`DifferentiableOracle`; also a deployment penalty whose cost is a function
+            (it does not split over edges), or a ``distribution_strategy``.
     """
 
     def __init__(
         self,
-        space,
+        space: CellSpace,
         *,
-        epochs=50,
-        diversity_lambda=1.0,
-        diversity_tau=7.7,
-        gamma=3.0,
-        seed=None,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
+        epochs: int = 50,
+        diversity_lambda: float = 1.0,
+        diversity_tau: float = 7.7,
+        gamma: float = 3.0,
+        seed: int | None = None,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
         **kwargs,
     ):
         deployment = deployment_lib.get(kwargs.get("deployment"))

@@ -10,6 +10,8 @@ P4 Eq. 1). Every split is a seeded permutation, so a seed names the same
 examples in every run.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
 
@@ -42,6 +44,23 @@ class DataBundle:
     `search_architecture` are disjoint halves of `train`, `search_validation`
     a subset of `validation` (SPEC P1 "Search data"). `sizes` counts the
     examples of every part.
+
+    Made by :func:`load` and :func:`from_arrays`; images are float32 NHWC in [-1, 1], labels int32.
+
+    Args:
+        name: the dataset's name ("digits", the TFDS name, the folder or "arrays").
+        train: training batches (shuffled each epoch, augmented when asked).
+        validation: validation batches, cut from the source's train split.
+        test: test batches (the source's test split, or a held-out cut).
+        num_classes: number of classes.
+        input_shape: ``(height, width, channels)`` of one image.
+        num_train: examples in ``train``.
+        batch_size: examples per batch.
+        sizes: part name -> number of examples (default empty).
+        search_weights: half of ``train`` for the supernet's weights (None without a search split).
+        search_architecture: the other half, for the architecture (None without a search split).
+        search_validation: up to 5000 examples of ``validation`` that score sampled paths (SPEC P1
+            step b, P4 Eq. 1; None without a search split).
     """
 
     name: str
@@ -100,21 +119,21 @@ def default_flip(name):
 
 
 def load(
-    name=DEFAULT_DATASET,
+    name: str | os.PathLike = DEFAULT_DATASET,
     *,
-    batch_size=64,
-    image_size=None,
-    augment=False,
-    flip=None,
-    cutout=0,
-    validation_fraction=0.1,
-    test_fraction=DEFAULT_TEST_FRACTION,
-    search_split=False,
-    seed=0,
-    data_dir=None,
-    cache=True,
-    max_examples=None,
-):
+    batch_size: int = 64,
+    image_size: int | tuple | None = None,
+    augment: bool = False,
+    flip: bool | None = None,
+    cutout: int = 0,
+    validation_fraction: float = 0.1,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    search_split: bool = False,
+    seed: int = 0,
+    data_dir: str | None = None,
+    cache: bool = True,
+    max_examples: int | None = None,
+) -> DataBundle:
     """Load "digits", a TFDS dataset or an image folder as a `DataBundle`.
 
     Train/validation come from a seeded cut of the source's train split
@@ -125,6 +144,38 @@ def load(
     `max_examples` keeps a subset of each source split for quick runs.
     Parts are cached in memory as decoded (uint8 where the source is);
     with `cache=False` every part re-reads the source's train split.
+    Nothing is downloaded.
+
+    Args:
+        name: "digits" (the default: scikit-learn's 1797 digits at 16x16, embedded), a folder with one
+            subfolder of images per class (sorted names give labels 0..K-1), or a TFDS image
+            classification dataset already prepared on this machine ("cifar10", "imagenet2012", ...).
+        batch_size: examples per batch, a positive integer (default 64).
+        image_size: resize to this (an int for square, or ``(height, width)``); None (default) keeps the
+            source's size. Image folders and TFDS sets of varying size need it.
+        augment: augment the training parts (default False).
+        flip: left-right flip when augmenting; None (default) flips except for digit datasets
+            (:func:`default_flip`).
+        cutout: side in pixels of the cutout square when augmenting, >= 0 (default 0: none).
+        validation_fraction: share of the train split held out as validation, in (0, 1) (default 0.1).
+        test_fraction: share held out as test when the source has no test split, in (0, 1) (default 0.2).
+        search_split: also make ``search_weights``, ``search_architecture`` and ``search_validation``
+            (SPEC P1 "Search data"; default False).
+        seed: seed of every split and shuffle (default 0): a seed names the same examples in every run.
+        data_dir: TFDS data directory; None (default) is TFDS's own.
+        cache: cache the decoded parts in memory (default True).
+        max_examples: keep at most this many examples of each source split (default None: all).
+
+    Returns:
+        A :class:`DataBundle` of batched ``(image, label)`` datasets, images float32 in [-1, 1].
+
+    Raises:
+        ValueError: a bad option (batch size, fractions outside (0, 1) or summing to 1 or more, negative
+            cutout, ``image_size``, ``max_examples``), an unknown dataset name, a TFDS dataset that is
+            not image classification, an image folder without ``image_size``, with fewer than 2 class
+            subfolders, an empty class or an undecodable image, or too few examples to split.
+        DataNotFoundError: a TFDS dataset that is not prepared on this machine (the message says how to
+            supply it).
     """
     name = os.fspath(name)
     size = _image_size(image_size)
@@ -143,26 +194,43 @@ def load(
 
 
 def from_arrays(
-    x,
-    y,
+    x: np.ndarray,
+    y: np.ndarray,
     *,
-    num_classes=None,
-    name="arrays",
-    batch_size=64,
-    image_size=None,
-    augment=False,
-    flip=None,
-    cutout=0,
-    validation_fraction=0.1,
-    test_fraction=DEFAULT_TEST_FRACTION,
-    search_split=False,
-    seed=0,
-    cache=True,
-    max_examples=None,
-):
+    num_classes: int | None = None,
+    name: str = "arrays",
+    batch_size: int = 64,
+    image_size: int | tuple | None = None,
+    augment: bool = False,
+    flip: bool | None = None,
+    cutout: int = 0,
+    validation_fraction: float = 0.1,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    search_split: bool = False,
+    seed: int = 0,
+    cache: bool = True,
+    max_examples: int | None = None,
+) -> DataBundle:
     """`load` for numpy images x (N, H, W[, C]) and integer labels y (N,).
 
     Pixels may be uint8 [0, 255] or floats in [0, 1], [0, 255] or [-1, 1].
+    The arrays have no test split, so test is a seeded `test_fraction` cut.
+
+    Args:
+        x: images shaped ``(N, H, W, C)`` or ``(N, H, W)``.
+        y: integer class ids shaped ``(N,)`` (or ``(N, 1)``), at least 2 classes.
+        num_classes: number of classes; None (default) is ``max(y) + 1``.
+        name: the bundle's name (default "arrays"); also decides ``flip=None``.
+        batch_size, image_size, augment, flip, cutout, validation_fraction, test_fraction, search_split,
+            seed, cache, max_examples: as in :func:`load`.
+
+    Returns:
+        A :class:`DataBundle` of batched ``(image, label)`` datasets, images float32 in [-1, 1].
+
+    Raises:
+        ValueError: a bad option (as in :func:`load`), ``x`` not 3-D or 4-D or empty, ``y`` not 1-D
+            integers, different lengths, a label outside ``[0, num_classes)``, a single class, pixel
+            values outside the accepted ranges, or too few examples to split.
     """
     options = _options(
         name, batch_size, augment, flip, cutout, validation_fraction, test_fraction, search_split, seed, cache

@@ -113,31 +113,38 @@ def _row(name, layer, entry, cost, stored):
 def lce_profile(model: tf.keras.Model) -> dict:
     """What LCE 0.16 makes of ``model``, per layer and in total, without converting it.
 
-    Returns a dict with
+    The same numbers ``bnas-tf lint`` prints, and the costs a
+    :class:`~bnas_tf.tuners.DeploymentObjective` reads.
 
-    - ``layers``: one dict per layer call (model inputs excluded): ``name``,
-      ``type``, ``kind`` (``"binary"``: an LCE binary kernel; ``"float"``: float
-      TFLite ops; ``"rejected"``: ``bnas_tf.convert.to_tflite`` refuses it;
-      ``"folded"``: no op of its own, e.g. a BatchNorm folded into its conv),
-      ``reason``, ``ops`` (the TFLite ops it becomes), ``macs``,
-      ``binary_macs`` (accelerated, with LCE's channel padding),
-      ``unpadded_binary_macs``, ``float_macs``, ``fallback_macs``,
-      ``weight_bytes`` and ``constants`` (constant tensors it adds);
-    - ``binary_macs``: accelerated binary MACs, input channels padded to 32
-      and output channels to 8 (:func:`bnas_tf.deploy.costs.lce_conv_macs`);
-      ``unpadded_binary_macs``: the same layers' plain MACs;
-    - ``float_macs``: MACs of every conv and dense layer LCE runs in float,
-      and ``fallback_macs``: the part of them from layers with a 1-bit kernel
-      or input in Keras (W1/A32 convs, depthwise, DoReFa, shared dilated);
-    - ``ops``: predicted counts of ``LceBconv2d``, ``CONV_2D``,
-      ``DEPTHWISE_CONV_2D`` and ``FULLY_CONNECTED`` (matched exactly on
-      bnas-tf's networks, tests/lce); ``all_ops``: every predicted op (an
-      estimate) and their total ``num_ops``;
-    - ``weight_bytes``, ``num_constants`` and ``size_bytes``: the constants'
-      bytes (equal constants stored once, as the converter does), their
-      number, and the expected .tflite size (:func:`flatbuffer_size`);
-    - ``rejected``: names of the layers ``to_tflite`` refuses (the model does
-      not convert unless it is empty), ``binary_params``, ``float_params``.
+    Args:
+        model: a built Keras (Larq) model.
+
+    Returns:
+        A dict with
+
+        - ``layers``: one dict per layer call (model inputs excluded): ``name``,
+          ``type``, ``kind`` (``"binary"``: an LCE binary kernel; ``"float"``: float
+          TFLite ops; ``"rejected"``: ``bnas_tf.convert.to_tflite`` refuses it;
+          ``"folded"``: no op of its own, e.g. a BatchNorm folded into its conv),
+          ``reason``, ``ops`` (the TFLite ops it becomes), ``macs``,
+          ``binary_macs`` (accelerated, with LCE's channel padding),
+          ``unpadded_binary_macs``, ``float_macs``, ``fallback_macs``,
+          ``weight_bytes`` and ``constants`` (constant tensors it adds);
+        - ``binary_macs``: accelerated binary MACs, input channels padded to 32
+          and output channels to 8 (:func:`bnas_tf.deploy.costs.lce_conv_macs`);
+          ``unpadded_binary_macs``: the same layers' plain MACs;
+        - ``float_macs``: MACs of every conv and dense layer LCE runs in float,
+          and ``fallback_macs``: the part of them from layers with a 1-bit kernel
+          or input in Keras (W1/A32 convs, depthwise, DoReFa, shared dilated);
+        - ``ops``: predicted counts of ``LceBconv2d``, ``CONV_2D``,
+          ``DEPTHWISE_CONV_2D`` and ``FULLY_CONNECTED`` (matched exactly on
+          bnas-tf's networks, tests/lce); ``all_ops``: every predicted op (an
+          estimate) and their total ``num_ops``;
+        - ``weight_bytes``, ``num_constants`` and ``size_bytes``: the constants'
+          bytes (equal constants stored once, as the converter does), their
+          number, and the expected .tflite size (:func:`flatbuffer_size`);
+        - ``rejected``: names of the layers ``to_tflite`` refuses (the model does
+          not convert unless it is empty), ``binary_params``, ``float_params``.
 
     Example:
         ```python

@@ -53,6 +53,19 @@ class AdditiveAngularMargin(tf.keras.layers.Layer):
     the logits are s · cos θ, so identity accuracy is that of the nearest class centre. Example::
 
         logits = AdditiveAngularMargin(num_identities)([embedding, label_input])
+
+    In training the true class's logit is s · cos(θ_y + m), the others s · cos θ (:func:`arcface_logits`),
+    θ the angle between the normalised embedding and a class centre.
+
+    Args:
+        num_classes: number of identities, an integer >= 2.
+        scale: s, a positive number (default 64.0).
+        margin: m in radians, in [0, π/2) (default 0.5).
+        **kwargs: ``tf.keras.layers.Layer``'s (``name``, ...).
+
+    Raises:
+        ValueError: ``num_classes`` not an integer >= 2, ``scale`` not positive, or ``margin`` outside
+            [0, π/2).
     """
 
     def __init__(self, num_classes: int, scale: float = DEFAULT_SCALE, margin: float = DEFAULT_MARGIN, **kwargs):

@@ -59,13 +59,38 @@ def _as_edges(edges, cell: str) -> tuple:
 
 @dataclasses.dataclass(frozen=True)
 class Genotype:
-    """Normal and reduction cell of a searched (or random) architecture."""
+    """Normal and reduction cell of a searched (or random) architecture.
+
+    A cell has two input nodes (0: output of cell k-2, 1: output of cell k-1) and ``nodes`` intermediate
+    nodes numbered 2, 3, ... (SPEC "Common"). Each cell lists its edges ``(op, input_node)`` node by node:
+    all of them (P1/P4, ``nodes * (nodes + 3) / 2`` edges, each node's inputs in order) or two per node
+    from two different inputs (DARTS/P2 discretisation, ``2 * nodes`` edges). The genotype is frozen and
+    checked on construction; ``to_json`` / ``from_json`` / ``save`` / ``load`` serialise it and ``plot``
+    draws both cells.
+
+    Args:
+        normal: the normal cell's edges, a sequence of ``(op, input_node)`` pairs.
+        reduce: the reduction cell's edges, in the same form.
+        normal_concat: intermediate nodes the normal cell outputs (concatenated); default (None) all of
+            them, ``2 .. nodes + 1``.
+        reduce_concat: the same for the reduction cell.
+        op_set: the ops the cells may use, an op set name (``"DARTS_BINARY_OPS"``, the default,
+            ``"BINARY_OPS"``, ``"LCE_FRIENDLY_OPS"``) or a sequence of op names (stored as a tuple).
+        nodes: intermediate nodes per cell, a positive integer (default 4).
+        name: optional name, used as the built model's name.
+
+    Raises:
+        ValueError: a bad ``nodes`` or op set, a malformed edge, an edge count that is neither every edge
+            nor two per node, an op outside ``op_set``, an input node out of range, a full cell whose
+            inputs are out of order, a pruned node with both edges from one input, or an empty,
+            out-of-range or repeated ``*_concat``.
+    """
 
     normal: tuple
     reduce: tuple
-    normal_concat: tuple = None
-    reduce_concat: tuple = None
-    op_set: str = "DARTS_BINARY_OPS"
+    normal_concat: tuple | None = None
+    reduce_concat: tuple | None = None
+    op_set: str | tuple = "DARTS_BINARY_OPS"
     nodes: int = 4
     name: str | None = None
 
@@ -223,7 +248,23 @@ class Genotype:
 
 @dataclasses.dataclass(frozen=True)
 class WidthGenotype:
-    """Per-layer channel expansion ratios over a fixed backbone (SPEC P3)."""
+    """Per-layer channel expansion ratios over a fixed backbone (SPEC P3).
+
+    Layer ``i`` of the built network (:func:`~bnas_tf.space.networks.build_width_network`) has
+    ``base_i * ratios[i]`` channels, ``base_i`` the backbone's base width of that layer
+    (:data:`~bnas_tf.space.backbones.BACKBONES`). The gene is frozen and checked on construction;
+    ``uniform`` and ``random`` make one, ``to_json`` / ``from_json`` / ``save`` / ``load`` serialise it.
+
+    Args:
+        backbone: ``"vgg_small"`` or ``"resnet18"`` (a key of ``BACKBONES``).
+        ratios: one expansion ratio per searchable layer of the backbone, each one of
+            :data:`WIDTH_RATIOS` (0.25, 0.5, 1, 2, 3, 4); stored as a tuple of floats.
+        name: optional name, used as the built model's name.
+
+    Raises:
+        ValueError: an unknown backbone, ``ratios`` that are not a list of numbers, the wrong number of
+            ratios for the backbone, or a ratio outside ``WIDTH_RATIOS``.
+    """
 
     backbone: str
     ratios: tuple

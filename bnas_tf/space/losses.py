@@ -80,7 +80,7 @@ def amplitude_reconstruction_error(weights, amplitude):
     return tf.reduce_sum(tf.square(weights - amplitude * lq.math.sign(weights)))
 
 
-def amplitude_loss(x, amplitude, theta):
+def amplitude_loss(x, amplitude, theta: float) -> tf.Tensor:
     """PCNN amplitude loss, SPEC P1 Eq. 2.
 
     ``L_A = theta / 2 * sum((x - A * sign(x))**2)`` with ``sign`` from
@@ -96,6 +96,10 @@ def amplitude_loss(x, amplitude, theta):
 
     Returns:
         Scalar tensor of ``x``'s dtype.
+
+    Raises:
+        ValueError: ``theta`` is not a finite number >= 0, or ``amplitude`` does not broadcast to ``x``.
+        TypeError: ``x`` or ``amplitude`` is not floating-point.
 
     Example:
         ``amplitude_loss([0.5, -2.0], 1.0, 2.0)`` is
@@ -365,12 +369,37 @@ class ChildParentKernelLoss(_ConfigMixin):
             kernels, reconstructions, features, labels)
 
     (SPEC P4 Eq. 4), or :meth:`from_model` to collect the pairs itself.
+
+    The loss is SPEC P4 Eq. 3, ``sum_{c,l} MSE(H_c^l, Ĥ_c^l) + lam / 2 * sum_s ||f_s - f̄_{y_s}||^2``
+    (:func:`child_parent_kernel_loss`: latent kernels against their 1-bit reconstructions, plus a
+    centre-loss term on the last features with the batch's class centres). It is registered as a Keras
+    serializable (``get_config`` / ``from_config``).
+
+    Args:
+        lam: λ of the class-centre term, a finite number >= 0 (P4 gives no value; the ``cpnas`` recipe
+            uses 1e-3).
+
+    Raises:
+        ValueError: ``lam`` is not a finite number >= 0.
     """
 
-    def __init__(self, lam):
+    def __init__(self, lam: float):
         self.lam = _non_negative("lam", lam)
 
-    def __call__(self, kernels, reconstructions, features, labels, groups=None):
+    def __call__(self, kernels, reconstructions, features, labels, groups=None) -> tf.Tensor:
+        """The loss of one batch (:func:`child_parent_kernel_loss` with this ``lam``).
+
+        Args:
+            kernels: list of floating tensors ``H^l`` (:func:`quantized_kernel_pairs`).
+            reconstructions: list of the same length and shapes, ``Ĥ^l``.
+            features: floating tensor ``[batch, ...]``.
+            labels: class ids ``[batch]`` or one-hot ``[batch, classes]``.
+            groups: optional integer ``[batch]``: samples of different groups (sampled paths) get
+                separate class centres; None (default) is one group.
+
+        Returns:
+            Scalar float32 tensor.
+        """
         return child_parent_kernel_loss(kernels, reconstructions, features, labels, self.lam, groups)
 
     def from_model(self, model, features, labels):

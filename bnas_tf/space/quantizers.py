@@ -46,6 +46,15 @@ class LearnableAmplitudeSign(lq.quantizers.Quantizer):
     Gradients through the sign are Larq's straight-through estimator.
 
     Example: ``QuantConv2D(16, 3, kernel_quantizer=LearnableAmplitudeSign(theta=1e-4))``.
+
+    Args:
+        theta: θ, the weight of the amplitude loss, >= 0; 0 adds no loss (default 1e-4).
+        clip_value: the straight-through estimator passes gradients where |W| <= ``clip_value``
+            (default 1.0).
+        **kwargs: ``larq.quantizers.Quantizer``'s (``metrics``, ...).
+
+    Raises:
+        ValueError: a negative ``theta``.
     """
 
     precision = 1
@@ -89,6 +98,22 @@ class Binarization:
     CNN", W1/A1) network, whose blocks use PReLU instead of ReLU (SPEC P1 §3.4).
     ``weight_bits=32, activation_bits=32`` is the full-precision twin (the
     Child-Parent *parent*).
+
+    The instance hands out new Larq quantizers for each layer (:meth:`kernel_quantizer`,
+    :meth:`input_quantizer`; the table in the module docstring, SPEC "Binarization"), and ``tag`` gives
+    its short name (``"W1/A32"``). Most of the API also takes a tag or a config dict (:func:`get`).
+
+    Args:
+        scheme: ``"xnor"`` (default; mean|W| per output channel times sign), ``"pcnn"`` (learnable
+            amplitude, SPEC P1 Eq. 2), ``"dorefa"`` (P3 Eq. 1 kernels, DoReFa activations) or ``"ste"``
+            (plain sign).
+        weight_bits: 1 (binary kernels, default) or 32.
+        activation_bits: 1 (binary activations) or 32 (default).
+        theta: weight ``theta`` >= 0 of the PCNN amplitude loss (SPEC P1 Eq. 2), used by ``"pcnn"``
+            (default 1e-4).
+
+    Raises:
+        ValueError: an unknown scheme, bits other than 1 or 32, or a negative ``theta``.
     """
 
     scheme: str = "xnor"
