@@ -208,10 +208,7 @@ def memory_saving(binary_params: int, float_params: int) -> float:
     >>> memory_saving(binary_params=64, float_params=0)
     32.0
     """
-    bits = memory_bits(binary_params, float_params)
-    if bits == 0:
-        return 1.0
-    return full_precision_memory_bits(binary_params, float_params) / bits
+    return _ratio(full_precision_memory_bits(binary_params, float_params), memory_bits(binary_params, float_params))
 
 
 def speedup(binary_macs: int, float_macs: int) -> float:
@@ -220,10 +217,12 @@ def speedup(binary_macs: int, float_macs: int) -> float:
     >>> speedup(binary_macs=64, float_macs=0)
     64.0
     """
-    cost = flops(binary_macs, float_macs)
-    if cost == 0:
-        return 1.0
-    return full_precision_flops(binary_macs, float_macs) / cost
+    return _ratio(full_precision_flops(binary_macs, float_macs), flops(binary_macs, float_macs))
+
+
+def _ratio(full_precision, binarized) -> float:
+    """How many times the full-precision figure is the binarized one (1.0 when both are 0)."""
+    return 1.0 if binarized == 0 else full_precision / binarized
 
 
 def is_binary_quantizer(quantizer) -> bool:
@@ -358,16 +357,20 @@ def _split_params(weights, seen):
 def profile(model: tf.keras.Model) -> dict:
     """Costs of a built Keras (Larq) model (SPEC "Costs to report", P3 Eq. 4).
 
-    Returns a dict with `binary_params`, `float_params` (trainable and
-    non-trainable), `memory_bits`, `binary_macs`, `float_macs`, `flops`
-    (= float_macs + binary_macs / 64), `memory_saving` and `speedup` versus
-    the same architecture in full precision, `lce_binary_macs` (binary MACs
-    with LCE's channel padding, only for layers LCE runs binary), and
-    `layers`: one dict per layer with weights or MACs, holding `name`
-    (nested path), `type`, `binary` (its MACs are binary), `binary_params`,
-    `float_params`, `params`, `binary_macs`, `float_macs`, `macs`,
-    `lce_binary` (LCE runs it as a binary kernel) and `lce_macs` (the MACs
-    LCE executes: padded when `lce_binary`, else the plain count).
+    Args:
+        model: a built Keras (Larq) model.
+
+    Returns:
+        A dict with `binary_params`, `float_params` (trainable and
+        non-trainable), `memory_bits`, `binary_macs`, `float_macs`, `flops`
+        (= float_macs + binary_macs / 64), `memory_saving` and `speedup` versus
+        the same architecture in full precision, `lce_binary_macs` (binary MACs
+        with LCE's channel padding, only for layers LCE runs binary), and
+        `layers`: one dict per layer with weights or MACs, holding `name`
+        (nested path), `type`, `binary` (its MACs are binary), `binary_params`,
+        `float_params`, `params`, `binary_macs`, `float_macs`, `macs`,
+        `lce_binary` (LCE runs it as a binary kernel) and `lce_macs` (the MACs
+        LCE executes: padded when `lce_binary`, else the plain count).
 
     Example:
         ```python
@@ -376,6 +379,7 @@ def profile(model: tf.keras.Model) -> dict:
         ```
 
     Raises:
+        TypeError: ``model`` is not a ``tf.keras.Model``.
         ValueError: if the model is not built, or a layer's output shape is
             unknown, or a layer type's MACs cannot be counted.
     """

@@ -14,13 +14,11 @@ from __future__ import annotations
 import os
 import time
 
-from bnas_tf.convert import inspect, to_tflite, verify
+from bnas_tf.convert import verify
 from bnas_tf.convert.verification import tflite_outputs
-from bnas_tf.deploy import costs
 from bnas_tf.face.data import load_pairs, pairs_from_dataset
 from bnas_tf.files import atomic_write_json
-from bnas_tf.native_logs import converter_output_hidden
-from bnas_tf.pipeline import report, run_folder, search, train
+from bnas_tf.pipeline import conversion, report, run_folder, search, train
 from bnas_tf.pipeline.console import fit_verbosity
 from bnas_tf.pipeline.face_train import embeddings, train_face
 
@@ -41,20 +39,12 @@ def _brief(summary: dict) -> dict:
 
 def convert_and_verify(model, recipe, run_dir: str, bundle, pair_sets, *, verbose: int = 1) -> dict:
     """model.tflite from the embedding model; cosine check against Keras; .tflite verification accuracy."""
-    path = os.path.join(run_dir, run_folder.TFLITE)
-    start = time.perf_counter()
-    with converter_output_hidden():
-        to_tflite(model, path, weights=recipe.tflite_weights)
-    convert_seconds = time.perf_counter() - start
-    info = inspect(path, model=model)
-    check = verify(model, path, bundle.test, max_samples=recipe.verify_samples, mode="embedding")
-    with open(path, "rb") as f:
+    converted = conversion.convert(model, recipe, run_dir)
+    check = verify(model, converted.path, bundle.test, max_samples=recipe.verify_samples, mode="embedding")
+    with open(converted.path, "rb") as f:
         flatbuffer = f.read()
     summaries = {pairs.name: pairs.summary(tflite_outputs(flatbuffer, pairs.images)) for pairs in pair_sets}
-    tflite = {
-        "path": run_folder.TFLITE,
-        "weights": recipe.tflite_weights,
-        "convert_seconds": convert_seconds,
+    checked = {
         "min_cosine": check["min_cosine"],
         "mean_cosine": check["mean_cosine"],
         "max_abs_diff": check["max_abs_diff"],
@@ -62,31 +52,22 @@ def convert_and_verify(model, recipe, run_dir: str, bundle, pair_sets, *, verbos
         "verified_on": {"test": check["num_samples"]},
         "check": check,
         "verification": {name: _brief(s) for name, s in summaries.items()},
-        "ops": info["ops"],
-        "binary_kernel_ops": info["binary_kernel_ops"],
-        "float_kernel_ops": info["float_kernel_ops"],
-    }
-    size = {
-        "tflite_bytes": info["size_bytes"],
-        "keras_bytes": os.path.getsize(os.path.join(run_dir, run_folder.MODEL)),
-        "weight_bound_bytes": info.get("bound_bytes"),
-        "size_over_bound": info.get("size_over_bound"),
     }
     if verbose:
         accuracy = ", ".join(f"{name} {s['accuracy']:.2%}" for name, s in summaries.items())
         print(
-            f"converted in {convert_seconds:.1f} s: {path} ({info['size_bytes'] / 1024:.1f} KB); embeddings vs "
-            f"Keras: cosine >= {check['min_cosine']:.6f} on {check['num_samples']} images; .tflite verification "
-            f"{accuracy}",
+            f"converted in {converted.seconds:.1f} s: {converted.path} ({converted.size_bytes / 1024:.1f} KB); "
+            f"embeddings vs Keras: cosine >= {check['min_cosine']:.6f} on {check['num_samples']} images; .tflite "
+            f"verification {accuracy}",
             flush=True,
         )
-        if not tflite["agrees"]:
+        if not checked["agrees"]:
             print(
                 f"warning: a .tflite embedding has cosine {check['min_cosine']:.6f} < min_cosine {recipe.min_cosine} "
                 "with Keras (an untrained network's sign ties at 0 do this; train longer)",
                 flush=True,
             )
-    return summaries, run_folder.update_metrics(run_dir, tflite=tflite, costs=costs.profile(model), size=size)
+    return summaries, conversion.record(run_dir, model, converted, **checked)
 
 
 def run_face_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: int = 1, search_bundle=None) -> dict:

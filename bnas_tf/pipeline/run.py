@@ -14,58 +14,60 @@ from __future__ import annotations
 import os
 import time
 
-from bnas_tf.convert import inspect, to_tflite, verify
-from bnas_tf.deploy import costs
-from bnas_tf.native_logs import converter_output_hidden
-from bnas_tf.pipeline import report, run_folder, search, train
+from bnas_tf.convert import verify
+from bnas_tf.pipeline import conversion, report, run_folder, search, train
 from bnas_tf.pipeline.console import fit_verbosity
 from bnas_tf.pipeline.face import done_line, run_face_recipe
 
 
 def convert_and_verify(model, recipe, run_dir: str, bundle, *, verbose: int = 1) -> dict:
     """Write model.tflite, check it against Keras on validation and test, and record ``tflite``/``costs``/``size``."""
-    path = os.path.join(run_dir, run_folder.TFLITE)
-    start = time.perf_counter()
-    with converter_output_hidden():
-        to_tflite(model, path, weights=recipe.tflite_weights)
-    convert_seconds = time.perf_counter() - start
-    info = inspect(path, model=model)
+    converted = conversion.convert(model, recipe, run_dir)
     checks = {
-        part: verify(model, path, getattr(bundle, part), max_samples=recipe.verify_samples)
+        part: verify(model, converted.path, getattr(bundle, part), max_samples=recipe.verify_samples)
         for part in ("validation", "test")
     }
-    tflite = {
-        "path": run_folder.TFLITE,
-        "weights": recipe.tflite_weights,
-        "convert_seconds": convert_seconds,
+    checked = {
         "val_accuracy": checks["validation"]["tflite_accuracy"],
         "test_accuracy": checks["test"]["tflite_accuracy"],
         "top1_agreement": min(c["top1_agreement"] for c in checks.values()),
         "max_abs_diff": max(c["max_abs_diff"] for c in checks.values()),
         "verified_on": {part: c["num_samples"] for part, c in checks.items()},
         "checks": checks,
-        "ops": info["ops"],
-        "binary_kernel_ops": info["binary_kernel_ops"],
-        "float_kernel_ops": info["float_kernel_ops"],
-    }
-    size = {
-        "tflite_bytes": info["size_bytes"],
-        "keras_bytes": os.path.getsize(os.path.join(run_dir, run_folder.MODEL)),
-        "weight_bound_bytes": info.get("bound_bytes"),
-        "size_over_bound": info.get("size_over_bound"),
     }
     if verbose:
         print(
-            f"converted in {convert_seconds:.1f} s: {path} ({info['size_bytes'] / 1024:.1f} KB); .tflite accuracy "
-            f"val {tflite['val_accuracy']:.2%} / test {tflite['test_accuracy']:.2%}, top-1 agreement with Keras "
-            f"{tflite['top1_agreement']:.2%}",
+            f"converted in {converted.seconds:.1f} s: {converted.path} ({converted.size_bytes / 1024:.1f} KB); "
+            f".tflite accuracy val {checked['val_accuracy']:.2%} / test {checked['test_accuracy']:.2%}, top-1 "
+            f"agreement with Keras {checked['top1_agreement']:.2%}",
             flush=True,
         )
-    return run_folder.update_metrics(run_dir, tflite=tflite, costs=costs.profile(model), size=size)
+    return conversion.record(run_dir, model, converted, **checked)
 
 
 def run_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: int = 1, search_bundle=None) -> dict:
-    """The whole job for ``recipe`` into ``run_dir``; returns metrics.json's content."""
+    """The whole job for ``recipe`` into ``run_dir``; returns metrics.json's content.
+
+    What ``bnas-tf run`` does after parsing its arguments: search with the recipe's tuner (genotype.json,
+    search_log.json, the tuner state under ``search/``), retrain the winner with the recipe's schedule
+    (model.keras, history.json), convert it with Larq Compute Engine and verify model.tflite against
+    Keras on the validation and test splits, then write report.md and its plots. A face-verification
+    recipe (``task == "face_verification"``) runs the face job instead (identity training, margin head,
+    pair verification; :mod:`bnas_tf.face`). Rerunning on the same folder resumes the search.
+
+    Args:
+        recipe: the settings, e.g. ``bnas_tf.recipes.get("cpnas", "quick", ["train_epochs=5"])``.
+        run_dir: the run folder, created if missing.
+        profile: the profile name recorded in metrics.json (default ``"custom"``).
+        verbose: 0 for no progress lines, 1 (default) for progress lines and Keras training progress
+            (bars on a terminal, one line per epoch in a log file).
+        search_bundle: the search data, a :class:`~bnas_tf.data.DataBundle` with the search split;
+            default (None) loaded from the recipe's dataset.
+
+    Returns:
+        The content of ``run_dir/metrics.json``: settings, search, Keras and .tflite accuracies, costs,
+        sizes and the total time.
+    """
     if recipe.task == "face_verification":  # identity training, margin head, pair verification (bnas_tf.face)
         return run_face_recipe(recipe, run_dir, profile=profile, verbose=verbose, search_bundle=search_bundle)
 
