@@ -2,7 +2,7 @@
 
 The package is layered, lowest first (a module imports only from its own layer or lower ones):
 
-- ``bnas_tf`` itself: small helpers (atomic files, argument checks, determinism, the stack check);
+- ``bnas_tf`` itself: small helpers (atomic files, argument checks, determinism, the stack check, native log quieting);
 - :mod:`bnas_tf.space` (quantizers, ops, genotypes, networks, supernet, losses) and :mod:`bnas_tf.data`;
 - :mod:`bnas_tf.deploy`: costs and what Larq Compute Engine runs as binary;
 - :mod:`bnas_tf.tuners` (the search algorithms) and :mod:`bnas_tf.convert` (LCE export);
