@@ -153,3 +153,47 @@ def test_an_op_never_selected_is_kept_by_ucb(tmp_path):
     drive(oracle, lambda values: {"val_accuracy": table[values["normal_e0"]]}, until_round=1)
     record = oracle.log[0]["edges"]["normal_e0"]
     assert len(record["sampled"]) == 2 and record["abandoned"] in record["sampled"]
+
+
+def test_differentiable_keeps_the_two_strongest_inputs_per_node_with_the_zeroise_rule():
+    from bnas_tf.tuners import discretise
+
+    space = CellSpace(op_set=["zero", "conv_3x3", "max_pool_3x3"], cells=2, channels=8, nodes=4)
+    # 14 edges: node 2 <- 0, 1; node 3 <- 0, 1, 2; node 4 <- 0..3; node 5 <- 0..4. Softmax weights
+    # [zero, conv, pool] planted per edge; an edge's strength is its best non-zero weight (DARTS), its op
+    # argmax(w_zero / gamma, w_conv, w_pool) (P2 Eq. 4).
+    weights = [
+        [0.1, 0.6, 0.3],  # 2<-0 strength 0.6 conv
+        [0.1, 0.3, 0.6],  # 2<-1 strength 0.6 pool
+        [0.2, 0.7, 0.1],  # 3<-0 0.7 conv
+        [0.5, 0.3, 0.2],  # 3<-1 0.3: zero 0.5 beats conv 0.3 at gamma 1, not at gamma 3 (0.167)
+        [0.1, 0.2, 0.7],  # 3<-2 0.7 pool
+        [0.3, 0.4, 0.3],  # 4<-0 0.4
+        [0.1, 0.1, 0.8],  # 4<-1 0.8 pool
+        [0.6, 0.25, 0.15],  # 4<-2 0.25: zero at gamma 1 and (0.6 / 3 = 0.2 < 0.25) conv at gamma 3
+        [0.2, 0.5, 0.3],  # 4<-3 0.5 conv
+        [0.4, 0.35, 0.25],  # 5<-0 0.35
+        [0.1, 0.2, 0.7],  # 5<-1 0.7 pool
+        [0.8, 0.15, 0.05],  # 5<-2 0.15: the weakest, dropped
+        [0.3, 0.3, 0.4],  # 5<-3 0.4
+        [0.9, 0.06, 0.04],  # 5<-4 0.06: dropped
+    ]
+    logits = {kind: np.log(weights).tolist() for kind in ("normal", "reduce")}
+    # top-2 by strength: node 2 {0, 1}; node 3 {0 (0.7), 2 (0.7)}; node 4 {1 (0.8), 3 (0.5)}; node 5 {1, 3}.
+    expected = (
+        ("conv_3x3", 0),
+        ("max_pool_3x3", 1),
+        ("conv_3x3", 0),
+        ("max_pool_3x3", 2),
+        ("max_pool_3x3", 1),
+        ("conv_3x3", 3),
+        ("max_pool_3x3", 1),
+        ("max_pool_3x3", 3),
+    )
+    assert discretise(space, logits, gamma=3.0).normal == expected
+    # node 2 has two inputs, so both edges stay whatever their strength; with 2<-1 at [0.5, 0.3, 0.2] the
+    # Zeroise rule decides its op: zero at gamma 1 (0.5 > 0.3), conv at gamma 3 (0.5 / 3 = 0.167 < 0.3)
+    weights[1] = [0.5, 0.3, 0.2]
+    logits = {kind: np.log(weights).tolist() for kind in ("normal", "reduce")}
+    assert discretise(space, logits, gamma=1.0).normal[:2] == (("conv_3x3", 0), ("zero", 1))
+    assert discretise(space, logits, gamma=3.0).normal[:2] == (("conv_3x3", 0), ("conv_3x3", 1))
