@@ -24,6 +24,7 @@ from bnas_tf.space.genotype import Genotype, WidthGenotype
 from bnas_tf.space.quantizers import Binarization
 from bnas_tf.space.quantizers import get as get_binarization
 
+# DARTS' CIFAR stem widens to 3C channels; its ImageNet stem ends at C (see build_stem).
 STEM_MULTIPLIER = 3
 
 
@@ -137,17 +138,38 @@ def _check_network_args(cells, channels, num_classes, input_shape, reduction_cel
     return reduction_cells
 
 
-def build_stem(x, channels: int, stem: str):
-    """Full-precision stem: 3x3 conv + BN (CIFAR), or three stride-2 convs (P1's ImageNet stem)."""
+def stem_channels(channels: int, stem: str) -> int:
+    """Channels of the stem outputs the first cells read: 3C (CIFAR stem) or C (ImageNet stem).
+
+    >>> stem_channels(36, "cifar"), stem_channels(64, "imagenet")
+    (108, 64)
+    """
+    return STEM_MULTIPLIER * channels if stem == "cifar" else channels
+
+
+def build_stem(x, channels: int, stem: str) -> tuple:
+    """Full-precision stem of a network whose first cells have ``channels`` channels; returns ``(s0, s1)``,
+    the inputs c_{k-2} and c_{k-1} of the first cell.
+
+    CIFAR (DARTS NetworkCIFAR): a 3x3 conv to 3C + BN, read as both inputs. ImageNet (DARTS
+    NetworkImageNet, which P1 follows and P2's ``src/model_imagenet.py`` copies): three stride-2 3x3 convs
+    to C/2, C and C (224 -> 28 pixels); s0 is the second conv's output (1/4 resolution, DARTS' stem0),
+    s1 the third's (1/8, stem1), so the first cell reduces s0 as after a reduction cell. A stem as wide as
+    the CIFAR one (3C) would cost about six times the FLOPs of P2 Table 7's BNAS-D and BNAS-E.
+    """
     if stem == "cifar":
-        x = tf.keras.layers.Conv2D(channels, 3, padding="same", use_bias=False, name="stem_conv")(x)
-        return ops_module.batch_norm(name="stem_bn")(x)
+        width = stem_channels(channels, stem)
+        x = tf.keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem_conv")(x)
+        x = ops_module.batch_norm(name="stem_bn")(x)
+        return x, x
+    outputs = []
     for i, width in enumerate((channels // 2, channels, channels)):
         if i:
             x = tf.keras.layers.ReLU(name=f"stem{i}_relu")(x)
         x = tf.keras.layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False, name=f"stem{i}_conv")(x)
         x = ops_module.batch_norm(name=f"stem{i}_bn")(x)
-    return x
+        outputs.append(x)
+    return outputs[1], outputs[2]
 
 
 def build_cells(
@@ -158,14 +180,15 @@ def build_cells(
     binarization,
     reduction_cells,
     inter_cell_skip,
-    stem_channels,
+    stem,
     make_edge_for: Callable,
 ) -> list:
-    """Create the stacked cells. ``genotype_cells[kind] = (node_sources, concat)`` for kind normal/reduce;
-    ``make_edge_for(kind, cell_index)`` returns that cell's ``make_edge``."""
+    """Create the stacked cells after ``stem`` (see :func:`build_stem`). ``genotype_cells[kind] =
+    (node_sources, concat)`` for kind normal/reduce; ``make_edge_for(kind, cell_index)`` returns that
+    cell's ``make_edge``."""
     stack, c = [], channels
-    out_prev = stem_channels
-    reduction_prev = False
+    out_prev = stem_channels(channels, stem)
+    reduction_prev = stem == "imagenet"  # its s0 has twice the resolution of s1
     for index in range(cells):
         reduction = index in reduction_cells
         if reduction:
@@ -263,7 +286,6 @@ def build_network(
         )
         for kind in ("normal", "reduce")
     }
-    stem_channels = STEM_MULTIPLIER * channels
     stack = build_cells(
         genotype_cells,
         cells=cells,
@@ -271,11 +293,11 @@ def build_network(
         binarization=binarization,
         reduction_cells=reduction_cells,
         inter_cell_skip=inter_cell_skip,
-        stem_channels=stem_channels,
+        stem=stem,
         make_edge_for=make_edge_for,
     )
     inputs = tf.keras.Input(shape=tuple(input_shape), name="image")
-    s0 = s1 = build_stem(inputs, stem_channels, stem)
+    s0, s1 = build_stem(inputs, channels, stem)
     aux_logits = None
     aux_position = reduction_cells[-1] if reduction_cells else None
     for index, cell in enumerate(stack):

@@ -40,7 +40,7 @@ import tensorflow as tf
 from bnas_tf.space import ops as ops_module
 from bnas_tf.space.genotype import Genotype, edge_inputs, full_edge_count
 from bnas_tf.space.losses import DiversityRegularizer
-from bnas_tf.space.networks import STEM_MULTIPLIER, _check_network_args, build_cells, build_stem
+from bnas_tf.space.networks import _check_network_args, build_cells, build_stem
 from bnas_tf.space.quantizers import get as get_binarization
 from bnas_tf.space.shared_ops import SharedOps
 
@@ -298,7 +298,6 @@ class Supernet:
 
         node_sources = [(node, list(range(node))) for node in range(2, space.nodes + 2)]
         concat = tuple(range(2, space.nodes + 2))
-        stem_channels = STEM_MULTIPLIER * space.channels
         self.cells = build_cells(
             {kind: (node_sources, concat) for kind in KINDS},
             cells=space.cells,
@@ -306,10 +305,9 @@ class Supernet:
             binarization=self.binarization,
             reduction_cells=reduction_cells,
             inter_cell_skip=space.inter_cell_skip,
-            stem_channels=stem_channels,
+            stem=space.stem,
             make_edge_for=make_edge_for,
         )
-        self._stem_channels = stem_channels
         self._stem_layers = None
         self.classifier = [
             tf.keras.layers.GlobalAveragePooling2D(name=f"{name}_pool"),
@@ -317,7 +315,7 @@ class Supernet:
         ]
         self._stem_input = tf.keras.Input(self.input_shape)
         self.stem = tf.keras.Model(
-            self._stem_input, build_stem(self._stem_input, stem_channels, space.stem), name=f"{name}_stem"
+            self._stem_input, list(build_stem(self._stem_input, space.channels, space.stem)), name=f"{name}_stem"
         )
         self._functions = {}
         # ops and edges traced once per signature as shared _noinline functions (see bnas_tf.space.shared_ops); the
@@ -511,7 +509,7 @@ class Supernet:
         """``(features, logits)`` in one pass: the globally pooled features before the classifier (SPEC P4's
         last conv features, a face path's embedding) and the classifier's logits."""
         self._start_pass(x)
-        s0 = s1 = self.stem(x, training=training)
+        s0, s1 = self.stem(x, training=training)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, training)
         features = self.classifier[0](s1)
