@@ -29,7 +29,10 @@ STEM_MULTIPLIER = 3
 
 
 class Cell:
-    """One cell. ``make_edge(index, node, source, stride, name)`` returns the edge callable or None (no edge)."""
+    """One cell. ``make_edge(index, node, source, stride, name)`` returns the edge callable or None (no edge).
+
+    Only what reaches the cell output is built: an input is preprocessed only if an edge of a used node
+    reads it (the supernet's edges read every node, so its cells preprocess both inputs)."""
 
     def __init__(
         self,
@@ -49,15 +52,6 @@ class Cell:
         self.reduction = reduction
         self.concat = tuple(concat)
         self.name = name
-        if reduction_prev:
-            self.preprocess0 = ops_module.FactorizedReduce("preprocess", channels, binarization, f"{name}_pre0")
-        else:
-            self.preprocess0 = ops_module.Operation(
-                "preprocess", ops_module.conv_block(channels, 1, 1, binarization, f"{name}_pre0")
-            )
-        self.preprocess1 = ops_module.Operation(
-            "preprocess", ops_module.conv_block(channels, 1, 1, binarization, f"{name}_pre1")
-        )
         self.nodes = []  # [(node, [(source, edge), ...])]
         index = 0
         for node, sources in node_sources:
@@ -69,6 +63,21 @@ class Cell:
                 if edge is not None:
                     edges.append((source, edge))
             self.nodes.append((node, edges))
+        self.used_nodes = self._used_nodes()
+        # preprocessing of an unread input would reach the output only through an empty node's Zero, which reads
+        # just its shape: weights with no gradient and MACs for nothing
+        self.preprocess0 = self.preprocess1 = None
+        if 0 in self.used_nodes:
+            if reduction_prev:
+                self.preprocess0 = ops_module.FactorizedReduce("preprocess", channels, binarization, f"{name}_pre0")
+            else:
+                self.preprocess0 = ops_module.Operation(
+                    "preprocess", ops_module.conv_block(channels, 1, 1, binarization, f"{name}_pre0")
+                )
+        if 1 in self.used_nodes:
+            self.preprocess1 = ops_module.Operation(
+                "preprocess", ops_module.conv_block(channels, 1, 1, binarization, f"{name}_pre1")
+            )
         stride = 2 if reduction else 1
         self.empty_node = ops_module.Zero(stride, name=f"{name}_empty")
         self.add_layers = {node: tf.keras.layers.Add(name=f"{name}_node{node}") for node, _ in self.nodes}
@@ -90,12 +99,29 @@ class Cell:
     def out_channels(self) -> int:
         return self.channels * len(self.concat)
 
+    def _used_nodes(self) -> set:
+        """The nodes whose value reaches the cell output: the ``concat`` nodes and, back along the edges, what
+        they read (an input no edge of a used node reads is not used). A cell reading neither input still uses
+        input 1, the tensor its empty nodes take their shape from."""
+        used = set(self.concat)
+        for node, edges in reversed(self.nodes):
+            if node in used:
+                used.update(source for source, _ in edges)
+        return used if used & {0, 1} else used | {1}
+
     def __call__(self, s0, s1, training=None):
-        states = {0: self.preprocess0(s0, training), 1: self.preprocess1(s1, training)}
+        states = {}
+        if self.preprocess0 is not None:
+            states[0] = self.preprocess0(s0, training)
+        if self.preprocess1 is not None:
+            states[1] = self.preprocess1(s1, training)
         for node, edges in self.nodes:
+            if node not in self.used_nodes:
+                continue
             terms = [edge(states[source], training) for source, edge in edges]
             if not terms:
-                states[node] = self.empty_node(states[1])
+                # both preprocessed inputs have the node's shape before the stride
+                states[node] = self.empty_node(states[1] if 1 in states else states[0])
             elif len(terms) == 1:
                 states[node] = terms[0]
             else:
