@@ -64,6 +64,7 @@ def test_paper_profiles_carry_the_spec_numbers():
     binarization = evolution.binarization_config()
     assert binarization.scheme == "dorefa" and type(binarization.input_quantizer()).__name__ == "DoReFa"
     assert cpnas.kernel_loss and cpnas.kernel_loss_lambda == 1e-3  # P4 Eq. 3-4 in search and retraining
+    assert not recipes.get("cpnas", "quick").kernel_loss  # measured to hurt at the quick schedule
 
 
 def test_the_report_says_lce_runs_dorefa_activations_as_float_ops():
