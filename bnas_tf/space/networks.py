@@ -261,16 +261,20 @@ def build_network(
     cells: int = 8,
     channels: int = 16,
     num_classes: int = 10,
-    input_shape=(32, 32, 3),
-    binarization="W1/A32",
+    input_shape: tuple = (32, 32, 3),
+    binarization: Binarization | str | dict = "W1/A32",
     inter_cell_skip: bool = False,
     auxiliary: bool = False,
-    reduction_cells=None,
+    reduction_cells: tuple | None = None,
     stem: str = "cifar",
     lce_friendly: bool = False,
     name: str | None = None,
-):
+) -> tf.keras.Model:
     """The evaluation network of a genotype, as a functional Keras model returning logits.
+
+    A full-precision stem, ``cells`` stacked cells (SPEC "Common": each node the sum of its edges, the
+    cell output the concatenation of its ``concat`` nodes; the channels double at every reduction cell)
+    and a full-precision classifier (global average pooling + Dense).
 
     ``lce_friendly=True`` (W1/A1 only) rounds the cell channels up to a multiple of 32 (LCE packs binary
     inputs in 32-channel words) and refuses ops LCE would not run as binary kernels.
@@ -278,6 +282,33 @@ def build_network(
     With ``auxiliary=True`` the model returns ``[logits, aux_logits]`` (head after
     the second reduction, DARTS style). Zeroise edges are kept as "no edge":
     they add nothing and never reach the graph or the flatbuffer.
+
+    Args:
+        genotype: the normal and reduction cell (:class:`~bnas_tf.space.genotype.Genotype`).
+        cells: number of stacked cells (default 8).
+        channels: channels of the first cells, even (default 16).
+        num_classes: number of logits, at least 2 (default 10).
+        input_shape: ``(height, width, channels)`` of positive ints (default ``(32, 32, 3)``).
+        binarization: a :class:`~bnas_tf.space.quantizers.Binarization`, its config dict or a tag such as
+            ``"W1/A1"`` (default ``"W1/A32"``).
+        inter_cell_skip: add SPEC P2's skip connections between cells (default False).
+        auxiliary: add the DARTS auxiliary head (default False).
+        reduction_cells: indices of the reduction cells; default (None) ``cells // 3`` and
+            ``2 * cells // 3`` (:func:`default_reduction_cells`).
+        stem: ``"cifar"`` (3x3 conv + BN, default) or ``"imagenet"`` (three stride-2 convs, P1).
+        lce_friendly: W1/A1 only; see above (default False).
+        name: the model's name; default the genotype's name, else ``"bnas_network"``.
+
+    Returns:
+        A ``tf.keras.Model`` from ``image`` to the logits (``[logits, aux_logits]`` with ``auxiliary``).
+
+    Raises:
+        TypeError: ``genotype`` is not a ``Genotype`` (width genes go to :func:`build_width_network`),
+            or ``binarization`` is not a Binarization, dict or tag.
+        ValueError: an unknown binarization; ``cells``, ``channels`` or ``num_classes`` not a positive
+            integer, odd ``channels``, fewer than 2 classes, a bad ``input_shape``, ``reduction_cells`` or
+            ``stem``, an input too small for the resolution halvings; with ``lce_friendly``, ops that LCE
+            does not run binary or activations that are not 1-bit.
     """
     if not isinstance(genotype, Genotype):
         raise TypeError(
@@ -374,16 +405,41 @@ def build_width_network(
     width_genotype: WidthGenotype,
     *,
     num_classes: int = 10,
-    input_shape=(32, 32, 3),
-    binarization="W1/A1",
+    input_shape: tuple = (32, 32, 3),
+    binarization: Binarization | str | dict = "W1/A1",
     lce_friendly: bool = False,
     width_multiplier: float = 1.0,
     name: str | None = None,
-):
+) -> tf.keras.Model:
     """VGG-small or ResNet-18 with the per-layer widths of ``width_genotype`` (SPEC P3).
 
+    Each layer's width is the backbone's base width times the gene's ratio for that layer. The first conv
+    and the classifier stay full precision (SPEC P3 §2). ResNet-18 uses an ImageNet stem (7x7 stride-2
+    conv + max pool) on inputs of at least 128 pixels, else a 3x3 conv.
+
     ``width_multiplier`` scales the backbone's base widths (VGG-small 128..512) before the ratios apply:
-    1.0 is the paper's network, 0.125 a test-sized one."""
+    1.0 is the paper's network, 0.125 a test-sized one.
+
+    Args:
+        width_genotype: backbone and per-layer ratios (:class:`~bnas_tf.space.genotype.WidthGenotype`).
+        num_classes: number of logits, at least 2 (default 10).
+        input_shape: ``(height, width, channels)`` of positive ints (default ``(32, 32, 3)``).
+        binarization: a :class:`~bnas_tf.space.quantizers.Binarization`, its config dict or a tag such as
+            ``"W1/A1"`` (default ``"W1/A1"``).
+        lce_friendly: round every width up to a multiple of 32, LCE's packing (default False).
+        width_multiplier: finite number > 0 scaling the base widths (default 1.0).
+        name: the model's name; default the gene's name, else the backbone's.
+
+    Returns:
+        A ``tf.keras.Model`` from ``image`` to the logits.
+
+    Raises:
+        TypeError: ``width_genotype`` is not a ``WidthGenotype``, or ``binarization`` is not a
+            Binarization, dict or tag.
+        ValueError: an unknown binarization, fewer than 2 classes, a bad ``input_shape``, an input too
+            small for the backbone's resolution halvings, or a ``width_multiplier`` that is not a finite
+            number > 0.
+    """
     if not isinstance(width_genotype, WidthGenotype):
         raise TypeError(f"build_width_network needs a WidthGenotype (got {type(width_genotype).__name__})")
     binarization = get_binarization(binarization)

@@ -53,9 +53,33 @@ FILLER_ROWS = 2
 
 @dataclasses.dataclass(frozen=True)
 class CellSpace:
-    """A cell search space: op set, stacked cells, width, nodes and reductions."""
+    """A cell search space: op set, stacked cells, width, nodes and reductions.
 
-    op_set: tuple = "DARTS_BINARY_OPS"
+    Every edge of every cell may take any op of ``op_set`` (SPEC "Common"; the supernet holds them all).
+    The space is frozen and checked on construction, so a bad space fails here rather than when a search
+    builds its first supernet (the image size is checked then). ``genotype(choice)`` turns one op index
+    per edge into a :class:`~bnas_tf.space.genotype.Genotype`.
+
+    Args:
+        op_set: candidate ops of every edge, an op set name (``"DARTS_BINARY_OPS"``, the default, P1/P4;
+            ``"BINARY_OPS"``, P2; ``"LCE_FRIENDLY_OPS"``) or a sequence of op names (stored as a tuple).
+        cells: stacked cells of the search network (default 6).
+        channels: channels of the first cells, even (default 16).
+        nodes: intermediate nodes per cell (default 4: 14 edges).
+        reduction_cells: indices of the reduction cells; default (None) ``cells // 3`` and
+            ``2 * cells // 3`` (stored as a tuple).
+        inter_cell_skip: SPEC P2's skip connections between cells (default False).
+        stem: ``"cifar"`` (default) or ``"imagenet"``, as in ``build_network``.
+        lce_friendly: keep to ops LCE runs binary and round ``channels`` up to a multiple of 32, LCE's
+            packing (default False).
+
+    Raises:
+        ValueError: an unknown or empty op set; with ``lce_friendly``, ops outside ``LCE_FRIENDLY_OPS``;
+            ``nodes``, ``cells`` or ``channels`` not a positive integer, odd ``channels``, bad
+            ``reduction_cells`` or ``stem``.
+    """
+
+    op_set: tuple | str = "DARTS_BINARY_OPS"
     cells: int = 6
     channels: int = 16
     nodes: int = 4
