@@ -197,3 +197,28 @@ def test_differentiable_keeps_the_two_strongest_inputs_per_node_with_the_zeroise
     logits = {kind: np.log(weights).tolist() for kind in ("normal", "reduce")}
     assert discretise(space, logits, gamma=1.0).normal[:2] == (("conv_3x3", 0), ("zero", 1))
     assert discretise(space, logits, gamma=3.0).normal[:2] == (("conv_3x3", 0), ("conv_3x3", 1))
+
+
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
+def test_evolution_finds_the_planted_optimum_of_a_width_landscape(tmp_path, seed):
+    from bnas_tf.tuners.evolution import EvolutionOracle, genotype_from_values
+
+    # A planted landscape over VGG-small's 6 width genes: fitness = how many ratios equal TARGET (best: 6).
+    # 6 ratios per gene give 6^6 = 46,656 genes; 16 individuals x 25 generations evaluate 400 of them.
+    target = (0.5, 1.0, 2.0, 0.25, 3.0, 4.0)
+    oracle = EvolutionOracle("vgg_small", population_size=16, generations=25, seed=seed)
+    oracle._set_project_dir(str(tmp_path), "planted")
+    oracle.verbose = 0
+    best = (-1.0, None)
+    while True:
+        trial = oracle.create_trial("t")
+        if trial.status == "STOPPED":
+            break
+        ratios = genotype_from_values("vgg_small", trial.hyperparameters.values).ratios
+        fitness = float(sum(a == b for a, b in zip(ratios, target)))
+        best = max(best, (fitness, ratios), key=lambda pair: pair[0])
+        oracle.update_trial(trial.trial_id, {"fitness": fitness, "val_accuracy": fitness, "flops": 1.0})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert best == (6.0, target)
+    assert max(oracle.fitness.values()) == 6.0
