@@ -25,7 +25,7 @@ from bnas_tf.tuners.supernet_tuner import SupernetTuner
 class OperationPruningOracle(SamplingOracle):
     """P1: selection likelihood s(o) per op, updated each round, argmin abandoned.
 
-    Each pruning round samples every edge's candidates ``repetitions`` times without replacement
+    Each pruning round trains ``repetitions`` groups of ⌈K/2⌉ paths, no two of a group sharing an op
     (SPEC P1 Algorithm 1), turns the paths' mean accuracies into the selection likelihood (Eq. 7-9;
     plus the UCB bonus of Eq. 10 with ``ucb=True``) and abandons each edge's argmin (Eq. 11), until one
     op per edge is left. Its objective is ``val_accuracy`` (``deployed_val_accuracy`` with a deployment
