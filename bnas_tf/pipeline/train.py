@@ -5,8 +5,9 @@ schedule over all steps, global gradient-norm clipping, weight decay,
 cutout through :func:`bnas_tf.data.load`'s augmentation, optional label
 smoothing and, for cell networks, the DARTS auxiliary head (its loss weighted
 by ``auxiliary_weight``; the head is dropped from the returned model, so it
-never reaches the .tflite). Keras progress bars, and a TensorBoard callback
-writing ``<run>/logs/train``.
+never reaches the .tflite). With a recipe's ``kernel_loss`` (``cpnas``' paper profile), SPEC P4's
+kernel-level Child-Parent loss joins the cross-entropy (:func:`with_kernel_loss`). Keras progress bars,
+and a TensorBoard callback writing ``<run>/logs/train``.
 """
 
 from __future__ import annotations
