@@ -1,10 +1,32 @@
-"""Crash-safe file writing: write to a temporary file beside the target, then rename."""
+"""Crash-safe file writing: write to a temporary file beside the target, then rename.
+
+The temporary file is created like ``open(path, "w")`` creates a file (mode 0666 less the process umask), so
+the renamed file has the permissions the user's umask gives: 0644 under umask 022, 0600 under 077.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import tempfile
+import secrets
+
+#: Attempts at a free temporary name before giving up (each draws 48 random bits).
+_TEMPORARY_NAME_ATTEMPTS = 100
+
+
+def _create_temporary(folder: str) -> tuple[int, str]:
+    """A new file ``folder/.tmp-<random>`` opened for writing, created with mode 0666 & ~umask.
+
+    ``tempfile.mkstemp`` creates 0600 whatever the umask, which left every run-folder file private.
+    """
+    for _ in range(_TEMPORARY_NAME_ATTEMPTS):
+        path = os.path.join(folder, f".tmp-{secrets.token_hex(6)}")
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", folder)
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
@@ -13,7 +35,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        fd, tmp = _create_temporary(folder)
     except OSError as error:
         raise OSError(f"cannot write {path}: {error.strerror}; choose a writable output folder") from None
     try:
