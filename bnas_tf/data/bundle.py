@@ -228,9 +228,10 @@ def from_arrays(
         A :class:`DataBundle` of batched ``(image, label)`` datasets, images float32 in [-1, 1].
 
     Raises:
-        ValueError: a bad option (as in :func:`load`), ``x`` not 3-D or 4-D or empty, ``y`` not 1-D
-            integers, different lengths, a label outside ``[0, num_classes)``, a single class, pixel
-            values outside the accepted ranges, or too few examples to split.
+        ValueError: a bad option (as in :func:`load`), ``x`` not 3-D or 4-D, empty, without pixels or
+            not numeric, ``y`` not 1-D integers, different lengths, ``num_classes`` below 2, a label outside
+            ``[0, num_classes)``, a single class, NaN or inf pixels, pixel values outside the accepted
+            ranges, or too few examples to split.
     """
     options = _options(
         name, batch_size, augment, flip, cutout, validation_fraction, test_fraction, search_split, seed, cache
@@ -386,6 +387,10 @@ def _check_arrays(x, y, num_classes):
         raise ValueError(f"x must be images shaped (N, H, W, C) or (N, H, W), got shape {x.shape}.")
     if len(x) == 0:
         raise ValueError("the dataset is empty (0 examples); pass at least a few images per class.")
+    if 0 in x.shape[1:]:
+        raise ValueError(f"x has images without pixels: shape {x.shape}; each image needs height, width and channels.")
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"x must hold numeric pixels, got dtype {x.dtype}; pass uint8 or float images.")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
@@ -395,7 +400,10 @@ def _check_arrays(x, y, num_classes):
         )
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} images but y has {len(y)} labels; they must match.")
+    arguments.count("num_classes", num_classes, minimum=2, allow_none=True)
     num_classes = int(y.max()) + 1 if num_classes is None else int(num_classes)
+    if y.max() > np.iinfo(np.int32).max:
+        raise ValueError(f"label {y.max()} is too large for a class id; labels must be class ids 0..num_classes-1.")
     if y.min() < 0 or y.max() >= num_classes:
         bad = y[(y < 0) | (y >= num_classes)][0]
         raise ValueError(f"label {bad} is out of range [0, {num_classes}); labels must be class ids 0..num_classes-1.")
@@ -406,6 +414,12 @@ def _check_arrays(x, y, num_classes):
 
 def _scale_array(x):
     """uint8 / [0, 255] / [0, 1] pixels to [-1, 1]; [-1, 1] floats pass through."""
+    finite = np.isfinite(x).reshape(len(x), -1).all(axis=1)
+    if not finite.all():
+        raise ValueError(
+            f"x holds non-finite pixels (NaN or inf) in {int((~finite).sum())} image(s), the first at index "
+            f"{int(np.argmin(finite))}; replace or drop those images."
+        )
     low, high = float(x.min()), float(x.max())
     if x.dtype == np.uint8 or (low >= 0.0 and 1.0 < high <= 255.0):
         return (x.astype(np.float32) / 127.5 - 1.0).astype(np.float32)

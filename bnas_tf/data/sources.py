@@ -64,7 +64,8 @@ def array_source(x, y, num_classes, max_examples, seed):
 
 
 def folder_source(folder, size, max_examples, seed):
-    """One subfolder per class (sorted names give labels 0..K-1), decoded lazily."""
+    """One subfolder per class (sorted names give labels 0..K-1), decoded lazily; every image is decoded once
+    here first, so a corrupt or empty file fails the load, named."""
     if size is None:
         raise ValueError(
             f"image folder {folder!r} needs image_size=(height, width) to resize"
@@ -92,9 +93,13 @@ def folder_source(folder, size, max_examples, seed):
         keep = np.sort(np.random.default_rng(seed).permutation(len(paths))[:max_examples])
         paths, labels = paths[keep], labels[keep]
 
+    def decode(path):
+        return tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+
+    _check_decodable(folder, paths, decode)
+
     def prepare(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-        return _resize(image, size), label
+        return _resize(decode(path), size), label
 
     return Source(
         examples=tf.data.Dataset.from_tensor_slices((paths, labels)),
@@ -110,6 +115,32 @@ def _image_files(folder):
     for root, _, files in os.walk(folder):
         found += [os.path.join(root, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS)]
     return sorted(found)
+
+
+def _check_decodable(folder, paths, decode):
+    """Decode every image the bundle will read, as its pipeline decodes them, so a corrupt or empty file
+    fails at load time, named, instead of as a TensorFlow error mid-training.
+
+    Decoding runs in parallel through ``tf.data``; files that fail are dropped by ``ignore_errors`` and
+    found by their missing index.
+    """
+    indexed = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), paths))
+    decoded = indexed.map(
+        lambda index, path: (index, tf.shape(decode(path))), tf.data.AUTOTUNE, deterministic=False
+    ).ignore_errors()
+    readable = np.zeros(len(paths), dtype=bool)
+    for indices, _ in decoded.batch(1024):
+        readable[indices.numpy()] = True
+    bad = [str(path) for path in paths[~readable]]
+    if not bad:
+        return
+    path = bad[0]
+    empty = " (an empty file)" if os.path.exists(path) and os.path.getsize(path) == 0 else ""
+    others = f" and {len(bad) - 1} other file(s)" if len(bad) > 1 else ""
+    raise ValueError(
+        f"image folder {folder!r}: cannot decode {path!r}{empty} as an image{others}; remove or replace it "
+        "(folders must hold PNG, JPEG, BMP or GIF files)."
+    )
 
 
 def _probe_channels(path):

@@ -295,6 +295,24 @@ def test_folder_errors(tmp_path):
         data.load(broken, image_size=8)
 
 
+def test_every_image_of_a_folder_is_decoded_at_load(tmp_path):
+    """A corrupt or empty file anywhere in the folder (not only the first of a class) fails the load, named."""
+    folder = write_folder(tmp_path / "images", classes=("a", "b"), per_class=6)
+    (folder / "b" / "4.png").write_bytes(b"")
+    good = (folder / "a" / "0.png").read_bytes()
+    (folder / "a" / "3.png").write_bytes(good[: len(good) // 2])  # truncated: the header is fine
+    with pytest.raises(ValueError) as caught:
+        data.load(folder, image_size=8)
+    message = str(caught.value)
+    assert "cannot decode" in message and "remove or replace it" in message and "\n" not in message
+    assert os.path.join("a", "3.png") in message and "and 1 other file(s)" in message
+    (folder / "a" / "3.png").write_bytes(good)
+    with pytest.raises(ValueError, match=r"cannot decode .*4\.png' \(an empty file\)"):
+        data.load(folder, image_size=8)
+    (folder / "b" / "4.png").write_bytes(good)
+    assert data.load(folder, image_size=8).sizes["train"] > 0
+
+
 @pytest.mark.parametrize(
     "x, y, kwargs, message",
     [
@@ -305,6 +323,18 @@ def test_folder_errors(tmp_path):
         (np.zeros((10, 4, 4)), np.zeros(10, int), {}, "single class"),
         (np.zeros((10, 4, 4)), np.arange(10), dict(num_classes=5), "label 5 is out of range"),
         (np.full((10, 4, 4), 300.0), np.arange(10) % 2, {}, "pixel values span"),
+        (
+            np.where(np.arange(10)[:, None, None] == 3, np.nan, np.zeros((10, 4, 4))),
+            np.arange(10) % 2,
+            {},
+            r"non-finite pixels \(NaN or inf\) in 1 image\(s\), the first at index 3",
+        ),
+        (np.full((10, 4, 4), np.inf), np.arange(10) % 2, {}, "non-finite pixels"),
+        (np.zeros((10, 4, 4, 0)), np.arange(10) % 2, {}, r"images without pixels: shape \(10, 4, 4, 0\)"),
+        (np.full((10, 4, 4), "a", dtype=object), np.arange(10) % 2, {}, "numeric pixels, got dtype object"),
+        (np.zeros((10, 4, 4)), np.arange(10) % 2, dict(num_classes=1), r"num_classes must be an integer >= 2"),
+        (np.zeros((10, 4, 4)), np.arange(10) % 2, dict(num_classes=2.5), r"num_classes must be an integer >= 2"),
+        (np.zeros((10, 4, 4)), np.arange(10) % 2 + 2**32, {}, "label 4294967297 is too large for a class id"),
     ],
 )
 def test_bad_arrays_raise(x, y, kwargs, message):

@@ -128,6 +128,15 @@ def _one_class_folder(ctx):
     data.load(ctx.path("images"), image_size=8)
 
 
+def _folder_with_an_empty_image(ctx):
+    for name in ("a", "b"):
+        os.makedirs(ctx.path("images", name))
+        for index in range(6):
+            tf.keras.utils.save_img(ctx.path("images", name, f"{index}.png"), np.zeros((8, 8, 1)))
+    open(ctx.path("images", "b", "4.png"), "wb").close()
+    data.load(ctx.path("images"), image_size=8)
+
+
 def _zero_padded_binary_conv(ctx):
     import larq as lq
 
@@ -378,6 +387,36 @@ API_CASES = [
         _one_class_folder,
         ValueError,
         ["has 1 class subfolder(s)", "one subfolder of images per class"],
+        None,
+    ),
+    (
+        "data-undecodable-image",
+        _folder_with_an_empty_image,
+        ValueError,
+        ["cannot decode", "4.png' (an empty file) as an image", "remove or replace it"],
+        None,
+    ),
+    (
+        "data-non-finite-pixels",
+        lambda c: data.from_arrays(
+            np.where(np.arange(20)[:, None, None] == 3, np.nan, np.zeros((20, 8, 8))), np.arange(20) % 2
+        ),
+        ValueError,
+        ["x holds non-finite pixels (NaN or inf) in 1 image(s), the first at index 3", "replace or drop"],
+        None,
+    ),
+    (
+        "data-no-pixels",
+        lambda c: data.from_arrays(np.zeros((20, 8, 8, 0)), np.arange(20) % 2),
+        ValueError,
+        ["x has images without pixels: shape (20, 8, 8, 0)", "height, width and channels"],
+        None,
+    ),
+    (
+        "data-num-classes",
+        lambda c: data.from_arrays(np.zeros((20, 8, 8)), np.arange(20) % 2, num_classes=1),
+        ValueError,
+        ["num_classes must be an integer >= 2 or None (got 1)"],
         None,
     ),
     # searches
