@@ -26,10 +26,10 @@ import typing
 from typing import ClassVar
 
 from bnas_tf.deploy.cost_names import COSTS as DEPLOY_COSTS
-from bnas_tf.space.binarization_names import BINARIZATION_TAGS, SCHEMES
+from bnas_tf.space.binarization_names import AMPLITUDE_GRANULARITIES, BINARIZATION_TAGS, BLOCK_ORDERS, SCHEMES
 from bnas_tf.space.quantizers import Binarization
 
-LR_SCHEDULES = ("cosine", "step")
+LR_SCHEDULES = ("cosine", "one_cycle", "step")
 TFLITE_WEIGHTS = ("float", "int8")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -53,6 +53,8 @@ class Recipe:
     # --- binarization (bnas_tf.space.quantizers.Binarization)
     binarization: str = "W1/A32"
     binarization_scheme: str = "xnor"
+    pcnn_amplitude: str = "channel"  # "pcnn" scheme: PCNN's amplitude per output channel, or "layer" (P1)
+    binary_block: str = "sign_conv_bn"  # or "bn_sign_conv" (P2's code); bnas_tf.space.ops.conv_block
     lce_friendly: bool = False  # W1/A1: only ops LCE runs as binary kernels, channels rounded up to 32
     # --- deployment objective (bnas_tf.tuners.DeploymentObjective), costed on the evaluation network
     deploy_cost: str = (
@@ -70,7 +72,8 @@ class Recipe:
     train_learning_rate: float = 0.025
     train_momentum: float = 0.9
     train_weight_decay: float = 3e-4
-    lr_schedule: str = "cosine"
+    lr_schedule: str = "cosine"  # "cosine" (train_learning_rate -> lr_min), "one_cycle" (P2) or "step"
+    lr_min: float = 0.0  # cosine's last rate; one_cycle's first and last of the cycle (P2: 4e-4)
     lr_milestones: tuple[int, ...] = ()  # epochs where a "step" schedule multiplies lr by lr_decay
     lr_decay: float = 0.1
     gradient_clip: float = 5.0  # global gradient norm; 0 = no clipping
@@ -94,6 +97,19 @@ class Recipe:
             raise ValueError("tflite_weights='int8' is for W1/A32 networks; LCE already stores W1/A1 weights in 1 bit")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})")
+        if self.pcnn_amplitude not in AMPLITUDE_GRANULARITIES:
+            raise ValueError(
+                f"pcnn_amplitude must be one of {', '.join(AMPLITUDE_GRANULARITIES)} (got {self.pcnn_amplitude!r})"
+            )
+        if self.binary_block not in BLOCK_ORDERS:
+            raise ValueError(f"binary_block must be one of {', '.join(BLOCK_ORDERS)} (got {self.binary_block!r})")
+        if self.lr_min > self.train_learning_rate:
+            raise ValueError(
+                f"lr_min ({self.lr_min}) must be <= train_learning_rate ({self.train_learning_rate}); "
+                "it is the lowest rate of the schedule"
+            )
+        if self.lr_schedule == "one_cycle" and self.lr_min <= 0:
+            raise ValueError("lr_schedule='one_cycle' needs lr_min > 0, its lowest rate (P2: --set lr_min=4e-4)")
         if self.lr_schedule == "step" and not self.lr_milestones:
             raise ValueError("lr_schedule='step' needs lr_milestones, e.g. --set lr_milestones=60,120,180")
         if self.deploy_cost not in DEPLOY_COSTS:
@@ -116,7 +132,13 @@ class Recipe:
         """The :class:`~bnas_tf.space.quantizers.Binarization` these settings name (of ``tag``, same scheme, if
         given)."""
         weight_bits, activation_bits = BINARIZATION_TAGS[self.binarization if tag is None else tag]
-        return Binarization(self.binarization_scheme, weight_bits=weight_bits, activation_bits=activation_bits)
+        return Binarization(
+            self.binarization_scheme,
+            weight_bits=weight_bits,
+            activation_bits=activation_bits,
+            amplitude=self.pcnn_amplitude,
+            block=self.binary_block,
+        )
 
     def settings(self) -> dict:
         """Every field as JSON-able data (what metrics.json records)."""
@@ -219,6 +241,7 @@ class EvolutionRecipe(Recipe):
     width_multiplier: float = 1.0
     flops_penalty: float = 4.0
     initial_weights: str | None = "uniform4x"
+    initial_epochs: int | None = None  # epochs of the uniform-4x net; None: epochs_per_candidate
     search_learning_rate: float = 0.1
     search_momentum: float = 0.9
 
@@ -244,6 +267,7 @@ _POSITIVE = {
     "population_size",
     "generations",
     "epochs_per_candidate",
+    "initial_epochs",
     "width_multiplier",
     "gamma",
     "search_learning_rate",
@@ -252,6 +276,7 @@ _POSITIVE = {
 _NON_NEGATIVE = {
     "seed",
     "kernel_loss_lambda",
+    "lr_min",
     "train_momentum",
     "train_weight_decay",
     "lr_decay",

@@ -2,8 +2,8 @@
 
 From SPEC P1: no PC-DARTS warm-up (O_smaller = O), s(o) ← s(o) + δ·sqrt(2 ln N / n),
 δ = 2, T = 3, one fine-tune epoch per round, DARTS op set, 6-cell / 16-channel
-search network, SGD momentum 0.9, lr 0.025 cosine, weight decay 5e-4;
-evaluation network 20 cells / 36 channels. Batch 400 as in P1's pruning phase.
+search network (reductions at the 2nd and 4th cell, counting from 1), SGD momentum
+0.9, lr 0.025 cosine, weight decay 5e-4; evaluation network 20 cells / 36 channels. Batch 400 as in P1's pruning phase.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class Bnas1bitUcb(PruningRecipe):
     binarization: str = "W1/A1"
     binarization_scheme: str = "xnor"
     search_batch_size: int = 400
+    search_reduction_cells: tuple[int, ...] | None = (1, 3)  # "the second and the fourth" of 6 cells
     ucb: bool = True
     delta: float = 2.0
     warmup_epochs: int = 0

@@ -3,7 +3,9 @@
 The same search as :mod:`recipes.bnas_xnor` (SPEC P1 numbers), but every
 binary kernel is Â ⊙ sign(W) with a learnable amplitude Â and the amplitude
 loss L_Â = θ/2 Σ ||W − Â ⊙ sign(W)||² added to the task loss
-(``binarization_scheme="pcnn"``).
+(``binarization_scheme="pcnn"``). The amplitude is P1's, one per layer
+(``pcnn_amplitude="layer"``: the forward pass uses the mean of the layer's
+amplitude matrix); ``--set pcnn_amplitude=channel`` gives PCNN's per-channel one.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class BnasPcnn(BnasXnor):
     paper: ClassVar[str] = "SPEC P1 (Chen et al., BNAS): operation pruning, PCNN W1/A32"
 
     binarization_scheme: str = "pcnn"
+    pcnn_amplitude: str = "layer"
 
 
 RECIPE = BnasPcnn

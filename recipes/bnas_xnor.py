@@ -1,6 +1,7 @@
 """BNAS with XNOR binarization, W1/A32 (SPEC P1 Algorithm 1, CIFAR-10 headline 96.06-96.53%).
 
-From SPEC P1: DARTS op set (K = 8), 6-cell / 16-channel search network, PC-DARTS
+From SPEC P1: DARTS op set (K = 8), 6-cell / 16-channel search network (reductions
+at the 2nd and 4th cell, counting from 1: P1 and P4 say "the second and the fourth"), PC-DARTS
 warm-up of L = 5 epochs (3 weights only), T = 3 repetitions, V = 1 fine-tune
 epoch per round, partial channels C = 2, SGD momentum 0.9, lr 0.025 cosine,
 weight decay 5e-4, α lr 0.01; evaluation network 20 cells / 36 channels.
@@ -27,6 +28,7 @@ class BnasXnor(PruningRecipe):
     binarization_scheme: str = "xnor"
     search_batch_size: int = 128
     partial_channels: int = 2
+    search_reduction_cells: tuple[int, ...] | None = (1, 3)  # "the second and the fourth" of 6 cells
     alpha_learning_rate: float = 0.01
     repetitions: int = 3
     warmup_epochs: int = 5

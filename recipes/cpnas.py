@@ -2,7 +2,8 @@
 
 From SPEC P4: a binarized child and a full-precision parent share each sampled
 architecture; z = A_C + β (A_P − A_C) with β = 2 (CIFAR), indicator
-e = softmax(mean z) over the edge, T = 3, K = 8 DARTS ops (105 epochs); search
+e = softmax(mean z) over the edge, T = 3, K = 8 DARTS ops (105 epochs), 6 search
+cells with reductions "in the second and the fourth" (cells 2 and 4 counting from 1); search
 data 50% of train for weights, 5% for evaluation, batch 512, SGD lr 0.025
 cosine, momentum 0.9, weight decay 5e-4; evaluation network 10 cells / 56
 channels (P4's smallest; 72 and 112 are the others).
@@ -25,6 +26,7 @@ class Cpnas(ChildParentRecipe):
 
     binarization: str = "W1/A1"
     search_batch_size: int = 512
+    search_reduction_cells: tuple[int, ...] | None = (1, 3)  # "the second and the fourth" of 6 cells
     repetitions: int = 3
     beta: float = 2.0
     cells: int = 10

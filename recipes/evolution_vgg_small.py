@@ -3,7 +3,7 @@
 From SPEC P3: one ratio per layer from {0.25, 0.5, 1, 2, 3, 4}, fitness
 max(Acc − λ FLOPs / FLOPs(1x), 0) with λ = 4, 50 generations x 32
 individuals, 10 epochs each, candidates start from the first channels of a
-once-trained uniform-4x net; the best is retrained from scratch for 200
+uniform-4x net trained once for 150 epochs (P3's "Initialization"); the best is retrained from scratch for 200
 epochs at lr 0.1, x0.1 at epochs 60/120/180. Batch size, weight decay and
 augmentation are not in SPEC: batch 128, crop + flip, no cutout.
 """
@@ -33,6 +33,7 @@ class EvolutionVggSmall(EvolutionRecipe):
     epochs_per_candidate: int = 10
     flops_penalty: float = 4.0
     initial_weights: str | None = "uniform4x"
+    initial_epochs: int | None = 150  # P3 §4: "the model uniformly widened by 4x ... with 150 epochs"
     search_batch_size: int = 128
     search_learning_rate: float = 0.1
     train_batch_size: int = 128

@@ -174,6 +174,7 @@ def _evolution(recipe, bundle, common):
         momentum=recipe.search_momentum,
         flops_penalty=recipe.flops_penalty,
         initial_weights=recipe.initial_weights,
+        initial_epochs=recipe.initial_epochs,
         deployment=deployment_objective(recipe),
         **common,
     )

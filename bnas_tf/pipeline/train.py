@@ -24,6 +24,7 @@ from bnas_tf.files import atomic_write_json
 from bnas_tf.pipeline import run_folder
 from bnas_tf.space import published
 from bnas_tf.space.genotype import Genotype, WidthGenotype, load_any
+from bnas_tf.space.learning_rates import OneCycle
 from bnas_tf.space.losses import ClassCentreLoss, kernel_reconstruction_loss
 from bnas_tf.space.networks import build_network, build_width_network
 
@@ -107,10 +108,18 @@ def inference_model(model: tf.keras.Model) -> tf.keras.Model:
 
 
 def learning_rate_schedule(recipe, steps_per_epoch: int, epochs: int):
-    """Cosine from ``train_learning_rate`` to 0 over every step, or x``lr_decay`` at each of ``lr_milestones``."""
+    """The retraining's learning rate over every step, by ``recipe.lr_schedule``.
+
+    ``"cosine"``: from ``train_learning_rate`` to ``lr_min``; ``"one_cycle"``: P2's one cycle between ``lr_min``
+    and ``train_learning_rate`` (:class:`~bnas_tf.space.learning_rates.OneCycle`); ``"step"``: x``lr_decay`` at
+    each of ``lr_milestones``.
+    """
     total = max(1, steps_per_epoch * epochs)
     if recipe.lr_schedule == "cosine":
-        return tf.keras.optimizers.schedules.CosineDecay(recipe.train_learning_rate, decay_steps=total)
+        alpha = recipe.lr_min / recipe.train_learning_rate
+        return tf.keras.optimizers.schedules.CosineDecay(recipe.train_learning_rate, decay_steps=total, alpha=alpha)
+    if recipe.lr_schedule == "one_cycle":
+        return OneCycle(total, max_rate=recipe.train_learning_rate, min_rate=recipe.lr_min)
     boundaries = [int(m) * steps_per_epoch for m in sorted(recipe.lr_milestones)]
     values = [recipe.train_learning_rate * recipe.lr_decay**i for i in range(len(boundaries) + 1)]
     return tf.keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)

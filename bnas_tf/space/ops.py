@@ -154,18 +154,22 @@ def _quant_depthwise(kernel_size, stride, dilation, binarization, name):
 
 
 def conv_block(channels, kernel_size, stride, binarization, name, dilation=1) -> list:
-    """[ReLU] -> binary conv -> BN [-> PReLU]: the binary conv unit of every op."""
-    return (
-        _pre_activation(binarization, f"{name}_act")
-        + _strided(
-            lambda s: _quant_conv(channels, kernel_size, s, dilation, binarization, f"{name}_conv"),
-            stride,
-            dilation,
-            name,
-        )
-        + [batch_norm(name=f"{name}_bn")]
-        + _post_activation(binarization, name)
+    """The binary conv unit of every op, in the order ``binarization.block`` names.
+
+    ``"sign_conv_bn"``: [ReLU] -> binary conv -> BN [-> PReLU]. ``"bn_sign_conv"`` (P2's code):
+    BN [-> ReLU] -> binary conv [-> PReLU]. The sign of a W1/A1 net is the conv's input quantizer;
+    ReLU is for 32-bit activations, PReLU for 1-bit ones (SPEC P1 §3.4).
+    """
+    conv = _strided(
+        lambda s: _quant_conv(channels, kernel_size, s, dilation, binarization, f"{name}_conv"),
+        stride,
+        dilation,
+        name,
     )
+    norm = [batch_norm(name=f"{name}_bn")]
+    if binarization.block == "bn_sign_conv":
+        return norm + _pre_activation(binarization, f"{name}_act") + conv + _post_activation(binarization, name)
+    return _pre_activation(binarization, f"{name}_act") + conv + norm + _post_activation(binarization, name)
 
 
 def _separable_unit(channels, kernel_size, stride, dilation, binarization, name) -> list:

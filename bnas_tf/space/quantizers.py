@@ -9,8 +9,9 @@ scheme     kernel (weights, 1 bit)                      activations (1 bit)
 ``xnor``   ``MagnitudeAwareSign``: mean|W| per output   ``SteSign``
            channel times sign(W) (XNOR "sign + scale")
 ``pcnn``   :class:`LearnableAmplitudeSign`: learnable   ``SteSign``
-           non-negative amplitude per output channel,
-           with the amplitude loss of SPEC P1 Eq. 2
+           non-negative amplitude per output channel
+           (PCNN) or per layer (P1), with the
+           amplitude loss of SPEC P1 Eq. 2
 ``dorefa`` ``MagnitudeAwareSign`` (P3 Eq. 1,           ``DoReFa(k_bit=1)``:
            sign(w)·E(|w|), E taken per output channel)  round(clip(x, 0, 1))
 ``ste``    ``SteSign`` (plain sign)                     ``SteSign``
@@ -28,7 +29,7 @@ import math
 import larq as lq
 import tensorflow as tf
 
-from bnas_tf.space.binarization_names import BINARIZATION_TAGS, SCHEMES
+from bnas_tf.space.binarization_names import AMPLITUDE_GRANULARITIES, BINARIZATION_TAGS, BLOCK_ORDERS, SCHEMES
 from bnas_tf.space.losses import amplitude_loss, amplitude_reconstruction_error  # noqa: F401  (public here too)
 
 
@@ -39,11 +40,14 @@ class LearnableAmplitudeSign(lq.quantizers.Quantizer):
     \[ \hat{W} = \hat{A} \odot \mathrm{sign}(W), \quad
        L_{\hat A} = \frac{\theta}{2} \sum (W - \hat{A} \odot \mathrm{sign}(W))^2 \]
 
-    ``\hat A`` is one non-negative scalar per output channel, initialised to the
-    expected mean |W| of Keras' default Glorot-uniform kernel, trained by the
-    task loss and by ``L_Â`` (:func:`bnas_tf.space.losses.amplitude_loss`, added with ``add_loss`` when
-    ``theta > 0``).
-    Gradients through the sign are Larq's straight-through estimator.
+    With ``granularity="channel"`` (PCNN's projection) ``\hat A`` is one non-negative scalar per output
+    channel. With ``granularity="layer"`` (P1 §3.2) the layer learns one amplitude matrix ``A`` shared by
+    all its output kernels (the shape of one kernel, ``kh x kw x c_in``) and the forward pass uses
+    ``\hat A = mean(A)``, a scalar: P1's "simplified PCNN". Either is initialised to the expected
+    mean |W| of Keras' default Glorot-uniform kernel, trained by the task loss and by ``L_Â``
+    (:func:`bnas_tf.space.losses.amplitude_loss`, added with ``add_loss`` when ``theta > 0``).
+    Gradients through the sign are Larq's straight-through estimator. Both convert to LCE binary
+    convs (a scalar is a per-channel scale with equal channels).
 
     Example: ``QuantConv2D(16, 3, kernel_quantizer=LearnableAmplitudeSign(theta=1e-4))``.
 
@@ -51,19 +55,23 @@ class LearnableAmplitudeSign(lq.quantizers.Quantizer):
         theta: θ, the weight of the amplitude loss, >= 0; 0 adds no loss (default 1e-4).
         clip_value: the straight-through estimator passes gradients where |W| <= ``clip_value``
             (default 1.0).
+        granularity: ``"channel"`` (default) or ``"layer"``, as above.
         **kwargs: ``larq.quantizers.Quantizer``'s (``metrics``, ...).
 
     Raises:
-        ValueError: a negative ``theta``.
+        ValueError: a negative ``theta`` or an unknown ``granularity``.
     """
 
     precision = 1
 
-    def __init__(self, theta: float = 1e-4, clip_value: float = 1.0, **kwargs):
+    def __init__(self, theta: float = 1e-4, clip_value: float = 1.0, granularity: str = "channel", **kwargs):
         if theta < 0:
             raise ValueError(f"theta must be >= 0 (got {theta}); it weighs the amplitude loss")
+        if granularity not in AMPLITUDE_GRANULARITIES:
+            raise ValueError(f"granularity must be one of {', '.join(AMPLITUDE_GRANULARITIES)} (got {granularity!r})")
         self.theta = float(theta)
         self.clip_value = clip_value
+        self.granularity = granularity
         super().__init__(**kwargs)
 
     def build(self, input_shape):
@@ -73,20 +81,32 @@ class LearnableAmplitudeSign(lq.quantizers.Quantizer):
         glorot_limit = math.sqrt(6.0 / (fan_in + fan_out * receptive))
         self.amplitude = self.add_weight(
             name="amplitude",
-            shape=(fan_out,),
+            shape=(fan_out,) if self.granularity == "channel" else tuple(int(d) for d in input_shape[:-1]),
             initializer=tf.keras.initializers.Constant(glorot_limit / 2.0),
             constraint=tf.keras.constraints.NonNeg(),
             trainable=True,
         )
         super().build(input_shape)
 
+    def forward_amplitude(self):
+        """Â of the forward pass: the per-channel vector, or the mean of the layer's amplitude matrix."""
+        if self.granularity == "channel":
+            return self.amplitude
+        return tf.reduce_mean(self.amplitude)
+
     def call(self, inputs):
+        amplitude = self.forward_amplitude()
         if self.theta > 0:
-            self.add_loss(amplitude_loss(inputs, self.amplitude, self.theta))
-        return self.amplitude * lq.quantizers.ste_sign(inputs, clip_value=self.clip_value)
+            self.add_loss(amplitude_loss(inputs, amplitude, self.theta))
+        return amplitude * lq.quantizers.ste_sign(inputs, clip_value=self.clip_value)
 
     def get_config(self):
-        return {**super().get_config(), "theta": self.theta, "clip_value": self.clip_value}
+        return {
+            **super().get_config(),
+            "theta": self.theta,
+            "clip_value": self.clip_value,
+            "granularity": self.granularity,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,15 +131,22 @@ class Binarization:
         activation_bits: 1 (binary activations) or 32 (default).
         theta: weight ``theta`` >= 0 of the PCNN amplitude loss (SPEC P1 Eq. 2), used by ``"pcnn"``
             (default 1e-4).
+        amplitude: ``"channel"`` (default, PCNN's per-channel amplitude) or ``"layer"`` (P1's one
+            amplitude per layer), used by ``"pcnn"``; see :class:`LearnableAmplitudeSign`.
+        block: the order of a binary conv unit (:func:`bnas_tf.space.ops.conv_block`):
+            ``"sign_conv_bn"`` (default: [ReLU] -> conv with binary input -> BN [-> PReLU]) or
+            ``"bn_sign_conv"`` (P2's code: BN [-> ReLU] -> conv with binary input [-> PReLU]).
 
     Raises:
-        ValueError: an unknown scheme, bits other than 1 or 32, or a negative ``theta``.
+        ValueError: an unknown scheme or amplitude, bits other than 1 or 32, or a negative ``theta``.
     """
 
     scheme: str = "xnor"
     weight_bits: int = 1
     activation_bits: int = 32
     theta: float = 1e-4
+    amplitude: str = "channel"
+    block: str = "sign_conv_bn"
 
     def __post_init__(self):
         if self.scheme not in SCHEMES:
@@ -130,6 +157,13 @@ class Binarization:
                 raise ValueError(f"{side} must be 1 or 32 (got {bits!r})")
         if self.theta < 0:
             raise ValueError(f"theta must be >= 0 (got {self.theta})")
+        if self.amplitude not in AMPLITUDE_GRANULARITIES:
+            raise ValueError(
+                f"amplitude must be one of {', '.join(AMPLITUDE_GRANULARITIES)} (got {self.amplitude!r}): "
+                "PCNN's per output channel or P1's per layer"
+            )
+        if self.block not in BLOCK_ORDERS:
+            raise ValueError(f"block must be one of {', '.join(BLOCK_ORDERS)} (got {self.block!r})")
 
     @property
     def binary_weights(self) -> bool:
@@ -149,7 +183,7 @@ class Binarization:
         if not self.binary_weights:
             return None
         if self.scheme == "pcnn":
-            return LearnableAmplitudeSign(theta=self.theta)
+            return LearnableAmplitudeSign(theta=self.theta, granularity=self.amplitude)
         if self.scheme == "ste":
             return lq.quantizers.SteSign()
         return lq.quantizers.MagnitudeAwareSign()
@@ -178,7 +212,8 @@ class Binarization:
         unknown = set(config) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(
-                f"unknown Binarization fields {sorted(unknown)}; known: scheme, weight_bits, activation_bits, theta"
+                f"unknown Binarization fields {sorted(unknown)}; known: "
+                f"{', '.join(field.name for field in dataclasses.fields(cls))}"
             )
         return cls(**config)
 
