@@ -15,9 +15,14 @@ Two forward modes over the same weights:
 * **mixed mode** computes softmax(α)-weighted sums of every remaining op
   (DARTS, SPEC P2); with ``partial_channels = q > 1`` only the first 1/q of
   each mixture's output channels come from the mixture and the rest bypass
-  (PC-DARTS' partial connection, SPEC P1 Eq. 6; our ops keep full width so
-  that they share weights with path mode, which keeps PC-DARTS' bypass but
-  not its compute saving).
+  (PC-DARTS' partial connection, SPEC P1 Eq. 6). The ops keep full width on
+  purpose: they are the ops path mode trains, so both modes share every
+  weight. That keeps PC-DARTS' bypass and channel shuffle but not its
+  compute saving: measured (``benchmarks/partial_channels.py``, 5 cells, 16
+  channels, 8 ops, batch 32, CPU), a mixed step at q = 2 costs what q = 1
+  costs, and ops reading only C/2 channels would cost at least 0.64x of it.
+  In P1, mixed mode is the 5-epoch warm-up and one fine-tune epoch a round,
+  beside ⌈K/2⌉·T path epochs a round; P2's search is DARTS (q = 1).
 
 The mode is a variable too (:meth:`SupernetEdge._combined`: each op reads
 one chunk and adds its weighted output to one chunk), so both modes run the
