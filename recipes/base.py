@@ -171,6 +171,9 @@ class CellRecipe(Recipe):
     reduction_cells: tuple[int, ...] | None = None
     auxiliary: bool = True
     auxiliary_weight: float = 0.4
+    # --- baselines of `bnas-tf run` (bnas_tf.pipeline.baselines), retrained with the winner's schedule:
+    # this many random genotypes of the space, plus stacked binary convs and P2's cell; 0: no baselines
+    baselines: int = 0
 
     def __post_init__(self):
         super().__post_init__()
@@ -277,6 +280,7 @@ _NON_NEGATIVE = {
     "seed",
     "kernel_loss_lambda",
     "lr_min",
+    "baselines",
     "train_momentum",
     "train_weight_decay",
     "lr_decay",

@@ -201,6 +201,45 @@ def _training_section(metrics, files) -> list:
     return lines
 
 
+def _baselines_section(metrics) -> list:
+    """The winner beside the baselines retrained with its schedule (bnas_tf.pipeline.baselines)."""
+    baselines, keras = metrics.get("baselines"), metrics.get("keras")
+    if not baselines or not keras:
+        return []
+    costs, size = metrics.get("costs") or {}, metrics.get("size") or {}
+    lines = [
+        "## Baselines",
+        "",
+        "Every network below was retrained with the winner's recipe (cells, channels, binarization, epochs, "
+        "learning rate, data); `--set baselines=0` turns them off.",
+        "",
+        "| network | test accuracy (Keras) | binary MACs | float MACs | .tflite size |",
+        "|---|---|---|---|---|",
+        "| **the searched winner** | "
+        f"**{_pct(keras['test_accuracy'])}** | {_num(costs.get('binary_macs'))} | {_num(costs.get('float_macs'))} | "
+        f"{_kb(size.get('tflite_bytes'))} |",
+    ]
+    for row in baselines["rows"]:
+        lines.append(
+            f"| {row['name']} | {_pct(row['test_accuracy'])} | {_num(row['binary_macs'])} | "
+            f"{_num(row['float_macs'])} | {_kb(row['tflite_bytes'])} |"
+        )
+    lines.append("")
+    if baselines.get("random_mean") is not None:
+        gain = keras["test_accuracy"] - baselines["random_mean"]
+        verdict = "beat" if gain > 0 else "did not beat"
+        lines += [
+            f"The search {verdict} the mean of the random genotypes ({_pct(baselines['random_mean'])}) by "
+            f"{100 * gain:+.2f} points. The baselines took {baselines['seconds']:.0f} s.",
+            "",
+        ]
+    return lines
+
+
+def _kb(value):
+    return "n/a" if value is None else f"{value / 1024:,.1f} KB"
+
+
 def _settings_section(metrics) -> list:
     settings = metrics.get("settings")
     if not settings:
@@ -212,7 +251,7 @@ def _settings_section(metrics) -> list:
 def _timing_line(metrics) -> list:
     parts = [
         (label, metrics[key]["seconds"])
-        for key, label in (("search", "search"), ("train", "retraining"))
+        for key, label in (("search", "search"), ("train", "retraining"), ("baselines", "baselines"))
         if key in metrics
     ]
     if "tflite" in metrics:
@@ -252,6 +291,7 @@ def write_report(run_dir: str) -> str:
     if metrics.get("paper"):
         lines += [f"Experiment: {metrics['paper']}.", ""]
     lines += _timing_line(metrics) + _task_result_section(run_dir, metrics) + _costs_section(metrics)
+    lines += _baselines_section(metrics)
     lines += _search_section(metrics, log, genotype, files) + _training_section(metrics, files)
     lines += _settings_section(metrics)
     lines += [

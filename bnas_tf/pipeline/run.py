@@ -15,7 +15,7 @@ import os
 import time
 
 from bnas_tf.convert import verify
-from bnas_tf.pipeline import conversion, report, run_folder, search, train
+from bnas_tf.pipeline import baselines, conversion, report, run_folder, search, train
 from bnas_tf.pipeline.console import fit_verbosity
 from bnas_tf.pipeline.face import done_line, run_face_recipe
 
@@ -86,6 +86,8 @@ def run_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: int = 
     bundle = train.load_training_data(recipe)
     trained = train.train_and_save(found.genotype, recipe, run_dir, bundle=bundle, verbose=fit_verbosity(verbose))
     convert_and_verify(trained.model, recipe, run_dir, bundle, verbose=verbose)
+    if getattr(recipe, "baselines", 0):
+        baselines.run_baselines(recipe, found.genotype, trained.model, run_dir, bundle, verbose=verbose)
     metrics = run_folder.update_metrics(run_dir, total_seconds=time.perf_counter() - start)
     report.write_report(run_dir)
     return metrics

@@ -193,9 +193,19 @@ class _LearningRateLogger(tf.keras.callbacks.Callback):
 
 
 def train(
-    genotype, recipe, bundle=None, *, epochs: int | None = None, log_dir: str | None = None, verbose: int = 1
+    genotype,
+    recipe,
+    bundle=None,
+    *,
+    epochs: int | None = None,
+    log_dir: str | None = None,
+    verbose: int = 1,
+    build=None,
 ) -> TrainResult:
     """Train ``genotype``'s network from scratch with ``recipe``'s schedule on ``bundle`` (default: the recipe's data).
+
+    ``build`` (optional): a function returning another network to train with the same schedule (a baseline); it
+    runs after the recipe's seed is set, and ``genotype`` is then unused.
 
     Returns the inference model (no auxiliary head), the per-epoch history and the wall time.
     """
@@ -204,7 +214,10 @@ def train(
         raise ValueError(f"epochs must be positive (got {epochs})")
     bundle = bundle or load_training_data(recipe)
     tf.keras.utils.set_random_seed(recipe.seed)
-    model = build_model(genotype, recipe, num_classes=bundle.num_classes, input_shape=bundle.input_shape)
+    if build is None:
+        model = build_model(genotype, recipe, num_classes=bundle.num_classes, input_shape=bundle.input_shape)
+    else:
+        model = build()
     model = with_kernel_loss(model, recipe)
     steps = recipe.train_steps_per_epoch or int(bundle.train.cardinality())
     if steps <= 0:
