@@ -6,11 +6,11 @@ grouped trials and the chief/worker mode need a few things KerasTuner does
 not export. Every such use goes through this module, so an upgrade of
 keras-tuner is checked here and in ``tests/tuners/test_keras_tuner_internals.py``:
 
-- ``TrialStatus``, ``BaseTuner``, ``maybe_distribute`` (``keras_tuner.engine``):
-  the status values of a trial; the tuner base class without ``Tuner``'s
-  one-model-per-trial loop (a weight-sharing search trains one supernet for
-  many trials); the context that builds a candidate under the tuner's
-  ``distribution_strategy``.
+- ``Trial``, ``TrialStatus``, ``BaseTuner``, ``maybe_distribute`` (``keras_tuner.engine``):
+  a trial (``Trial.load`` reads a trial.json) and its status values; the tuner
+  base class without ``Tuner``'s one-model-per-trial loop (a weight-sharing
+  search trains one supernet for many trials); the context that builds a
+  candidate under the tuner's ``distribution_strategy``.
 - ``synchronized``: the per-oracle, re-entrant lock of ``create_trial`` /
   ``end_trial``; our overrides take it too, so a worker's request never sees
   half-updated search state.
@@ -30,7 +30,12 @@ keras-tuner is checked here and in ``tests/tuners/test_keras_tuner_internals.py`
   files, which our state mixins write atomically.
 - :func:`has_chief_oracle`, :func:`is_chief_oracle`, :func:`is_worker`: the
   distributed mode, read from ``KERASTUNER_ORACLE_IP``/``_PORT`` and
-  ``KERASTUNER_TUNER_ID`` as KerasTuner reads them.
+  ``KERASTUNER_TUNER_ID`` as KerasTuner reads them; :func:`check_distributed_environment`
+  refuses a partial setting, which KerasTuner runs as a single process.
+- :func:`connect_to_chief`: a worker's ``OracleClient`` talks to the chief through
+  its ``stub``; we give it one that waits at most :func:`chief_timeout` seconds
+  for the chief (KerasTuner waits an hour per request, silently) and answers in
+  the chief's place once the chief has finished (``keras_tuner.src.protos``).
 - :func:`trial_callbacks`: ``Tuner``'s per-trial copy of the user's callbacks
   with TensorBoard pointed at the trial's folder.
 
@@ -42,12 +47,18 @@ a trial has ended for good, to stop the search).
 
 from __future__ import annotations
 
+import functools
+import math
+import os
+import time
 from datetime import datetime
 
+import grpc
 import keras_tuner
 from keras_tuner.engine.base_tuner import BaseTuner
-from keras_tuner.engine.trial import TrialStatus
+from keras_tuner.engine.trial import Trial, TrialStatus
 from keras_tuner.engine.tuner import maybe_distribute
+from keras_tuner.src import protos
 from keras_tuner.src.distribute import utils as _distribute_utils
 
 #: The keras-tuner release these internals were read from.
@@ -58,7 +69,15 @@ synchronized = keras_tuner.synchronized
 __all__ = [
     "PINNED_VERSION",
     "BaseTuner",
+    "CHIEF_TIMEOUT_VARIABLE",
+    "DEFAULT_CHIEF_TIMEOUT",
+    "DISTRIBUTED_VARIABLES",
+    "Trial",
     "TrialStatus",
+    "check_distributed_environment",
+    "chief_address",
+    "chief_timeout",
+    "connect_to_chief",
     "has_chief_oracle",
     "is_chief_oracle",
     "is_worker",
@@ -157,6 +176,155 @@ def is_chief_oracle() -> bool:
 def is_worker() -> bool:
     """True in a worker of a chief/worker search: it asks the chief for trials and writes no oracle.json."""
     return has_chief_oracle() and not is_chief_oracle()
+
+
+#: What KerasTuner's chief/worker mode reads: all three or none (docs/scaling_out.md).
+DISTRIBUTED_VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+#: Seconds a worker waits for its chief, when it starts and on every request, before it stops with an error.
+CHIEF_TIMEOUT_VARIABLE = "BNAS_TF_CHIEF_TIMEOUT"
+DEFAULT_CHIEF_TIMEOUT = 300.0
+#: A waiting worker tries the chief's address this often (gRPC would back off to every 2 minutes).
+_RECONNECT_MS = 1000
+
+
+def check_distributed_environment() -> None:
+    """Refuse a partial chief/worker setting, and a ``BNAS_TF_CHIEF_TIMEOUT`` that is not a number of seconds.
+    KerasTuner runs a process with ``KERASTUNER_TUNER_ID`` but no ``KERASTUNER_ORACLE_IP`` as a whole
+    single-process search of its own, without a word."""
+    chief_timeout()
+    present = [name for name in DISTRIBUTED_VARIABLES if name in os.environ]
+    missing = [name for name in DISTRIBUTED_VARIABLES if name not in os.environ]
+    if present and missing:
+        raise ValueError(
+            f"{' and '.join(present)} {'is' if len(present) == 1 else 'are'} set but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not: a chief/worker search needs all of "
+            f"{', '.join(DISTRIBUTED_VARIABLES)} (docs/scaling_out.md); unset {' and '.join(present)} for a "
+            "single-process search"
+        )
+
+
+def chief_address() -> str:
+    """``KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT``, where the chief serves the oracle."""
+    return f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+
+
+def chief_timeout() -> float:
+    """Seconds a worker waits for its chief: ``BNAS_TF_CHIEF_TIMEOUT`` if set, else 300."""
+    text = os.environ.get(CHIEF_TIMEOUT_VARIABLE)
+    if text is None:
+        return DEFAULT_CHIEF_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{CHIEF_TIMEOUT_VARIABLE} must be a number of seconds > 0 (got {text!r})")
+    return seconds
+
+
+def connect_to_chief(tuner, search_over) -> None:
+    """Put a :class:`ChiefLine` under a worker's ``OracleClient`` and wait until the chief answers.
+
+    ``search_over(oracle_file)`` says whether the saved search state (the chief's oracle.json) says the search
+    has ended; with the chief gone too, the worker is told to stop instead of waiting for nobody.
+
+    Raises:
+        ConnectionError: the chief did not answer within :func:`chief_timeout` seconds.
+    """
+    client = tuner.oracle
+    saved_state = oracle_file(client._oracle)
+    line = ChiefLine(
+        chief_address(),
+        chief_timeout(),
+        lambda: search_over(saved_state),
+        project_dir(client._oracle),
+        os.environ["KERASTUNER_TUNER_ID"],
+    )
+    client.stub = line
+    line.wait_for_chief()
+
+
+class ChiefLine:
+    """A worker's stub of the chief's ``Oracle`` gRPC service that never waits longer than ``timeout`` seconds.
+
+    Every request first waits for the chief's address to accept connections, then gets ``timeout`` seconds
+    to be answered: a chief that is not there (not started, a wrong address, stopped) becomes a one-line
+    ``ConnectionError`` naming the address and the fix. When the chief cannot be reached and the search
+    state says the search is over, the line answers in its place: no more trials (``STOPPED``), and
+    trials as the chief saved them, so a worker started or restarted after its chief finished exits.
+    """
+
+    def __init__(self, address: str, timeout: float, search_over, project: str, tuner_id: str):
+        self.address, self.timeout, self.search_over = address, timeout, search_over
+        self.project, self.tuner_id, self.finished = project, tuner_id, False
+        options = [(f"grpc.{kind}_reconnect_backoff_ms", _RECONNECT_MS) for kind in ("initial", "min", "max")]
+        self.channel = grpc.insecure_channel(address, options=options)
+        self.stub = protos.get_service_grpc().OracleStub(self.channel)
+
+    def __getattr__(self, method: str):
+        return functools.partial(self._request, method)
+
+    def wait_for_chief(self) -> bool:
+        """Wait until the chief's address accepts connections (True), or the search is over and nobody is
+        there (False).
+
+        Raises:
+            ConnectionError: neither within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + self.timeout
+        while not self.finished:
+            ready = grpc.channel_ready_future(self.channel)
+            try:
+                ready.result(timeout=max(0.0, min(_RECONNECT_MS / 1000, deadline - time.monotonic())))
+                return True
+            except grpc.FutureTimeoutError:
+                ready.cancel()
+            if self.search_over():
+                self._finish()
+            elif time.monotonic() >= deadline:
+                raise ConnectionError(
+                    f"cannot reach the chief at {self.address} within {self.timeout:g} s: start the chief "
+                    "(KERASTUNER_TUNER_ID=chief) with the same command, or check KERASTUNER_ORACLE_IP and "
+                    f"KERASTUNER_ORACLE_PORT; {CHIEF_TIMEOUT_VARIABLE} sets the wait (docs/scaling_out.md)"
+                )
+        return False
+
+    def _finish(self):
+        self.finished = True
+        print(
+            f"the search in {self.project} is over: its chief finished and no longer answers at {self.address}; "
+            f"worker {self.tuner_id} has nothing to do",
+            flush=True,
+        )
+
+    def _request(self, method: str, request, **kwargs):
+        if self.wait_for_chief():
+            try:
+                return getattr(self.stub, method)(request, **dict(kwargs, timeout=self.timeout))
+            except grpc.RpcError as error:
+                if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise
+                if not self.search_over():
+                    raise ConnectionError(
+                        f"the chief at {self.address} did not answer {method} within {self.timeout:g} s: it "
+                        "stopped or cannot be reached; start it again with the same command (it resumes from "
+                        f"its saved state), then this worker ({CHIEF_TIMEOUT_VARIABLE} sets the wait)"
+                    ) from None
+                self._finish()
+        return self._answer_for_finished_chief(method, request)
+
+    def _answer_for_finished_chief(self, method: str, request):
+        service = protos.get_service()
+        if method == "CreateTrial":
+            stopped = Trial(keras_tuner.HyperParameters(), status=TrialStatus.STOPPED)
+            return service.CreateTrialResponse(trial=stopped.to_proto())
+        saved = os.path.join(self.project, f"trial_{getattr(request, 'trial_id', '')}", "trial.json")
+        if method == "GetTrial" and os.path.exists(saved):
+            return service.GetTrialResponse(trial=Trial.load(saved).to_proto())
+        raise ConnectionError(
+            f"the search in {self.project} is over and its chief at {self.address} has stopped, so {method} "
+            "has nobody to answer it; the chief's run folder holds the results"
+        )
 
 
 # --- a tuner's trials ---------------------------------------------------------------

@@ -27,8 +27,23 @@ def recovery(project_dir: str) -> str:
     )
 
 
+#: The key of oracle.json that says the oracle has answered "stop" (every trial handed out and ended).
+SEARCH_OVER = "search_over"
+
+
+def search_is_over(oracle_file: str) -> bool:
+    """Whether the saved search state says the search has ended (False when there is none yet)."""
+    try:
+        return bool(read_json(oracle_file).get(SEARCH_OVER, False)) if os.path.exists(oracle_file) else False
+    except (ValueError, AttributeError):  # being replaced, or not a search state: let the chief decide
+        return False
+
+
 class AtomicOracleState:
-    """Mixin for ``keras_tuner.Oracle`` subclasses: atomic state files, a checked reload, the exact seed."""
+    """Mixin for ``keras_tuner.Oracle`` subclasses: atomic state files, a checked reload, the exact seed, and
+    oracle.json saying when the search is over (so a worker arriving after its chief finished can tell)."""
+
+    _search_over = False
 
     @staticmethod
     def _check_seed(seed):
@@ -45,6 +60,22 @@ class AtomicOracleState:
         if getattr(self, "_saves_deferred", False):
             return
         atomic_write_json(internals.oracle_file(self), self.get_state())
+
+    def get_state(self):
+        return {**super().get_state(), SEARCH_OVER: self._search_over}
+
+    def set_state(self, state):
+        super().set_state(state)
+        self._search_over = bool(state.get(SEARCH_OVER, False))
+
+    @synchronized
+    def create_trial(self, tuner_id):
+        trial = super().create_trial(tuner_id)
+        over = trial.status == TrialStatus.STOPPED
+        if over != self._search_over:
+            self._search_over = over
+            self.save()
+        return trial
 
     @synchronized
     def end_trial(self, trial):
@@ -76,9 +107,12 @@ class AtomicOracleState:
         oracle_file, project_dir = internals.oracle_file(self), internals.project_dir(self)
         if not os.path.exists(oracle_file):
             raise ValueError(f"search state file {oracle_file} is missing from a saved search; {recovery(project_dir)}")
-        for path in (*sorted(glob.glob(os.path.join(project_dir, "trial_*", "trial.json"))), oracle_file):
+        trial_files = sorted(glob.glob(os.path.join(project_dir, "trial_*", "trial.json")))
+        for path in (*trial_files, oracle_file):
             read_json(path, what="search state file", recovery=recovery(project_dir))
-        super().reload()
+        for path in trial_files:
+            _load_saved(path, project_dir, internals.Trial.load, path)
+        _load_saved(oracle_file, project_dir, super().reload)
         started, ended = set(internals.started_trial_ids(self)), set(internals.ended_trial_ids(self))
         for trial_id in [t for t in self.trials if t not in started]:
             del self.trials[trial_id]
@@ -93,6 +127,23 @@ class AtomicOracleState:
                 trial.status = TrialStatus.RUNNING
 
 
+def _load_saved(path: str, project_dir: str, load, *args):
+    """``load(*args)``, with valid JSON of the wrong shape (a hand edit, another program's file) reported as a
+    corrupt ``path`` instead of a KeyError deep in KerasTuner (which re-raises it as a RuntimeError)."""
+    try:
+        return load(*args)
+    except (KeyError, TypeError, AttributeError, IndexError, RuntimeError) as error:
+        cause = error.__cause__ if isinstance(error, RuntimeError) else error
+        if not isinstance(cause, (KeyError, TypeError, AttributeError, IndexError)):
+            raise
+        detail = f"no {cause.args[0]!r} entry" if isinstance(cause, KeyError) and cause.args else str(cause)
+        detail = (detail.splitlines() or [type(cause).__name__])[0]
+        raise ValueError(
+            f"search state file {path} is corrupt (valid JSON, but not a saved search state: {detail}); "
+            f"{recovery(project_dir)}"
+        ) from None
+
+
 class AtomicTunerState:
     """Mixin for ``keras_tuner`` tuners: the tuner's own ``<tuner_id>.json`` written atomically, checked on reload."""
 
@@ -102,13 +153,23 @@ class AtomicTunerState:
         atomic_write_json(internals.tuner_file(self), self.get_state())
 
     def on_search_begin(self):
-        """Write the search state before the first trial. KerasTuner reloads a project only when the tuner's
-        file exists, and writes that file only when a trial ends: a crash before the first trial ended (a
-        supernet group committed with its results, none reported yet) made the rerun start a fresh oracle
-        beside the committed weights, and a finished trial could be run again."""
+        """Check the chief/worker setting, then write the search state before the first trial.
+
+        A partial KERASTUNER_* setting is refused (KerasTuner would run it as a single process). A worker
+        waits for its chief at most ``BNAS_TF_CHIEF_TIMEOUT`` seconds (then a ConnectionError), and one that
+        finds its chief gone after the search ended stops at once (:func:`internals.connect_to_chief`).
+
+        KerasTuner reloads a project only when the tuner's file exists, and writes that file only when a
+        trial ends: a crash before the first trial ended (a supernet group committed with its results, none
+        reported yet) made the rerun start a fresh oracle beside the committed weights, and a finished trial
+        could be run again."""
+        internals.check_distributed_environment()
+        if internals.is_worker():
+            internals.connect_to_chief(self, search_is_over)
         super().on_search_begin()
         self.save()
 
     def reload(self):
-        read_json(internals.tuner_file(self), what="search state file", recovery=recovery(self.project_dir))
-        super().reload()
+        tuner_file = internals.tuner_file(self)
+        read_json(tuner_file, what="search state file", recovery=recovery(self.project_dir))
+        _load_saved(tuner_file, self.project_dir, super().reload)

@@ -18,6 +18,7 @@ from bnas_tf.convert import verify
 from bnas_tf.pipeline import baselines, conversion, report, run_folder, search, train
 from bnas_tf.pipeline.console import fit_verbosity
 from bnas_tf.pipeline.face import done_line, run_face_recipe
+from bnas_tf.tuners import keras_tuner_internals
 
 
 def convert_and_verify(model, recipe, run_dir: str, bundle, *, verbose: int = 1) -> dict:
@@ -95,10 +96,12 @@ def run_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: int = 
 
 # --- bnas-tf run (arguments: bnas_tf.pipeline.commands) ------------------------------
 def run(args) -> int:
-    if "KERASTUNER_ORACLE_IP" in os.environ:
+    distributed = sorted(name for name in keras_tuner_internals.DISTRIBUTED_VARIABLES if name in os.environ)
+    if distributed:
         raise ValueError(
-            "bnas-tf run does not run distributed: run `bnas-tf search -o DIR` on the chief and the "
-            "workers, then `bnas-tf train DIR/genotype.json` (docs/scaling_out.md)"
+            f"bnas-tf run does not run distributed ({', '.join(distributed)} set): run `bnas-tf search -o DIR` on "
+            "the chief and the workers, then `bnas-tf train DIR/genotype.json` (docs/scaling_out.md); unset "
+            "them for a single-process run"
         )
     recipe = run_folder.recipe_from_args(args)
     search_bundle = search.load_search_data(recipe)  # a missing dataset fails before the run folder gets any file

@@ -84,7 +84,12 @@ def _jsonable(value):
 # --- the recipe of run, search and train (their options: bnas_tf.pipeline.commands) --------
 def recipe_from_args(args):
     """The recipe ``args`` select, with ``--set``, ``--dataset`` and ``--seed`` applied; ``--deterministic``
-    turns determinism on here, before the command runs anything in TensorFlow."""
+    turns determinism on here, before the command runs anything in TensorFlow. ``bnas-tf search`` refuses a
+    partial chief/worker setting here (some KERASTUNER_* variables set, not all), before any data or file."""
+    if getattr(args, "command", None) == "search":
+        from bnas_tf.tuners import keras_tuner_internals  # lazy: loads KerasTuner, which report and train skip
+
+        keras_tuner_internals.check_distributed_environment()
     if getattr(args, "deterministic", False):
         enable_determinism()
 

@@ -43,6 +43,11 @@ class Context:
             return folder
         return "/sys"
 
+    def environ(self, **variables):
+        """Set environment variables for this test only."""
+        for name, value in variables.items():
+            self.monkeypatch.setenv(name, value)
+
     def tuner(self, name="state", **kwargs):
         settings = dict(repetitions=1, ucb=True, seed=1, directory=str(self.tmp), project_name=name)
         settings.update(kwargs)
@@ -63,8 +68,10 @@ def shared(tmp_path_factory):
 
 
 @pytest.fixture
-def ctx(tmp_path, shared):
-    yield Context(tmp_path, shared)
+def ctx(tmp_path, shared, monkeypatch):
+    context = Context(tmp_path, shared)
+    context.monkeypatch = monkeypatch
+    yield context
     locked = os.path.join(str(tmp_path), "locked")
     if os.path.exists(locked):
         os.chmod(locked, 0o700)
@@ -98,6 +105,14 @@ def _corrupt_after(ctx, prepare, relative_path):
         f.write(text[: len(text) // 2])  # what a crash mid-write used to leave
     resumed = ctx.tuner()
     resumed._build(ctx.bundle.search_weights, ctx.bundle.search_validation)
+
+
+def _reshaped_after(ctx, prepare, relative_path, content):
+    """Run ``prepare``, replace one of its files by valid JSON that is not a saved search, then resume."""
+    tuner = prepare(ctx)
+    with open(os.path.join(tuner.project_dir, relative_path), "w") as f:
+        f.write(content)
+    ctx.tuner()
 
 
 def _saved_oracle(ctx):
@@ -637,6 +652,16 @@ API_CASES = [
         None,
     ),
     (
+        "state-oracle-wrong-shape",
+        lambda c: _reshaped_after(c, _saved_oracle, "oracle.json", '{"seed": 1}'),
+        ValueError,
+        [
+            "oracle.json is corrupt (valid JSON, but not a saved search state: no 'ongoing_trials' entry)",
+            "overwrite=True",
+        ],
+        None,
+    ),
+    (
         "state-trial-truncated",
         lambda c: _corrupt_after(c, _saved_oracle, os.path.join("trial_0000", "trial.json")),
         ValueError,
@@ -776,6 +801,18 @@ CLI_CASES = [
         lambda c: [os.path.join(c.unwritable(), "bnas-tf-test")],
     ),
     ("cli-report-not-a-run", lambda c: ["report", c.path()], ["not a run folder"], None),
+    (
+        "cli-search-partial-distributed",
+        lambda c: (c.environ(KERASTUNER_TUNER_ID="worker0"), ["search", "-o", c.path("run")])[1],
+        ["KERASTUNER_TUNER_ID is set but KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT are not", "unset"],
+        lambda c: [c.path("run")],
+    ),
+    (
+        "cli-run-distributed",
+        lambda c: (c.environ(KERASTUNER_TUNER_ID="worker0"), ["run", "-o", c.path("run")])[1],
+        ["bnas-tf run does not run distributed (KERASTUNER_TUNER_ID set)", "bnas-tf search -o DIR"],
+        lambda c: [c.path("run")],
+    ),
     (
         "cli-search-deploy-cost",
         lambda c: ["search", "--set", "deploy_cost=latency", "-o", c.path("run")],

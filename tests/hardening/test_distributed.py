@@ -97,6 +97,7 @@ SCRIPT = textwrap.dedent("""
 """)
 TIMEOUT = 240
 WORKERS = ("worker0", "worker1")
+CHIEF_TIMEOUT = "BNAS_TF_CHIEF_TIMEOUT"
 
 
 def _free_port():
@@ -105,9 +106,10 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _run_cluster(tmp_path, strategy, crash_worker0=False):
+def _run_cluster(tmp_path, strategy, crash_worker0=False, late_workers=()):
     """Chief and workers as processes; with ``crash_worker0`` worker0 dies after its first commit and the
-    same command starts it again."""
+    same command starts it again. ``late_workers`` start once the chief has finished (the same command, no
+    chief listening any more); their logs are returned under "late"."""
     script = tmp_path / "search.py"
     script.write_text(SCRIPT)
     folder = str(tmp_path / strategy)
@@ -115,13 +117,14 @@ def _run_cluster(tmp_path, strategy, crash_worker0=False):
     port = str(_free_port())
     processes = []
 
-    def start(tuner_id, crash=None):
+    def start(tuner_id, crash=None, **variables):
         env = dict(
             os.environ,
             TF_CPP_MIN_LOG_LEVEL="2",
             KERASTUNER_TUNER_ID=tuner_id,
             KERASTUNER_ORACLE_IP="127.0.0.1",
             KERASTUNER_ORACLE_PORT=port,
+            **variables,
         )
         env.pop("CRASH_AT", None)
         if crash:
@@ -150,6 +153,10 @@ def _run_cluster(tmp_path, strategy, crash_worker0=False):
         for tuner_id, process in list(processes):
             if process is not crashing or not crash_worker0:
                 wait(tuner_id, process)
+        # a wait for the chief longer than the test's deadline: only knowing the search is over ends them
+        late = [(tuner_id, start(tuner_id, **{CHIEF_TIMEOUT: str(10 * TIMEOUT)})) for tuner_id in late_workers]
+        for tuner_id, process in late:
+            wait(tuner_id, process)
     finally:
         for _, process in processes:  # only ours, by pid
             if process.poll() is None:
@@ -159,6 +166,10 @@ def _run_cluster(tmp_path, strategy, crash_worker0=False):
         result = json.load(f)
     with open(os.path.join(folder, "search", "oracle.json")) as f:
         result["oracle"] = json.load(f)
+    result["late"] = {}
+    for tuner_id in late_workers:
+        with open(os.path.join(folder, f"{tuner_id}.log")) as f:
+            result["late"][tuner_id] = f.read()
     return result
 
 
@@ -173,7 +184,8 @@ def _ended_once(events, planned):
 
 
 def test_operation_pruning_on_one_chief_and_two_workers(tmp_path):
-    result = _run_cluster(tmp_path, "pruning")
+    # then, with the chief gone, worker0 restarted and a new worker2: both told the search is over
+    result = _run_cluster(tmp_path, "pruning", late_workers=("worker0", "worker2"))
     events, oracle = result["events"], result["oracle"]
     _ended_once(events, planned=2 * 2 + 1 + 2 * 1)
     assert sorted(oracle["end_order"]) == sorted(oracle["start_order"]) and len(oracle["end_order"]) == 7
@@ -193,7 +205,11 @@ def test_operation_pruning_on_one_chief_and_two_workers(tmp_path):
         later = [i for i, e in enumerate(events) if e["event"] == "create" and e["round"] == prune["round"] + 1]
         assert all(i > index for i in later)  # and nothing of the next round started before the pruning
     assert len(result["genotype"]["normal"]) == 2 and len(result["genotype"]["reduce"]) == 2
-    assert oracle["search"]["phase"] == "done"
+    assert oracle["search"]["phase"] == "done" and oracle["search_over"] is True
+    for tuner_id, log in result["late"].items():
+        last_run = log.split("done worker0", 1)[1] if tuner_id == "worker0" else log  # after its first run
+        assert "is over: its chief finished and no longer answers at 127.0.0.1:" in last_run, log[-2000:]
+        assert f"worker {tuner_id} has nothing to do" in last_run and f"done {tuner_id}" in last_run
 
 
 def test_a_worker_killed_after_a_commit_rejoins_without_training_again(tmp_path):
@@ -205,6 +221,50 @@ def test_a_worker_killed_after_a_commit_rejoins_without_training_again(tmp_path)
     first_group = [e["trial"] for e in events if e["event"] == "create" and e["tuner"].startswith("worker0")][:2]
     reported = [line.split()[1] for line in log.splitlines() if "reported from the supernet checkpoint" in line]
     assert reported and set(reported) <= set(first_group)
+
+
+def _closed_port():
+    return _free_port()  # bound then released: nobody listens on it
+
+
+def _worker_command(tmp_path, variables, recipe="evolution_vgg_small"):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", CHIEF_TIMEOUT):
+        env.pop(name, None)
+    env.update(variables)
+    command = [sys.executable, "-m", "bnas_tf.pipeline.cli", "search", "--recipe", recipe, "-q", "-o", str(tmp_path)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT / 2)
+
+
+def test_a_worker_whose_chief_cannot_be_reached_stops_with_a_clear_error(tmp_path):
+    port = str(_closed_port())
+    variables = dict(KERASTUNER_TUNER_ID="worker0", KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=port)
+    done = _worker_command(tmp_path / "run", {**variables, CHIEF_TIMEOUT: "1"})
+    assert done.returncode == 2, done.stdout + done.stderr
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"bnas-tf search: error: cannot reach the chief at 127.0.0.1:{port} within 1 s: ")
+    assert "start the chief (KERASTUNER_TUNER_ID=chief)" in error and CHIEF_TIMEOUT in error
+
+
+def test_a_partial_chief_worker_setting_is_refused_before_any_file(tmp_path):
+    done = _worker_command(tmp_path / "run", dict(KERASTUNER_TUNER_ID="worker0"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "bnas-tf search: error: KERASTUNER_TUNER_ID is set but KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT "
+        "are not: a chief/worker search needs all of KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, "
+        "KERASTUNER_ORACLE_PORT (docs/scaling_out.md); unset KERASTUNER_TUNER_ID for a single-process search"
+    )
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_a_bad_chief_timeout_is_refused(tmp_path):
+    variables = dict(KERASTUNER_TUNER_ID="worker0", KERASTUNER_ORACLE_IP="127.0.0.1")
+    variables.update(KERASTUNER_ORACLE_PORT=str(_closed_port()), **{CHIEF_TIMEOUT: "soon"})
+    done = _worker_command(tmp_path / "run", variables)
+    assert done.returncode == 2, done.stdout + done.stderr
+    error = done.stderr.strip().splitlines()[-1]
+    assert error == "bnas-tf search: error: BNAS_TF_CHIEF_TIMEOUT must be a number of seconds > 0 (got 'soon')"
+    assert not os.path.exists(tmp_path / "run")
 
 
 @pytest.mark.slow  # ~30 s; OperationPruning on one chief and two workers stays in the default suite
