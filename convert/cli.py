@@ -10,6 +10,7 @@ TensorFlow.
 
 from __future__ import annotations
 
+from bnas_tf import arguments
 from bnas_tf import data as data_lib
 from bnas_tf.convert.benchmarking import benchmark
 from bnas_tf.convert.export import to_tflite
@@ -38,7 +39,21 @@ def _ops_line(ops: dict) -> str:
     return ", ".join(f"{count} {name}" for name, count in ops.items())
 
 
+def _check_options(args) -> None:
+    """Refuse bad numbers before anything is loaded, converted or written."""
+    arguments.count("num_threads", args.threads)
+    if args.verify_on:
+        arguments.count("--max-samples", args.max_samples)
+        if not 0.0 <= args.min_agreement <= 1.0:
+            raise ValueError(f"--min-agreement must be a fraction in [0, 1] (got {args.min_agreement})")
+        if not -1.0 <= args.min_cosine <= 1.0:
+            raise ValueError(f"--min-cosine must be in [-1, 1] (got {args.min_cosine})")
+    if args.benchmark:
+        arguments.count("--runs", args.runs)
+
+
 def run(args) -> int:
+    _check_options(args)
     model = load_model(args.model)
     data = (
         _verification_data(args.verify_on, model, args.data_dir) if args.verify_on else None

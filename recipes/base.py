@@ -26,8 +26,12 @@ import typing
 from typing import ClassVar
 
 from bnas_tf.deploy.cost_names import COSTS as DEPLOY_COSTS
+from bnas_tf.space.backbones import BACKBONES
 from bnas_tf.space.binarization_names import AMPLITUDE_GRANULARITIES, BINARIZATION_TAGS, BLOCK_ORDERS, SCHEMES
+from bnas_tf.space.networks import default_reduction_cells
+from bnas_tf.space.ops import OPS, get_op_set
 from bnas_tf.space.quantizers import Binarization
+from bnas_tf.space.supernet import CellSpace
 
 LR_SCHEDULES = ("cosine", "one_cycle", "step")
 TFLITE_WEIGHTS = ("float", "int8")
@@ -124,6 +128,19 @@ class Recipe:
                 raise ValueError(f"{field.name} must be positive (got {value!r})")
             if field.name in _NON_NEGATIVE and value < 0:
                 raise ValueError(f"{field.name} must be >= 0 (got {value!r})")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be an integer in 0..{MAX_SEED} (got {self.seed}): NumPy takes 32-bit seeds")
+        if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in self.lr_milestones):
+            raise ValueError(f"lr_milestones must be epochs >= 1 (got {list(self.lr_milestones)})")
+        if self.image_size is not None:
+            self.check_images(self.image_size, self.image_size)
+
+    def check_images(self, height: int, width: int) -> None:
+        """Refuse images too small for the networks these settings build (a ValueError naming the settings).
+
+        Called with ``image_size`` when the recipe is made, and with the loaded data's size before a run
+        starts (``bnas_tf.pipeline.run``), so a bad size fails before any search or file.
+        """
 
     def deployed_network_settings(self) -> dict:
         return {}
@@ -182,6 +199,55 @@ class CellRecipe(Recipe):
                 f"search_binarization must be one of {', '.join(BINARIZATION_TAGS)} or unset (the "
                 f"retraining's binarization) (got {self.search_binarization!r})"
             )
+        self._check_networks()
+
+    def _check_networks(self):
+        """The search space and the evaluation network: what CellSpace and build_network would refuse later."""
+        try:  # one op name (``--set op_set=conv_3x3``) is a one-op set, refused below
+            op_set = get_op_set((self.op_set,) if isinstance(self.op_set, str) and self.op_set in OPS else self.op_set)
+        except ValueError as error:
+            raise ValueError(f"op_set: {error}; with --set: op_set=NAME or op_set=op1,op2,...") from None
+        if len(op_set) < 2:
+            raise ValueError(f"op_set must have at least 2 ops to search among (got {list(op_set)})")
+        for cells_field, reductions_field in (("search_cells", "search_reduction_cells"), ("cells", "reduction_cells")):
+            cells, reductions = getattr(self, cells_field), getattr(self, reductions_field)
+            if reductions is not None and (
+                len(set(reductions)) != len(reductions) or any(not 0 <= r < cells for r in reductions)
+            ):
+                raise ValueError(
+                    f"{reductions_field} must be distinct cell indices in 0..{cells - 1} ({cells_field}={cells}), "
+                    f"got {list(reductions)}"
+                )
+        for channels_field in ("search_channels", "channels"):
+            if getattr(self, channels_field) % 2 and not self.lce_friendly:
+                raise ValueError(
+                    f"{channels_field} must be even (got {getattr(self, channels_field)}): factorised reduce splits "
+                    "the channels in two halves"
+                )
+        CellSpace(  # what is left: e.g. lce_friendly with ops LCE does not run binary
+            op_set=op_set,
+            cells=self.search_cells,
+            channels=self.search_channels,
+            nodes=self.nodes,
+            reduction_cells=self.search_reduction_cells,
+            inter_cell_skip=self.inter_cell_skip,
+            stem=self._stem(),
+            lce_friendly=self.lce_friendly,
+        )
+
+    def _stem(self) -> str:
+        return getattr(self, "stem", "cifar")  # face recipes have ImageNet's stem; the others CIFAR's
+
+    def check_images(self, height: int, width: int) -> None:
+        stem_halvings = 3 if self._stem() == "imagenet" else 0
+        for what, cells_field, reductions_field in (
+            ("search network", "search_cells", "search_reduction_cells"),
+            ("evaluation network", "cells", "reduction_cells"),
+        ):
+            reductions = getattr(self, reductions_field)
+            if reductions is None:
+                reductions = default_reduction_cells(getattr(self, cells_field))
+            _check_halvings(height, width, what, len(reductions) + stem_halvings, f"fewer {reductions_field}")
 
     def search_binarization_config(self) -> Binarization:
         """The supernet's binarization: ``search_binarization`` (same scheme), else :meth:`binarization_config`."""
@@ -231,6 +297,13 @@ class DifferentiableRecipe(CellRecipe):
     diversity_tau: float = 7.7
     gamma: float = 3.0
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.gamma < 1:
+            raise ValueError(
+                f"gamma must be >= 1 (got {self.gamma}): larger gamma keeps fewer Zeroise edges (P2 Eq. 4)"
+            )
+
 
 @dataclasses.dataclass(frozen=True)
 class EvolutionRecipe(Recipe):
@@ -248,6 +321,30 @@ class EvolutionRecipe(Recipe):
     search_learning_rate: float = 0.1
     search_momentum: float = 0.9
 
+    def __post_init__(self):
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; known backbones: {', '.join(BACKBONES)}")
+        if self.initial_weights not in (None, "uniform4x"):
+            raise ValueError(f"initial_weights must be uniform4x or none (got {self.initial_weights!r})")
+        super().__post_init__()
+
+    def check_images(self, height: int, width: int) -> None:
+        _check_halvings(height, width, f"{self.backbone} backbone", BACKBONE_HALVINGS, "another backbone")
+
+
+def _check_halvings(height: int, width: int, what: str, halvings: int, fewer: str) -> None:
+    """``height x width`` images must survive ``halvings`` stride-2 steps (at least 1x1 after the last)."""
+    if min(height, width) < 2**halvings:
+        raise ValueError(
+            f"{height}x{width} images are too small for the {what}'s {halvings} halvings of resolution (needs at "
+            f"least {2**halvings}x{2**halvings}); use {fewer} or a larger image_size"
+        )
+
+
+#: Largest ``seed``: NumPy's generators take 32-bit seeds.
+MAX_SEED = 2**32 - 1
+#: Stride-2 steps of the width backbones at small inputs (VGG-small's and ResNet-18's three; build_width_network).
+BACKBONE_HALVINGS = 3
 
 _POSITIVE = {
     "image_size",

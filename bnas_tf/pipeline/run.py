@@ -21,6 +21,13 @@ from bnas_tf.pipeline.face import done_line, run_face_recipe
 from bnas_tf.tuners import keras_tuner_internals
 
 
+def preflight(recipe, bundle) -> None:
+    """Check the settings against the loaded data before anything runs or is written: what the recipe alone
+    cannot know (its own checks ran when it was made), such as images too small for its networks."""
+    height, width = bundle.input_shape[:2]
+    recipe.check_images(height, width)
+
+
 def convert_and_verify(model, recipe, run_dir: str, bundle, *, verbose: int = 1) -> dict:
     """Write model.tflite, check it against Keras on validation and test, and record ``tflite``/``costs``/``size``."""
     converted = conversion.convert(model, recipe, run_dir)
@@ -62,13 +69,20 @@ def run_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: int = 
         profile: the profile name recorded in metrics.json (default ``"custom"``).
         verbose: 0 for no progress lines, 1 (default) for progress lines and Keras training progress
             (bars on a terminal, one line per epoch in a log file).
-        search_bundle: the search data, a :class:`~bnas_tf.data.DataBundle` with the search split;
-            default (None) loaded from the recipe's dataset.
+        search_bundle: the search data, a :class:`~bnas_tf.data.DataBundle` with the search split, checked
+            against the recipe (:func:`preflight`) before anything is written; default (None) loaded from the
+            recipe's dataset.
 
     Returns:
         The content of ``run_dir/metrics.json``: settings, search, Keras and .tflite accuracies, costs,
         sizes and the total time.
+
+    Raises:
+        ValueError: images of ``search_bundle`` too small for the recipe's networks, and every error of the
+            search, training and conversion steps.
     """
+    if search_bundle is not None:
+        preflight(recipe, search_bundle)
     if recipe.task == "face_verification":  # identity training, margin head, pair verification (bnas_tf.face)
         return run_face_recipe(recipe, run_dir, profile=profile, verbose=verbose, search_bundle=search_bundle)
 
@@ -105,6 +119,7 @@ def run(args) -> int:
         )
     recipe = run_folder.recipe_from_args(args)
     search_bundle = search.load_search_data(recipe)  # a missing dataset fails before the run folder gets any file
+    preflight(recipe, search_bundle)
     run_dir = run_folder.prepare_output(args.output, recipe.name)
     verbose = 0 if args.quiet else 1
     print(f"bnas-tf run: recipe {recipe.name} ({args.profile} profile) -> {run_dir}", flush=True)

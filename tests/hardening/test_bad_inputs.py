@@ -756,7 +756,22 @@ CLI_CASES = [
             "0",
         ],
         ["num_threads must be a positive integer (got 0)"],
-        None,
+        lambda c: [c.path("m.tflite")],
+    ),
+    (
+        "cli-convert-max-samples-zero",
+        lambda c: [
+            "convert",
+            os.path.join(c.models, "good.keras"),
+            "-o",
+            c.path("m.tflite"),
+            "--verify-on",
+            "digits",
+            "--max-samples",
+            "0",
+        ],
+        ["--max-samples must be a positive integer (got 0)"],
+        lambda c: [c.path("m.tflite")],
     ),
     (
         "cli-train-truncated-genotype",
@@ -801,6 +816,61 @@ CLI_CASES = [
         lambda c: [os.path.join(c.unwritable(), "bnas-tf-test")],
     ),
     ("cli-report-not-a-run", lambda c: ["report", c.path()], ["not a run folder"], None),
+    *(
+        (
+            case,
+            lambda c, settings=settings: ["run", *settings, "-o", c.path("run")],
+            expected,
+            lambda c: [c.path("run")],
+        )
+        for case, settings, expected in [
+            (
+                "cli-run-reduction-cells",
+                ["--set", "reduction_cells=5"],
+                ["reduction_cells must be distinct cell indices in 0..2 (cells=3), got [5]"],
+            ),
+            ("cli-run-empty-op-set", ["--set", "op_set=[]"], ["op_set: unknown op set '[]'", "op_set=op1,op2,..."]),
+            (
+                "cli-run-repeated-ops",
+                ["--set", "op_set=conv_3x3,conv_3x3"],
+                ["op set has repeated ops: ['conv_3x3', 'conv_3x3']"],
+            ),
+            (
+                "cli-run-one-op",
+                ["--set", "op_set=conv_3x3"],
+                ["op_set must have at least 2 ops to search among (got ['conv_3x3'])"],
+            ),
+            (
+                "cli-run-odd-search-channels",
+                ["--set", "search_channels=7"],
+                ["search_channels must be even (got 7)", "two halves"],
+            ),
+            (
+                "cli-run-seed-too-large",
+                ["--seed", str(2**32)],
+                ["seed must be an integer in 0..4294967295 (got 4294967296)"],
+            ),
+            (
+                "cli-run-image-size-too-small",
+                ["--set", "image_size=1"],
+                [
+                    "1x1 images are too small for the search network's 1 halvings of resolution (needs at least 2x2)",
+                    "a larger image_size",
+                ],
+            ),
+            (
+                "cli-run-data-too-small",
+                ["--set", "search_cells=5", "--set", "search_reduction_cells=0,1,2,3,4"],
+                ["16x16 images are too small for the search network's 5 halvings of resolution (needs at least 32x32)"],
+            ),
+            ("cli-run-gamma", ["--recipe", "binary_darts", "--set", "gamma=0.5"], ["gamma must be >= 1 (got 0.5)"]),
+            (
+                "cli-run-unknown-backbone",
+                ["--recipe", "evolution_vgg_small", "--set", "backbone=vgg_huge"],
+                ["unknown backbone 'vgg_huge'; known backbones: vgg_small"],
+            ),
+        ]
+    ),
     (
         "cli-search-partial-distributed",
         lambda c: (c.environ(KERASTUNER_TUNER_ID="worker0"), ["search", "-o", c.path("run")])[1],
