@@ -246,24 +246,35 @@ def test_a_worker_whose_chief_cannot_be_reached_stops_with_a_clear_error(tmp_pat
     assert "start the chief (KERASTUNER_TUNER_ID=chief)" in error and CHIEF_TIMEOUT in error
 
 
-def test_a_partial_chief_worker_setting_is_refused_before_any_file(tmp_path):
-    done = _worker_command(tmp_path / "run", dict(KERASTUNER_TUNER_ID="worker0"))
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert done.stderr.strip().splitlines()[-1] == (
-        "bnas-tf search: error: KERASTUNER_TUNER_ID is set but KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT "
-        "are not: a chief/worker search needs all of KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, "
-        "KERASTUNER_ORACLE_PORT (docs/scaling_out.md); unset KERASTUNER_TUNER_ID for a single-process search"
-    )
-    assert not os.path.exists(tmp_path / "run")
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        (
+            dict(KERASTUNER_TUNER_ID="worker0"),  # KerasTuner would run a whole single-process search
+            "KERASTUNER_TUNER_ID is set but KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT are not: a chief/worker "
+            "search needs all of KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT "
+            "(docs/scaling_out.md); unset KERASTUNER_TUNER_ID for a single-process search",
+        ),
+        (
+            dict(KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT="1"),
+            "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT are set but KERASTUNER_TUNER_ID is not",
+        ),
+        (
+            dict(KERASTUNER_TUNER_ID="worker0", KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT="1")
+            | {CHIEF_TIMEOUT: "soon"},
+            "BNAS_TF_CHIEF_TIMEOUT must be a number of seconds > 0 (got 'soon')",
+        ),
+    ],
+)
+def test_bad_chief_worker_settings_are_refused_before_any_file(tmp_path, monkeypatch, capsys, variables, expected):
+    from bnas_tf.pipeline import cli
 
-
-def test_a_bad_chief_timeout_is_refused(tmp_path):
-    variables = dict(KERASTUNER_TUNER_ID="worker0", KERASTUNER_ORACLE_IP="127.0.0.1")
-    variables.update(KERASTUNER_ORACLE_PORT=str(_closed_port()), **{CHIEF_TIMEOUT: "soon"})
-    done = _worker_command(tmp_path / "run", variables)
-    assert done.returncode == 2, done.stdout + done.stderr
-    error = done.stderr.strip().splitlines()[-1]
-    assert error == "bnas-tf search: error: BNAS_TF_CHIEF_TIMEOUT must be a number of seconds > 0 (got 'soon')"
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", CHIEF_TIMEOUT):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["search", "--recipe", "evolution_vgg_small", "-o", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"bnas-tf search: error: {expected}")
     assert not os.path.exists(tmp_path / "run")
 
 
