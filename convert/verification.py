@@ -4,6 +4,10 @@ The flatbuffer runs in LCE's own interpreter
 (``larq_compute_engine.tflite.python.interpreter.Interpreter``), the only
 Python runtime that has LCE's custom kernels; on x86 those are reference
 kernels, numerically the same as the ARM ones.
+
+Outputs that are not finite are an error, never a result (NaN logits agree
+with each other on argmax), and so are labels the model cannot predict: a
+classifier with K outputs is verified on K-class data only (:func:`check_labels`).
 """
 
 from __future__ import annotations
@@ -139,6 +143,26 @@ def tflite_outputs(data: bytes, x, *, num_threads: int = 1, output_name: str | N
     return _dequantize(outputs[index], interpreter.output_scales[index], interpreter.output_zero_points[index])
 
 
+def check_labels(num_outputs: int, y, num_classes: int | None = None) -> None:
+    """Refuse a label space the classifier does not have: ``num_classes`` (the dataset's classes, when known)
+    other than its ``num_outputs`` logits, or a label of ``y`` outside 0..num_outputs-1."""
+    fix = "verify on the dataset the model was trained on (its classes are the model's outputs)"
+    if num_classes is not None and num_classes != num_outputs:
+        raise ValueError(f"the data has {num_classes} classes but the model has {num_outputs} outputs; {fix}")
+    if y is not None and len(y) and (y.min() < 0 or y.max() >= num_outputs):
+        bad = int(y.max() if y.max() >= num_outputs else y.min())
+        raise ValueError(
+            f"the data has label {bad} but the model has {num_outputs} outputs (classes 0..{num_outputs - 1}); {fix}"
+        )
+
+
+def check_finite(outputs, what: str, fix: str) -> None:
+    """Refuse outputs with NaN or inf values: they agree on argmax and prove nothing."""
+    bad = ~np.isfinite(outputs)
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} of {bad.size} {what} outputs are not finite (NaN/inf); {fix}")
+
+
 def embedding_agreement(expected, got) -> dict:
     """Cosine similarity of each Keras embedding with its .tflite embedding: ``min_cosine``, ``mean_cosine``
     (a zero-length pair of embeddings counts as 1 when both are zero, else 0)."""
@@ -162,6 +186,7 @@ def verify(
     num_threads: int = 1,
     max_samples: int = 256,
     mode: str = "logits",
+    num_classes: int | None = None,
 ) -> dict:
     """Run ``model`` (Keras, ``training=False``) and ``tflite`` (LCE interpreter) on the same inputs and compare.
 
@@ -184,6 +209,8 @@ def verify(
         num_threads: interpreter threads (default 1).
         max_samples: compare at most this many examples, a positive integer (default 256).
         mode: "logits" (classifiers, default) or "embedding".
+        num_classes: the dataset's number of classes, when known; in ``mode="logits"`` it must equal the
+            model's outputs (default None: only the labels are checked against the outputs).
 
     Returns:
         dict with ``max_abs_diff``, ``mean_abs_diff``, ``num_samples``,
@@ -197,7 +224,9 @@ def verify(
         ValueError: an unknown ``mode``; ``tflite`` is not a TFLite flatbuffer; a model or flatbuffer
             with more than one input, or a flatbuffer with a fixed batch size other than 1; empty data,
             examples of another shape than the model's input, or a different number of labels and
-            images; or Keras and flatbuffer outputs that do not match (another model's .tflite).
+            images; or Keras and flatbuffer outputs that do not match (another model's .tflite); in
+            ``mode="logits"``, a label or ``num_classes`` outside the model's outputs (checked before running
+            the .tflite); Keras or .tflite outputs that are not finite.
         OSError: the .tflite file cannot be read.
     """
     if mode not in MODES:
@@ -212,13 +241,27 @@ def verify(
         raise ValueError("verify supports models with exactly one input")
     x, y = collect(data, max_samples, tuple(model.inputs[0].shape[1:]))
     output_name = model.output_names[0] if model.output_names else None
+    if mode == "logits":
+        check_labels(int(model.outputs[0].shape[-1]), y, num_classes)
     expected = keras_outputs(model, x)
+    check_finite(
+        expected,
+        "Keras",
+        "the model diverged in training: retrain it with a lower learning rate (bnas-tf train: "
+        "--set train_learning_rate=...) before converting",
+    )
     got = tflite_outputs(buffer, x, num_threads=num_threads, output_name=output_name)
     if expected.shape != got.shape:
         raise ValueError(
             f"Keras output shape {expected.shape} differs from the flatbuffer's {got.shape}: "
             "the .tflite was not converted from this model"
         )
+    check_finite(
+        got,
+        ".tflite",
+        "Keras's are finite, so the conversion is broken: do not deploy this .tflite; check the model with "
+        "`bnas-tf lint` and convert it again",
+    )
     diff = np.abs(expected.astype(np.float64) - got.astype(np.float64))
     report = {
         "num_samples": int(len(x)),

@@ -7,12 +7,15 @@ smoothing and, for cell networks, the DARTS auxiliary head (its loss weighted
 by ``auxiliary_weight``; the head is dropped from the returned model, so it
 never reaches the .tflite). With a recipe's ``kernel_loss`` (``cpnas``' paper profile), SPEC P4's
 kernel-level Child-Parent loss joins the cross-entropy (:func:`with_kernel_loss`). Keras progress bars,
-and a TensorBoard callback writing ``<run>/logs/train``.
+and a TensorBoard callback writing ``<run>/logs/train``. A loss or output that is not finite stops training
+with a one-line error naming the setting to lower (:class:`StopOnNonFinite`), and nothing of the run is saved
+as trained.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 
@@ -177,6 +180,36 @@ def _history(keras_history, output_names) -> dict:
     return {rename.get(key, key): [float(v) for v in values] for key, values in keras_history.history.items()}
 
 
+def diverged(what: str, value, recipe) -> ValueError:
+    """The error of a training whose ``what`` became ``value`` (not finite), naming the setting to lower."""
+    return ValueError(
+        f"training diverged: {what} became {value}; lower train_learning_rate (now {recipe.train_learning_rate:g}) "
+        "and train again (the network was not saved)"
+    )
+
+
+class StopOnNonFinite(tf.keras.callbacks.Callback):
+    """Keras's ``TerminateOnNaN``, raising: a training or validation loss that is not finite stops ``fit`` with
+    :func:`diverged`'s one-line error instead of finishing a NaN network as trained."""
+
+    def __init__(self, recipe):
+        super().__init__()
+        self.recipe, self.epoch = recipe, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise diverged(f"the loss at epoch {self.epoch + 1}, batch {batch + 1}", float(loss), self.recipe)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            if name.endswith("loss") and not math.isfinite(float(value)):
+                raise diverged(f"{name} after epoch {epoch + 1}", float(value), self.recipe)
+
+
 class _LearningRateLogger(tf.keras.callbacks.Callback):
     """Records the learning rate at each epoch's end into the logs (history and TensorBoard)."""
 
@@ -226,7 +259,7 @@ def train(
     train_data = _targets(bundle.train, bundle.num_classes, model.output_names)
     if recipe.train_steps_per_epoch:
         train_data = train_data.repeat()  # fixed-length epochs shorter or longer than one pass
-    callbacks = [_LearningRateLogger()]
+    callbacks = [StopOnNonFinite(recipe), _LearningRateLogger()]
     if log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir, write_graph=False, profile_batch=0))
     start = time.perf_counter()
@@ -245,10 +278,19 @@ def train(
 
 
 def accuracy(model, dataset) -> float:
-    """Top-1 accuracy of ``model``'s logits (inference mode) on a dataset of (image, label) batches."""
+    """Top-1 accuracy of ``model``'s logits (inference mode) on a dataset of (image, label) batches.
+
+    Raises:
+        ValueError: logits that are not finite (a diverged network has no accuracy), or an empty dataset.
+    """
     correct = seen = 0
     for x, y in dataset:
-        logits = model(x, training=False)
+        logits = np.asarray(model(x, training=False))
+        if not np.all(np.isfinite(logits)):
+            raise ValueError(
+                f"{int(np.sum(~np.isfinite(logits)))} of {logits.size} logits of {model.name} are not finite: the "
+                "network diverged; retrain it with a lower learning rate (train_learning_rate)"
+            )
         correct += int(np.sum(np.argmax(logits, axis=-1) == np.asarray(y).reshape(-1)))
         seen += int(x.shape[0])
     if not seen:
@@ -257,7 +299,8 @@ def accuracy(model, dataset) -> float:
 
 
 def train_and_save(genotype, recipe, run_dir: str, *, bundle=None, epochs=None, verbose=1) -> TrainResult:
-    """:func:`train`, then write model.keras, history.json and the ``train``/``keras`` parts of metrics.json."""
+    """:func:`train`, then write model.keras, history.json and the ``train``/``keras`` parts of metrics.json
+    (nothing when training diverged: a loss or logits that are not finite raise a ``ValueError`` first)."""
     bundle = bundle or load_training_data(recipe)
     result = train(
         genotype,
@@ -267,6 +310,10 @@ def train_and_save(genotype, recipe, run_dir: str, *, bundle=None, epochs=None, 
         log_dir=os.path.join(run_dir, run_folder.LOGS, "train"),
         verbose=verbose,
     )
+    keras = {  # measured before anything is written: non-finite logits stop here
+        "val_accuracy": accuracy(result.model, bundle.validation),
+        "test_accuracy": accuracy(result.model, bundle.test),
+    }
     result.model.save(os.path.join(run_dir, run_folder.MODEL))
     atomic_write_json(os.path.join(run_dir, run_folder.HISTORY), result.history)
     run_folder.update_metrics(
@@ -277,10 +324,7 @@ def train_and_save(genotype, recipe, run_dir: str, *, bundle=None, epochs=None, 
             "dataset": bundle.describe(),
             "final": {key: values[-1] for key, values in result.history.items() if values},
         },
-        keras={
-            "val_accuracy": accuracy(result.model, bundle.validation),
-            "test_accuracy": accuracy(result.model, bundle.test),
-        },
+        keras=keras,
     )
     return result
 

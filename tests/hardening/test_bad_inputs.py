@@ -57,13 +57,7 @@ class Context:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
-    inputs = tf.keras.Input((16, 16, 1))
-    x = tf.keras.layers.GlobalAveragePooling2D()(tf.keras.layers.Conv2D(4, 3, padding="same")(inputs))
-    tf.keras.Model(inputs, tf.keras.layers.Dense(10)(x)).save(folder / "good.keras")
-    inputs = tf.keras.Input((None, None, 1))
-    x = tf.keras.layers.GlobalAveragePooling2D()(tf.keras.layers.Conv2D(4, 3, padding="same")(inputs))
-    tf.keras.Model(inputs, tf.keras.layers.Dense(10)(x)).save(folder / "dynamic.keras")
-    (folder / "truncated.keras").write_bytes((folder / "good.keras").read_bytes()[:200])
+    _saved_models(folder)
     return {"bundle": data.load("digits", batch_size=32, search_split=True, max_examples=200), "models": str(folder)}
 
 
@@ -206,6 +200,31 @@ def _search_within_impossible_budget(c):
     tuner.search(c.bundle.search_weights, c.bundle.search_validation, steps_per_epoch=1, verbose=0)
     assert all(t.status == "FAILED" for t in tuner.oracle.trials.values())
     return tuner.best_genotype()
+
+
+def _saved_models(folder):
+    """good.keras (10 logits), dynamic.keras (no fixed input size), three.keras (3 logits), nan.keras (NaN
+    weights, as a diverged training leaves them) and truncated.keras (half a file)."""
+
+    def model(classes, input_shape=(16, 16, 1)):
+        inputs = tf.keras.Input(input_shape)
+        x = tf.keras.layers.GlobalAveragePooling2D()(tf.keras.layers.Conv2D(4, 3, padding="same")(inputs))
+        return tf.keras.Model(inputs, tf.keras.layers.Dense(classes)(x))
+
+    model(10).save(folder / "good.keras")
+    model(10, (None, None, 1)).save(folder / "dynamic.keras")
+    model(3).save(folder / "three.keras")
+    diverged = model(10)
+    diverged.set_weights([np.full_like(w, np.nan) for w in diverged.get_weights()])
+    diverged.save(folder / "nan.keras")
+    (folder / "truncated.keras").write_bytes((folder / "good.keras").read_bytes()[:200])
+
+
+TOY_TRAIN = ["max_examples=300", "train_epochs=1", "train_steps_per_epoch=3", "cells=2", "channels=8"]
+
+
+def _settings(*settings):
+    return [arg for setting in settings for arg in ("--set", setting)]
 
 
 API_CASES = [
@@ -882,6 +901,27 @@ CLI_CASES = [
         lambda c: (c.environ(KERASTUNER_TUNER_ID="worker0"), ["run", "-o", c.path("run")])[1],
         ["bnas-tf run does not run distributed (KERASTUNER_TUNER_ID set)", "bnas-tf search -o DIR"],
         lambda c: [c.path("run")],
+    ),
+    (
+        "cli-train-diverged",
+        lambda c: (
+            open(c.path("g.json"), "w").write(json.dumps(GENOTYPE)),
+            ["train", c.path("g.json"), *_settings(*TOY_TRAIN, "train_learning_rate=1e30"), "-o", c.path("run")],
+        )[1],
+        ["training diverged: the loss at epoch 1, batch", "became nan", "lower train_learning_rate (now 1e+30)"],
+        lambda c: [c.path("run", name) for name in ("model.keras", "genotype.json", "metrics.json", "history.json")],
+    ),
+    (
+        "cli-convert-verify-non-finite",
+        lambda c: ["convert", os.path.join(c.models, "nan.keras"), "-o", c.path("m.tflite"), "--verify-on", "digits"],
+        ["Keras outputs are not finite (NaN/inf)", "retrain it with a lower learning rate"],
+        None,
+    ),
+    (
+        "cli-convert-verify-label-space",
+        lambda c: ["convert", os.path.join(c.models, "three.keras"), "-o", c.path("m.tflite"), "--verify-on", "digits"],
+        ["the data has label 9 but the model has 3 outputs (classes 0..2)", "the dataset the model was trained on"],
+        None,
     ),
     (
         "cli-search-deploy-cost",
