@@ -8,6 +8,12 @@ picks the op by the Zeroise rule max(α_z / γ, α_1, ..., α_n) (P2 Eq. 4, on
 softmax weights as P2's code does), then keeps per node the 2 strongest
 incoming edges by their strongest non-Zeroise weight (DARTS); a kept edge
 whose choice is Zeroise stays Zeroise in the final network.
+
+An epoch that fails (a loss that is not finite, or an error after
+``max_retries_per_trial`` retries) gives no α to discretise: the search stops
+with :class:`~bnas_tf.tuners.failures.SearchStopped` naming the cause and the
+fix, and the epoch is not counted, so searching again in the same project runs
+it again from the last committed weights.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ from bnas_tf.space.genotype import Genotype
 from bnas_tf.space.networks import default_reduction_cells
 from bnas_tf.space.supernet import KINDS, CellSpace
 from bnas_tf.tuners import deployment as deployment_lib
+from bnas_tf.tuners import failures, scores
 from bnas_tf.tuners import keras_tuner_internals as internals
-from bnas_tf.tuners import scores
 from bnas_tf.tuners.keras_tuner_internals import TrialStatus
 from bnas_tf.tuners.state import AtomicOracleState
 from bnas_tf.tuners.supernet_tuner import SupernetTuner
@@ -70,7 +76,8 @@ class DifferentiableOracle(AtomicOracleState, kt.Oracle):
         gamma: γ >= 1 of the Zeroise rule; larger keeps fewer Zeroise edges (default 3.0, P2's code).
         seed: non-negative int or None (default).
         max_retries_per_trial: retries of a raising epoch (default 0), KerasTuner's.
-        max_consecutive_failed_trials: KerasTuner's (default 3).
+        max_consecutive_failed_trials: KerasTuner's (default 3); a failed epoch stops the search anyway (it
+            leaves no α to discretise).
         **kwargs: ``keras_tuner.Oracle``'s.
 
     Raises:
@@ -143,21 +150,29 @@ class DifferentiableOracle(AtomicOracleState, kt.Oracle):
         if trial.trial_id in internals.retry_queue(self):
             return self.save()
         self.running = None
-        if trial.status == TrialStatus.COMPLETED:
-            self.alpha = {
-                kind: [
-                    [float(trial.metrics.get_last_value(f"alpha_{kind}_{e}_{op}")) for op in range(self.space.num_ops)]
-                    for e in range(self.space.num_edges)
-                ]
-                for kind in KINDS
-            }
-            self.log.append({"epoch": self.epoch, "val_accuracy": trial.score, "alpha": self.alpha})
+        if trial.status != TrialStatus.COMPLETED:  # not counted: searching again runs this epoch again
+            self.save()
+            raise failures.stop(self, f"search epoch {self.epoch} failed", [trial])
+        self.alpha = {
+            kind: [
+                [float(trial.metrics.get_last_value(f"alpha_{kind}_{e}_{op}")) for op in range(self.space.num_ops)]
+                for e in range(self.space.num_edges)
+            ]
+            for kind in KINDS
+        }
+        self.log.append({"epoch": self.epoch, "val_accuracy": trial.score, "alpha": self.alpha})
         self.epoch += 1
         self.save()
 
+    def _check_consecutive_failures(self):
+        """A failed epoch stops the search in :meth:`end_trial`, once the state is saved (KerasTuner's check would
+        raise before)."""
+
     def genotype(self, name=None) -> Genotype:
-        alpha = self.alpha or {kind: [[0.0] * self.space.num_ops] * self.space.num_edges for kind in KINDS}
-        return discretise(self.space, alpha, self.gamma, name=name)
+        """The discretised α of the last finished epoch (a ValueError before one has finished)."""
+        if self.alpha is None:
+            raise ValueError("no search epoch has finished: there is no α to discretise; run search() first")
+        return discretise(self.space, self.alpha, self.gamma, name=name)
 
 
 def _alpha_of(trial_metrics, space: CellSpace) -> dict:

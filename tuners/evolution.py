@@ -23,6 +23,11 @@ generation. Choices the paper leaves open, made here:
   is kept), so trials are not spent on known genes.
 - A failed trial (KerasTuner status FAILED: a NaN/inf loss, or an error
   after ``max_retries_per_trial`` retries) gets fitness 0 for selection.
+  A generation whose every individual failed has no valid measurement to
+  breed from: the search stops with
+  :class:`~bnas_tf.tuners.failures.SearchStopped` (the cause and the fix),
+  and the generation is handed out again when the search goes on (its failed
+  trials stay recorded and do not count toward ``max_trials``).
 - When every individual of the generation is handed out, the oracle answers
   IDLE only while one of them still runs on another worker (KerasTuner
   re-asks at once, so an IDLE with nothing running would spin forever); an
@@ -44,6 +49,7 @@ import time
 
 import keras_tuner
 import numpy as np
+import tensorflow as tf
 
 from bnas_tf import arguments
 from bnas_tf.data import DataBundle
@@ -53,8 +59,8 @@ from bnas_tf.space.genotype import WidthGenotype
 from bnas_tf.space.quantizers import Binarization
 from bnas_tf.space.quantizers import get as get_binarization
 from bnas_tf.tuners import deployment as deployment_lib
+from bnas_tf.tuners import failures, scores
 from bnas_tf.tuners import keras_tuner_internals as internals
-from bnas_tf.tuners import scores
 from bnas_tf.tuners.evolution_operators import (
     MAX_DRAWS,
     RATIOS,
@@ -124,6 +130,8 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
         seed: non-negative int (0 included, unlike KerasTuner's ``seed or random``); the same
             fitness values every run also need ``bnas_tf.enable_determinism``. Default None.
         max_retries_per_trial, max_consecutive_failed_trials: KerasTuner's (defaults 0 and 3).
+        deployment: the tuner's :class:`~bnas_tf.tuners.DeploymentObjective` or None (default); only names the
+            budget when a generation's every gene was over it.
 
     Raises:
         ValueError: an unknown backbone, a count that is not a positive integer, a ``mutation_rate``
@@ -142,6 +150,7 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
         seed: int | None = None,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
+        deployment=None,
     ):
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r}; known backbones: {', '.join(BACKBONES)}")
@@ -170,6 +179,11 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
         self._keep_seed(seed)
+        self.deployment = deployment_lib.get(deployment)
+        self.planned_trials = self.max_trials
+        # trials of generations whose every individual failed: recorded, but not counted toward max_trials
+        self.discarded = []
+        self._stopping = None  # the SearchStopped that end_trial raises once the state is saved
         # One entry per generation so far: {"genes": [[ratio, ...], ...], "trial_ids": [id or None, ...]}.
         self.populations = []
         # trial_id -> fitness of every finished trial (0.0 for FAILED).
@@ -236,31 +250,61 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
         return float(trial.metrics.get_last_value(name))
 
     def _check_consecutive_failures(self):
-        """KerasTuner's limit, not counting genes the deployment budget rejected (they did not fail to train)."""
-        failures = 0
+        """KerasTuner's limit, not counting genes the deployment budget rejected (they did not fail to train).
+        Only the latest failures count (a search resumed after a stop goes on), and the stop waits for
+        :meth:`end_trial` to save the state."""
+        failed = []
         for trial_id in internals.ended_trial_ids(self):
             trial = self.trials[trial_id]
             if deployment_lib.is_rejected(trial):
                 continue
-            failures = failures + 1 if trial.status == TrialStatus.FAILED else 0
-            if failures == self.max_consecutive_failed_trials:
-                raise RuntimeError(
-                    f"Number of consecutive failures exceeded the limit of "
-                    f"{self.max_consecutive_failed_trials}.\n" + (trial.message or "")
-                )
+            failed = failed + [trial] if trial.status == TrialStatus.FAILED else []
+        if self.max_consecutive_failed_trials and len(failed) >= self.max_consecutive_failed_trials:
+            self._stopping = failures.stop(
+                self,
+                f"{len(failed)} consecutive trials failed "
+                f"(max_consecutive_failed_trials={self.max_consecutive_failed_trials})",
+                failed,
+                self.deployment,
+            )
 
     # --- results coming back
 
     @synchronized
     def end_trial(self, trial):
+        self._stopping = None
         super().end_trial(trial)
         ended = self.trials[trial.trial_id]
         if ended.status == TrialStatus.COMPLETED:
             self.fitness[ended.trial_id] = float(ended.score)
         elif ended.status == TrialStatus.FAILED:
             self.fitness[ended.trial_id] = 0.0  # failed genes score 0 (module docstring)
+            self._drop_failed_generation()
         self.save()
         self._write_search_log()
+        if self._stopping is not None:  # raised only now, with the trial's end and the state on disk
+            stopping, self._stopping = self._stopping, None
+            raise stopping
+
+    def _drop_failed_generation(self):
+        """A finished generation whose every individual failed gives nothing to breed from: the search stops, and
+        the generation's genes are handed out again when it goes on (the failed trials stay recorded)."""
+        generation = len(self.populations) - 1
+        ids = self.populations[generation]["trial_ids"]
+        if any(tid is None or tid not in self.fitness for tid in ids):
+            return
+        trials = [self.trials[tid] for tid in ids]
+        if any(t.status != TrialStatus.FAILED for t in trials):
+            return
+        self._stopping = self._stopping or failures.stop(  # a consecutive-failure stop names its limit first
+            self,
+            f"every individual of generation {generation} failed ({len(ids)} gene{'s' * (len(ids) != 1)})",
+            trials,
+            self.deployment,
+        )
+        self.discarded += ids  # their fitness (0) stays recorded; the generation no longer points to them
+        self.max_trials = self.planned_trials + len(self.discarded)
+        self.populations[generation]["trial_ids"] = [None] * len(ids)
 
     # --- state
 
@@ -270,6 +314,7 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
             "backbone": self.backbone,
             "populations": json.loads(json.dumps(self.populations)),
             "fitness": dict(self.fitness),
+            "discarded": list(self.discarded),
         }
         return state
 
@@ -283,6 +328,8 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
             )
         self.populations = saved["populations"]
         self.fitness = {tid: float(f) for tid, f in saved["fitness"].items()}
+        self.discarded = list(saved.get("discarded", []))
+        self.max_trials = self.planned_trials + len(self.discarded)
 
     # --- search log
 
@@ -322,6 +369,30 @@ class EvolutionOracle(AtomicOracleState, keras_tuner.Oracle):
 
 
 # ----------------------------------------------------------------- tuner
+
+
+def _check_labels(validation_data, num_classes):
+    """Refuse validation labels outside 0..num_classes-1 before any trial (every trial would fail on them). Only
+    integer class ids of arrays or of a dataset of known, finite length are read."""
+    if isinstance(validation_data, tf.data.Dataset):
+        if int(validation_data.cardinality()) < 0 or not isinstance(validation_data.element_spec, tuple):
+            return
+        if not validation_data.element_spec[1].dtype.is_integer:
+            return
+        labels = [np.asarray(element[1]).ravel() for element in validation_data]
+    elif isinstance(validation_data, (tuple, list)) and len(validation_data) >= 2:
+        labels = [np.asarray(validation_data[1]).ravel()]
+    else:
+        return
+    labels = np.concatenate(labels) if labels else np.zeros(0, dtype=int)
+    if labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
+        return
+    if labels.min() < 0 or labels.max() >= num_classes:
+        bad = labels.max() if labels.max() >= num_classes else labels.min()
+        raise ValueError(
+            f"validation_data has label {int(bad)} outside 0..{num_classes - 1}; pass num_classes= the number of "
+            "classes, or labels 0..num_classes-1"
+        )
 
 
 class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, WidthCandidates, keras_tuner.Tuner):
@@ -443,6 +514,7 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, WidthCandidate
             seed=seed,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            deployment=self.deployment,
         )
         super().__init__(oracle, **kwargs)
         self.seed = oracle.seed  # restored from the saved state on reload
@@ -463,6 +535,7 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, WidthCandidate
                     "pass validation_data= (or validation_split=) to search()"
                 )
             self._read_data_shapes(fit_args, fit_kwargs)
+            _check_labels(fit_kwargs.get("validation_data"), self.num_classes)
         return super().search(*fit_args, **fit_kwargs)
 
     def on_search_begin(self):
@@ -490,7 +563,9 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, WidthCandidate
         measured = self.evaluate_candidate(genotype, *fit_args, callbacks=callbacks, **fit_kwargs)
         accuracy, flops = float(measured["val_accuracy"]), float(measured["flops"])
         if not math.isfinite(accuracy):
-            raise keras_tuner.errors.FailedTrialError(f"val_accuracy is {accuracy} for {list(genotype.ratios)}")
+            raise keras_tuner.errors.FailedTrialError(
+                f"val_accuracy is not finite ({accuracy}) for {list(genotype.ratios)}"
+            )
         base_flops = self.base_flops()
         penalised = accuracy
         if self.deployment is not None and self.deployment.penalty:  # max(acc - both penalties, 0) below

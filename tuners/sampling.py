@@ -27,7 +27,12 @@ round. Failed samples (NaN loss, exceptions: KerasTuner's FAILED status) are
 left out of the means; an op with no valid measurement in a round gets the
 lowest mean of its edge (it is the first to be abandoned). A raising group is
 INVALID first and retried up to ``max_retries_per_trial`` times;
-``max_consecutive_failed_trials`` counts failed groups, not paths.
+``max_consecutive_failed_trials`` counts failed groups, not paths. A round in
+which every path failed has no valid measurement: it is neither scored nor
+pruned, and the search stops with :class:`~bnas_tf.tuners.failures.SearchStopped`
+(the cause, e.g. a loss that is not finite, and the fix); the round's groups are
+dropped, so searching again in the same project samples the round anew while
+its failed trials stay recorded.
 
 All decisions are JSON state (``get_state``/``set_state``); the random draws
 derive from (seed, round, repetition), so a resumed search samples the same. The
@@ -48,6 +53,7 @@ from bnas_tf import arguments
 from bnas_tf.files import atomic_write_json
 from bnas_tf.space.supernet import KINDS, CellSpace
 from bnas_tf.tuners import deployment as deployment_lib
+from bnas_tf.tuners import failures
 from bnas_tf.tuners import keras_tuner_internals as internals
 from bnas_tf.tuners.keras_tuner_internals import TrialStatus, synchronized
 from bnas_tf.tuners.state import AtomicOracleState
@@ -110,6 +116,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
             **kwargs,
         )
         self._keep_seed(seed)
+        self.deployment = deployment
         self.space = space
         self.repetitions = repetitions
         self.warmup_epochs = warmup_epochs
@@ -121,6 +128,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
             for edge in range(space.num_edges):
                 self.hyperparameters.Choice(edge_name(kind, edge), list(space.op_set))
         self._requesting = None
+        self._stopping = None  # the SearchStopped that end_trial raises once the state is saved
         self._reset_search_state()
 
     # --- search state ---------------------------------------------------------
@@ -140,6 +148,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         self.layout = None
         self.mixed_trial = None
         self.epochs_done = 0
+        self.attempt = 0  # how often the current round was sampled anew after a round with no measurement
         self.log = []
 
     def _search_state(self) -> dict:
@@ -160,6 +169,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
                 "layout",
                 "mixed_trial",
                 "epochs_done",
+                "attempt",
                 "log",
             )
         }
@@ -252,7 +262,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
             ]
             for kind_index, kind in enumerate(KINDS)
         }
-        group_id = f"r{self.round}t{repetition}"
+        group_id = f"r{self.round}t{repetition}" + (f"a{self.attempt}" if self.attempt else "")
         self.groups[group_id] = {
             "owner": owner,
             "round": self.round,
@@ -345,6 +355,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
 
     @synchronized
     def end_trial(self, trial):
+        self._stopping = None
         super().end_trial(trial)
         trial = self.trials[trial.trial_id]
         if trial.trial_id in internals.retry_queue(self):
@@ -355,11 +366,15 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         elif values.get("phase") == "sample":
             self._end_sample(trial)
         self.save()
+        if self._stopping is not None:  # raised only now, with the trial's end and the state on disk
+            stopping, self._stopping = self._stopping, None
+            raise stopping
 
     def _check_consecutive_failures(self):
         """KerasTuner's limit, counted in groups: a group's paths train together and fail together, so a
-        failed group (or mixed-mode epoch) is one failure, however many paths it has."""
-        failures, last, members = 0, None, 0
+        failed group (or mixed-mode epoch) is one failure, however many paths it has. Only the latest failures
+        count (a search resumed after a stop goes on), and the stop waits for :meth:`end_trial` to save."""
+        failed, last, members, whole = [], None, 0, False
         rejected = {}  # per group: paths the deployment budget rejected (not failures; the rest is the group)
         for trial in self.trials.values():
             if deployment_lib.is_rejected(trial):
@@ -370,20 +385,25 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
             if deployment_lib.is_rejected(trial):
                 continue
             if trial.status != TrialStatus.FAILED:
-                failures, last = 0, None
+                failed, last = [], None
                 continue
             values = trial.hyperparameters.values
             unit = values.get("group", trial_id)
             if unit != last:
-                failures, last, members = failures + 1, unit, 0
+                last, members = unit, 0
+                failed.append([])
             members += 1
+            failed[-1].append(trial)
             # stop once the whole group (less its rejected paths) is marked failed
             whole = members >= values.get("group_size", 1) - rejected.get(values.get("group"), 0)
-            if self.max_consecutive_failed_trials and failures >= self.max_consecutive_failed_trials and whole:
-                raise RuntimeError(
-                    f"{failures} consecutive groups of sampled paths failed (max_consecutive_failed_trials="
-                    f"{self.max_consecutive_failed_trials}); the last: {trial.message}"
-                )
+        if self.max_consecutive_failed_trials and len(failed) >= self.max_consecutive_failed_trials and whole:
+            self._stopping = failures.stop(
+                self,
+                f"{len(failed)} consecutive groups of sampled paths failed "
+                f"(max_consecutive_failed_trials={self.max_consecutive_failed_trials})",
+                failed[-1],
+                self.deployment,
+            )
 
     def _end_mixed(self, trial):
         if trial.status == TrialStatus.COMPLETED:
@@ -423,6 +443,9 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
 
     # --- scoring and pruning ----------------------------------------------------
     def _finish_round(self, round_groups):
+        measured = [v for g in round_groups for v in g["results"].values() if v is not None and np.isfinite(v)]
+        if not measured:
+            return self._drop_round(round_groups)
         record = {"round": self.round, "edges": {}}
         for kind in KINDS:
             for edge, cands in enumerate(self.candidates[kind]):
@@ -461,6 +484,7 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         self.total_samples += sum(g["size"] for g in round_groups)
         self.log.append(record)
         self.round += 1
+        self.attempt = 0
         self.next_repetition = 0
         self.candidates = None
         self.groups = {gid: g for gid, g in self.groups.items() if g["round"] >= self.round}
@@ -469,6 +493,22 @@ class SamplingOracle(AtomicOracleState, kt.Oracle):
         elif self.finetune_epochs:
             self.phase, self.phase_epoch = "finetune", 0
         self._write_log()
+
+    def _drop_round(self, round_groups):
+        """A round in which every path failed: nothing is scored or pruned and the search stops; the round's
+        groups are dropped (their trials stay FAILED), so searching again samples the round anew."""
+        trials = [self.trials[trial_id] for g in round_groups for trial_id in g["issued"]]
+        self._stopping = self._stopping or failures.stop(  # a consecutive-failure stop names its limit first
+            self,
+            f"every sampled path of round {self.round} failed ({len(trials)} path{'s' * (len(trials) != 1)})",
+            trials,
+            self.deployment,
+        )
+        self.groups = {gid: g for gid, g in self.groups.items() if g["round"] != self.round}
+        self.epochs_done -= len(round_groups)
+        self.next_repetition = 0
+        self.candidates = None
+        self.attempt += 1
 
     def round_scores(self, kind, edge, remaining, mean_values, in_sampled) -> np.ndarray:
         """Scores of the edge's remaining ops after a round; the lowest is abandoned. ``mean_values``: each op's

@@ -323,7 +323,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
         if not group:
             return
         layout, routes, active = self._routes(group)
-        accuracies = []
+        accuracies, diverged = [], None
         try:
             for trainer in self._trainers():
                 trainer.supernet.set_paths(layout, routes, sampled_paths=len(group))
@@ -332,14 +332,13 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
                 result = trainer.train_paths(train_data, steps)
                 trainer.restore_statistics(frozen)
                 if not np.all(np.isfinite(result["losses"])):
-                    return self._fail(
-                        group,
-                        TrialStatus.FAILED,
-                        f"training loss became {result['loss']} (NaN/inf): the sampled paths diverged",
-                    )
+                    diverged = f"training loss became {result['loss']} (NaN/inf): the sampled paths diverged"
+                    break
                 accuracies.append(self.score_paths(trainer, validation_data)[: len(group)])
         except Exception as error:  # KerasTuner's retry mechanism (INVALID: retried up to max_retries_per_trial)
             return self._fail(group, TrialStatus.INVALID, f"{type(error).__name__}: {error}")
+        if diverged is not None:  # ended outside the try: the oracle may stop the search (failures.SearchStopped)
+            return self._fail(group, TrialStatus.FAILED, diverged)
         _collect()
         metrics = [
             self.with_deployment(m, c, self.objective_name) for m, c in zip(self.path_metrics(*accuracies), costs)

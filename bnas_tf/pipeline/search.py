@@ -6,7 +6,11 @@ tuner from the recipe's fields (SPEC P1: ``OperationPruning``, P4:
 wrapped with :class:`TrialLines`, which prints one line per finished trial
 and writes its metrics as TensorBoard scalars (``<run>/logs/search``).
 The search writes ``genotype.json``, ``search_log.json`` and the ``search``
-part of ``metrics.json`` into the run folder.
+part of ``metrics.json`` into the run folder. A search that stops because a
+round had no valid measurement (:class:`~bnas_tf.tuners.failures.SearchStopped`)
+writes none of them: it raises a one-line ``ValueError`` naming the recipe
+setting to change, and the trials stay in ``<run>/search`` for a rerun with the
+same ``--output`` to go on from.
 """
 
 from __future__ import annotations
@@ -25,7 +29,14 @@ from bnas_tf.face.tuners import FaceOperationPruning
 from bnas_tf.files import atomic_write_json
 from bnas_tf.pipeline import run_folder
 from bnas_tf.space.supernet import CellSpace
-from bnas_tf.tuners import ChildParent, DeploymentObjective, Differentiable, OperationPruning, keras_tuner_internals
+from bnas_tf.tuners import (
+    ChildParent,
+    DeploymentObjective,
+    Differentiable,
+    OperationPruning,
+    failures,
+    keras_tuner_internals,
+)
 from bnas_tf.tuners.evolution import Evolution
 
 _HIDDEN_VALUES = ("phase", "round", "repetition", "epoch", "generation")
@@ -39,7 +50,12 @@ class TrialLines:
         self._line_writer = tf.summary.create_file_writer(log_dir) if log_dir else None
 
     def on_trial_end(self, trial):
-        super().on_trial_end(trial)
+        try:
+            super().on_trial_end(trial)
+        finally:  # the trial that stopped the search (failures.SearchStopped) gets its line too
+            self._trial_line(trial)
+
+    def _trial_line(self, trial):
         trial = self.oracle.get_trial(trial.trial_id)  # with its metrics; on a distributed worker, from the chief
         metrics = _scalar_metrics(trial)
         step = getattr(self, "_line_count", 0)
@@ -312,7 +328,10 @@ def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResu
     if verbose:
         print(f"search: {recipe.strategy} ({recipe.paper}) on {bundle.describe()}", flush=True)
     start = time.perf_counter()
-    _run_tuner(tuner, recipe, bundle, os.path.join(run_dir, run_folder.LOGS, "search"), verbose)
+    try:
+        _run_tuner(tuner, recipe, bundle, os.path.join(run_dir, run_folder.LOGS, "search"), verbose)
+    except failures.SearchStopped as stopped:
+        raise ValueError(stopped_message(stopped, recipe, run_dir)) from None
     seconds = time.perf_counter() - start
     if is_distributed_worker():  # the chief holds the search state and writes the results
         return SearchResult(genotype=None, log={}, seconds=seconds, tuner=tuner)
@@ -341,6 +360,21 @@ def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResu
         },
     )
     return SearchResult(genotype=genotype, log=log, seconds=seconds, tuner=tuner)
+
+
+def stopped_message(stopped: failures.SearchStopped, recipe, run_dir: str) -> str:
+    """The one line of a search that stopped with no valid measurement, with the fix in the recipe's settings."""
+    if stopped.kind == failures.DIVERGED:
+        fix = f"lower search_learning_rate (now {recipe.search_learning_rate:g})"
+    elif stopped.kind == failures.OVER_BUDGET:
+        cheaper = "a smaller width_multiplier" if recipe.strategy == "evolution" else "fewer search_cells or channels"
+        fix = f"raise deploy_budget (now {recipe.deploy_budget}), or search a cheaper space ({cheaper})"
+    else:
+        fix = stopped.fix
+    return (
+        f"{stopped.what}: {stopped.cause}; {fix}; the trials stay in {os.path.join(run_dir, run_folder.SEARCH_DIR)} "
+        f"and a rerun with --output {run_dir} goes on from them"
+    )
 
 
 # --- bnas-tf search (arguments: bnas_tf.pipeline.commands) ---------------------------

@@ -195,11 +195,27 @@ def _face_spec(ctx):
 
 # (id, call(ctx), error type, substrings, paths that must not exist afterwards)
 def _search_within_impossible_budget(c):
-    """Every path is over a 1-byte budget: all fail before training, and no winner can be returned."""
+    """Every path is over a 1-byte budget: all fail before training, round 0 has no measurement and the search
+    stops (its trials stay recorded)."""
     tuner = c.tuner("budget", binarization="W1/A1", deployment=DeploymentObjective("size_bytes", budget=1))
-    tuner.search(c.bundle.search_weights, c.bundle.search_validation, steps_per_epoch=1, verbose=0)
-    assert all(t.status == "FAILED" for t in tuner.oracle.trials.values())
+    try:
+        tuner.search(c.bundle.search_weights, c.bundle.search_validation, steps_per_epoch=1, verbose=0)
+    finally:
+        assert tuner.oracle.trials and all(t.status == "FAILED" for t in tuner.oracle.trials.values())
     return tuner.best_genotype()
+
+
+def _diverging_search(c):
+    """A learning rate of 1e30: round 0's every path has a NaN loss."""
+    tuner = c.tuner("diverged", overwrite=True, learning_rate=1e30)
+    tuner.search(c.bundle.search_weights, c.bundle.search_validation, steps_per_epoch=2, verbose=0)
+
+
+def _evolution_labels_beyond_classes(c):
+    tuner = Evolution(
+        "vgg_small", num_classes=3, width_multiplier=0.0625, epochs_per_candidate=1, directory=c.path("e")
+    )
+    tuner.search(c.bundle.train, validation_data=c.bundle.validation)
 
 
 def _saved_models(folder):
@@ -221,6 +237,14 @@ def _saved_models(folder):
 
 
 TOY_TRAIN = ["max_examples=300", "train_epochs=1", "train_steps_per_epoch=3", "cells=2", "channels=8"]
+TOY_SEARCH = [
+    "max_examples=300",
+    "search_steps_per_epoch=2",
+    "search_cells=2",
+    "search_channels=4",
+    "op_set=zero,conv_3x3",
+    "search_epochs=1",
+]
 
 
 def _settings(*settings):
@@ -556,6 +580,24 @@ API_CASES = [
         lambda c: Evolution("vgg_huge", directory=c.path("e")),
         ValueError,
         ["unknown backbone 'vgg_huge'", "known backbones"],
+        None,
+    ),
+    (
+        "evolution-labels-beyond-classes",
+        _evolution_labels_beyond_classes,
+        ValueError,
+        ["validation_data has label 9 outside 0..2", "pass num_classes= the number of classes"],
+        lambda c: [c.path("e", "untitled_project", "trial_0000")],
+    ),
+    (
+        "search-round-diverged",
+        _diverging_search,
+        ValueError,
+        [
+            "every sampled path of round 0 failed (1 path): the loss is not finite (the network diverged)",
+            "lower the learning rate",
+            "searching again there goes on from them",
+        ],
         None,
     ),
     # deployment objectives
@@ -910,6 +952,23 @@ CLI_CASES = [
         )[1],
         ["training diverged: the loss at epoch 1, batch", "became nan", "lower train_learning_rate (now 1e+30)"],
         lambda c: [c.path("run", name) for name in ("model.keras", "genotype.json", "metrics.json", "history.json")],
+    ),
+    (
+        "cli-search-diverged",
+        lambda c: [
+            "search",
+            "--recipe",
+            "binary_darts",
+            *_settings(*TOY_SEARCH, "search_learning_rate=1e30"),
+            "-o",
+            c.path("run"),
+        ],
+        [
+            "search epoch 0 failed: the loss is not finite",
+            "lower search_learning_rate (now 1e+30)",
+            "a rerun with --output",
+        ],
+        lambda c: [c.path("run", name) for name in ("genotype.json", "search_log.json")],
     ),
     (
         "cli-convert-verify-non-finite",
