@@ -44,10 +44,8 @@ def _check_options(args) -> None:
     arguments.count("num_threads", args.threads)
     if args.verify_on:
         arguments.count("--max-samples", args.max_samples)
-        if not 0.0 <= args.min_agreement <= 1.0:
-            raise ValueError(f"--min-agreement must be a fraction in [0, 1] (got {args.min_agreement})")
-        if not -1.0 <= args.min_cosine <= 1.0:
-            raise ValueError(f"--min-cosine must be in [-1, 1] (got {args.min_cosine})")
+        arguments.number("--min-agreement", args.min_agreement)  # finite; above 1 makes any check fail (exit 1)
+        arguments.number("--min-cosine", args.min_cosine)
     if args.benchmark:
         arguments.count("--runs", args.runs)
 
