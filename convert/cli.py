@@ -16,11 +16,13 @@ from bnas_tf.convert.benchmarking import benchmark
 from bnas_tf.convert.export import to_tflite
 from bnas_tf.convert.inspection import inspect
 from bnas_tf.convert.loading import load_model
-from bnas_tf.convert.verification import verify
+from bnas_tf.convert.verification import check_labels, verify
 from bnas_tf.native_logs import converter_output_hidden
 
 
-def _verification_data(name: str, model, data_dir):
+def _verification_data(name: str, model, data_dir, *, embedding: bool = False):
+    """The test split of dataset ``name`` at the model's input size, refused before anything is converted when its
+    channels (or, for a classifier, its classes) are not the model's."""
     height, width, channels = (int(d) for d in model.inputs[0].shape[1:])
     bundle = data_lib.load(name, image_size=(height, width), data_dir=data_dir, batch_size=64)
     if tuple(bundle.input_shape)[-1] != channels:
@@ -28,7 +30,9 @@ def _verification_data(name: str, model, data_dir):
             f"{name} has {bundle.input_shape[-1]}-channel images but the model takes {channels} channels; "
             "verify on a dataset like the one the model was trained on"
         )
-    return bundle.test
+    if not embedding:
+        check_labels(int(model.outputs[0].shape[-1]), None, bundle.num_classes)
+    return bundle.test, bundle.num_classes
 
 
 def _kilobytes(size: int) -> str:
@@ -53,9 +57,11 @@ def _check_options(args) -> None:
 def run(args) -> int:
     _check_options(args)
     model = load_model(args.model)
-    data = (
-        _verification_data(args.verify_on, model, args.data_dir) if args.verify_on else None
-    )  # fail before converting
+    data, num_classes = (  # fail before converting
+        _verification_data(args.verify_on, model, args.data_dir, embedding=args.embedding)
+        if args.verify_on
+        else (None, None)
+    )
     with converter_output_hidden():
         to_tflite(model, args.output, target=args.target, weights=args.weights)
     info = inspect(args.output, model=model)
@@ -91,7 +97,9 @@ def run(args) -> int:
             )
             status = 1
     elif args.verify_on:
-        result = verify(model, args.output, data, num_threads=args.threads, max_samples=args.max_samples)
+        result = verify(
+            model, args.output, data, num_threads=args.threads, max_samples=args.max_samples, num_classes=num_classes
+        )
         line = (
             f"verify on {args.verify_on} ({result['num_samples']} samples): top-1 agreement "
             f"{result['top1_agreement']:.2%}, max |logit diff| {result['max_abs_diff']:.3g}, "

@@ -45,7 +45,7 @@ class ChildParentOracle(SamplingOracle):
     objective_name = "score"
 
     def __init__(self, space: CellSpace, *, repetitions: int = 3, beta: float = 2.0, **kwargs):
-        self.beta = float(beta)
+        self.beta = arguments.finite_number("beta", beta)
         super().__init__(
             space, repetitions=repetitions, warmup_epochs=0, finetune_epochs=0, halve_candidates=False, **kwargs
         )
@@ -108,7 +108,7 @@ class ChildParent(SupernetTuner):
         kernel_loss_lambda: float | None = None,
         **kwargs,
     ):
-        self.beta = float(beta)
+        self.beta = arguments.finite_number("beta", beta)
         if kernel_loss_lambda is not None:
             arguments.number("kernel_loss_lambda", kernel_loss_lambda, minimum=0.0)
         self.kernel_loss_lambda = kernel_loss_lambda

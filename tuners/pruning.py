@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bnas_tf import arguments
 from bnas_tf.space.supernet import CellSpace
 from bnas_tf.tuners import scores
 from bnas_tf.tuners.deployment import DeploymentObjective
@@ -65,7 +66,7 @@ class OperationPruningOracle(SamplingOracle):
         **kwargs,
     ):
         self.ucb = bool(ucb)
-        self.delta = float(delta)
+        self.delta = arguments.finite_number("delta", delta)
         if self.ucb:
             warmup_epochs = 0  # SPEC P1 step 2d: the 1-bit (UCB) search skips the warm-up, O_smaller = O
         super().__init__(

@@ -106,10 +106,10 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
         self.binarization = get_binarization(binarization)
         self.num_classes = num_classes
         self.training_settings = dict(
-            learning_rate=learning_rate,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            alpha_learning_rate=alpha_learning_rate,
+            learning_rate=arguments.finite_number("learning_rate", learning_rate, strict=True),
+            momentum=arguments.finite_number("momentum", momentum),
+            weight_decay=arguments.finite_number("weight_decay", weight_decay),
+            alpha_learning_rate=arguments.finite_number("alpha_learning_rate", alpha_learning_rate),
         )
         self.partial_channels = partial_channels
         self.steps_per_epoch = steps_per_epoch

@@ -381,6 +381,7 @@ def stopped_message(stopped: failures.SearchStopped, recipe, run_dir: str) -> st
 def run(args) -> int:
     recipe = run_folder.recipe_from_args(args)
     bundle = load_search_data(recipe)  # a missing dataset fails before the run folder gets any file
+    recipe.check_images(*bundle.input_shape[:2])  # so do images too small for the networks
     run_dir = run_folder.prepare_output(args.output, f"search-{recipe.name}")
     run_folder.update_metrics(run_dir, recipe=recipe.name, profile=args.profile, settings=recipe.settings())
     result = search(recipe, run_dir, bundle=bundle, verbose=0 if args.quiet else 1)

@@ -54,3 +54,37 @@ def test_run_recipe_checks_the_search_data_before_writing(tmp_path):
     with pytest.raises(ValueError, match=r"^8x8 images are too small for the search network's 4 halvings"):
         run.run_recipe(recipe, str(tmp_path / "run"), search_bundle=bundle, verbose=0)
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_search_command_checks_the_search_data_before_writing(tmp_path, monkeypatch):
+    from bnas_tf.pipeline import search
+    from bnas_tf.pipeline.cli import build_parser
+
+    x = np.zeros((40, 8, 8), np.uint8)  # 8x8 images: 4 halvings need 16x16
+    monkeypatch.setattr(search, "load_search_data", lambda recipe: data.from_arrays(x, np.arange(40) % 2))
+    args = build_parser().parse_args(
+        ["search", "--set", "search_cells=4", "--set", "search_reduction_cells=0,1,2,3", "-o", str(tmp_path / "run")]
+    )
+    with pytest.raises(ValueError, match=r"^8x8 images are too small for the search network's 4 halvings"):
+        search.run(args)
+    assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    "tuner,settings,message",
+    [
+        ("OperationPruning", {"delta": float("nan")}, "delta must be a finite number >= 0"),
+        ("ChildParent", {"beta": float("inf")}, "beta must be a finite number >= 0"),
+        ("ChildParent", {"learning_rate": -0.1}, "learning_rate must be a finite number > 0"),
+        ("OperationPruning", {"momentum": float("nan")}, "momentum must be a finite number >= 0"),
+        ("OperationPruning", {"alpha_learning_rate": -1.0}, "alpha_learning_rate must be a finite number >= 0"),
+    ],
+)
+def test_tuners_refuse_bad_numbers_before_any_training(tuner, settings, message, tmp_path):
+    from bnas_tf import tuners
+    from bnas_tf.space.supernet import CellSpace
+
+    space = CellSpace(op_set=("conv_3x3", "identity"), cells=2, channels=4, nodes=2, reduction_cells=(1,))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        getattr(tuners, tuner)(space, directory=str(tmp_path), project_name="p", **settings)
+    assert not os.listdir(tmp_path)
