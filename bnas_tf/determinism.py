@@ -1,14 +1,14 @@
 """Bit-for-bit repeatable runs: TensorFlow's op determinism, with one thread per op and between ops.
 
-A seed fixes every decision an oracle takes (its draws derive from the seed, the round and the repetition)
-and the supernet's initial weights, but not how the kernels round: the same seeded search ended with three
-different sets of weights with 1, 2 and 3 intra-op threads (measured, 2 cores), and on CI two identical
-seeded searches in one process with the default threads once ended with different genotypes, although
-``tf.config.experimental.enable_op_determinism`` was on. A search's scores are accuracies on a few hundred
-images, so one flipped prediction can change which op an edge abandons. With a single thread an op's
-floating-point sums have one order, whatever else the machine runs. It costs speed (see
-``benchmarks/README.md``), so it is an option: ``bnas-tf search --deterministic`` or, at the top of a script,
-:func:`enable_determinism`.
+A seed fixes every decision an oracle takes (its draws derive from the seed, the round and the repetition), the
+supernet's initial weights and the order of the training data (:mod:`bnas_tf.data.passes`: each pass is shuffled by
+the seed and a key saved with the search state, so a resumed search reads the same batches), but not how the kernels
+round: the same seeded search ended with three different sets of weights with 1, 2 and 3 intra-op threads (measured,
+2 cores), and on CI two identical seeded searches in one process with the default threads once ended with different
+genotypes, although ``tf.config.experimental.enable_op_determinism`` was on. A search's scores are accuracies on a
+few hundred images, so one flipped prediction can change which op an edge abandons. With a single thread an op's
+floating-point sums have one order, whatever else the machine runs. It costs speed (see ``benchmarks/README.md``),
+so it is an option: ``bnas-tf search --deterministic`` or, at the top of a script, :func:`enable_determinism`.
 """
 
 from __future__ import annotations

@@ -49,14 +49,16 @@ def trainable_batch(size: int) -> int:
 
 def paths_batches(dataset, paths: int, steps: int):
     """``steps`` (images, labels) of ``paths`` consecutive full batches each, so every path gets its own stream
-    of data: the dataset's epochs one after another, each cut into full batches (the remainder dropped).
-    Every epoch is read to its end: deleting a tf.data iterator dropped in the middle of a prefetching pipeline
-    waits for its threads, once per group of a search."""
+    of data: the dataset's epochs one after another, each cut into full batches (the remainder dropped), of the
+    size of its first batch. Every epoch is read to its end: deleting a tf.data iterator dropped in the middle of
+    a prefetching pipeline waits for its threads, once per group of a search. Nothing else reads the dataset, so
+    the epochs are its passes from the last :func:`~bnas_tf.data.passes.start_passes` on."""
     dataset = without_autotune(dataset)
-    size, produced, group = trainable_batch(batch_size_of(dataset)), 0, []
+    size, produced, group = None, 0, []
     while produced < steps:
         images, labels, full = [], [], 0
         for x, y in dataset:
+            size = size or trainable_batch(int(x.shape[0]))
             images.append(x.numpy())
             labels.append(y.numpy())
             while sum(len(b) for b in labels) >= size:
@@ -68,6 +70,8 @@ def paths_batches(dataset, paths: int, steps: int):
                         yield np.concatenate([g[0] for g in group]), np.concatenate([g[1] for g in group])
                         produced += 1
                     group = []
+        if size is None:
+            raise ValueError("training data is empty: pass a dataset with at least one batch")
         if not full:
             raise ValueError(f"training data has no full batch of {size} examples: pass a dataset with at least one")
 

@@ -16,16 +16,21 @@ import tensorflow as tf
 from bnas_tf.files import atomic_write_json, read_json
 
 POINTER = "latest.json"
+#: Checkpoint key of the supernet's trained epochs (the key of its next data passes); older bnas-tf versions did
+#: not write it, and a checkpoint without it leaves the count as it is.
+EPOCHS = "epochs"
 
 
-def search_state(supernet, weights, accumulators: dict, alpha_optimizer) -> dict:
+def search_state(supernet, weights, accumulators: dict, alpha_optimizer, epochs_trained=None) -> dict:
     """Every variable of the search state by checkpoint key: ``supernet``'s variables (``v<i>``), the momentum
-    buffers ``accumulators[id(w)]`` of ``weights`` (``m<i>``), the α optimizer's (``a<i>``). Matched by position,
-    so a change to the supernet's layer walk makes older checkpoints unreadable (a clear error, see
-    :func:`restore`)."""
+    buffers ``accumulators[id(w)]`` of ``weights`` (``m<i>``), the α optimizer's (``a<i>``) and the count of
+    training calls ``epochs_trained`` (:data:`EPOCHS`; None: not kept). Matched by position, so a change to the
+    supernet's layer walk makes older checkpoints unreadable (a clear error, see :func:`restore`)."""
     state = {f"v{i}": v for i, v in enumerate(supernet.all_variables())}
     state.update({f"m{i}": accumulators[id(w)] for i, w in enumerate(weights)})
     state.update({f"a{i}": v for i, v in enumerate(alpha_optimizer.variables)})
+    if epochs_trained is not None:
+        state[EPOCHS] = epochs_trained
     return state
 
 
@@ -54,6 +59,7 @@ def read(prefix, state: dict, alpha_optimizer):
     if "_CHECKPOINTABLE_OBJECT_GRAPH" in saved:
         legacy_checkpoint(state, alpha_optimizer).read(prefix).assert_existing_objects_matched()
         return
+    state = {key: v for key, v in state.items() if key != EPOCHS or key in saved}  # older: no epoch count
     wrong = [key for key, v in state.items() if saved.get(key) != v.shape.as_list()]
     if wrong or len(saved) != len(state):
         raise ValueError(

@@ -7,6 +7,11 @@ momentum and coupled weight decay, SPEC P1, only on the sampled paths: DESIGN "u
 architecture parameters α by :mod:`~bnas_tf.tuners.alpha_adam` (DARTS' first-order bilevel scheme: one α step on
 an architecture batch, then one weight step on a weights batch). Its state is saved by
 :mod:`~bnas_tf.tuners.checkpoints`; the face search's per-path features come from :mod:`~bnas_tf.tuners.features`.
+
+Every training call (a group's path epoch, a mixed-mode epoch) names its data passes by the epochs the weights
+have trained before it (:func:`~bnas_tf.data.passes.start_passes`), a count saved in the checkpoint with them: a
+search resumed from a checkpoint reads the batches the unbroken search read next, from the shuffled training parts
+of :mod:`bnas_tf.data` (a dataset that reshuffles by itself orders its passes by what the process read before).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from bnas_tf.data.passes import start_passes
 from bnas_tf.space.losses import ChildParentKernelLoss, quantized_kernel_pairs
 from bnas_tf.space.supernet import KINDS, Supernet
 from bnas_tf.tuners import checkpoints, features, masked_sgd
@@ -90,6 +96,8 @@ class SupernetTrainer:
             for kind in KINDS
         }
         self.alpha_optimizer = alpha_optimizer(alpha_learning_rate, supernet.alpha_variables)
+        # training calls these weights have had: the key of the next call's data passes (checkpointed with them)
+        self.epochs_trained = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_trained")
         self._shared = supernet.shared_weights()
         # (seconds, traced) of every training step: what benchmarks/search_overhead.py reads
         self.step_times = []
@@ -209,9 +217,15 @@ class SupernetTrainer:
 
         return tf.function(evaluate, autograph=False, input_signature=self._signature())
 
+    def _start_epoch(self):
+        """Key the data passes of the training call about to run by :attr:`epochs_trained`, then count it."""
+        start_passes(int(self.epochs_trained.numpy()))
+        self.epochs_trained.assign_add(1)
+
     # --- path mode ------------------------------------------------------------
     def train_paths(self, dataset, steps: int) -> dict:
         """Train the current paths for ``steps`` steps; each path gets its own batch every step."""
+        self._start_epoch()
         paths = self.supernet.paths
         key, step = self._function("train", self._train_step_fn)
         losses, correct, seen = [], np.zeros(paths), 0
@@ -263,6 +277,7 @@ class SupernetTrainer:
     ) -> dict:
         """One mixed-mode pass: weight steps, interleaved with α steps when ``architecture_data`` is given.
         ``cost_weight`` times :meth:`expected_cost` (with ``op_costs[kind][edge][op]``) joins the α loss."""
+        self._start_epoch()
         train_alpha = architecture_data is not None
         key, weight_step = self._function("train", self._train_step_fn)
         alpha_key, alpha_step = self._function("alpha", self._alpha_step_fn) if train_alpha else (None, None)
@@ -300,7 +315,9 @@ class SupernetTrainer:
 
     def _state(self) -> dict:
         """Every variable of the search state by checkpoint key (:func:`~bnas_tf.tuners.checkpoints.search_state`)."""
-        return checkpoints.search_state(self.supernet, self.weights, self.accumulators, self.alpha_optimizer)
+        return checkpoints.search_state(
+            self.supernet, self.weights, self.accumulators, self.alpha_optimizer, self.epochs_trained
+        )
 
     def _legacy_checkpoint(self):
         """The tf.train.Checkpoint layout of the search state that older bnas-tf versions wrote."""

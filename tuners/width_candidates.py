@@ -3,7 +3,8 @@
 A candidate is a :class:`~bnas_tf.space.genotype.WidthGenotype`: the backbone
 at the gene's width ratios. :class:`WidthCandidates` is the part of the
 :class:`~bnas_tf.tuners.Evolution` tuner that builds the candidate's network
-(``build_width_network``), seeds its weights from (seed, gene), optionally
+(``build_width_network``), seeds its weights and keys its data passes
+(:func:`~bnas_tf.data.passes.start_passes`) by (seed, gene), optionally
 starts it from the first channels of the uniform-4x network (SPEC P3
 "Initialisation trick", :mod:`bnas_tf.tuners.width_init`), trains it with SGD
 and cosine decay, fails it on a non-finite loss, and measures its FLOPs
@@ -24,6 +25,7 @@ import keras_tuner
 import numpy as np
 import tensorflow as tf
 
+from bnas_tf.data.passes import start_passes
 from bnas_tf.deploy import costs
 from bnas_tf.space.genotype import WidthGenotype
 from bnas_tf.space.networks import build_width_network
@@ -122,7 +124,7 @@ class WidthCandidates:
         tf.keras.backend.clear_session()  # keras-tuner#873: memory grows trial after trial otherwise
         gc.collect()
         teacher = self._uniform4x_weights(fit_args, fit_kwargs) if self.initial_weights == "uniform4x" else None
-        self._seed_weights(genotype)
+        self._seed(genotype)
         with maybe_distribute(self.distribution_strategy):  # data-parallel training of the candidate
             model = self.build_candidate(genotype)
             if teacher is not None:
@@ -160,9 +162,13 @@ class WidthCandidates:
         )
         return build_width_network(genotype, **dict(settings, **overrides))
 
-    def _seed_weights(self, genotype):
-        key = json.dumps([self.seed, list(genotype.ratios)]).encode()
-        tf.keras.utils.set_random_seed(zlib.crc32(key) % 2**31)
+    def _seed(self, genotype):
+        """Seed the weights of ``genotype``'s network and key its training data's passes by (seed, gene): a
+        candidate trains the same whatever ran before it, in this process or before a resume (the shuffled
+        training parts of :mod:`bnas_tf.data`; a dataset that reshuffles by itself does not follow)."""
+        key = zlib.crc32(json.dumps([self.seed, list(genotype.ratios)]).encode()) % 2**31
+        tf.keras.utils.set_random_seed(key)
+        start_passes(key)
 
     def _train(self, model, fit_args, fit_kwargs, label, epochs=None):
         kwargs = dict(fit_kwargs)
@@ -198,7 +204,7 @@ class WidthCandidates:
             path = os.path.join(self.project_dir, width_init.UNIFORM4X_FILE)
             if not os.path.exists(path):
                 genotype = WidthGenotype.uniform(self.backbone, 4.0)
-                self._seed_weights(genotype)
+                self._seed(genotype)
                 with maybe_distribute(self.distribution_strategy):
                     model = self.build_candidate(genotype)
                 kwargs = {k: v for k, v in fit_kwargs.items() if k != "callbacks"}

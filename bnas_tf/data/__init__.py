@@ -4,6 +4,8 @@
   search split (weights half, architecture half, validation subset), train/validation/test pipelines.
 - :mod:`~bnas_tf.data.sources`: where examples come from (arrays, image folders, TFDS builders).
 - :mod:`~bnas_tf.data.augment`: crop, flip and cutout on [-1, 1] images.
+- :mod:`~bnas_tf.data.passes`: training passes shuffled by (seed, key, pass), so a resumed search reads the
+  batches an unbroken one read (:func:`~bnas_tf.data.passes.start_passes`).
 """
 
 from bnas_tf.stack import check_stack

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from bnas_tf import arguments
 from bnas_tf.data import augment as augment_lib
+from bnas_tf.data import passes
 from bnas_tf.data.sources import DataNotFoundError, array_source, folder_source, tfds_source
 
 __all__ = ["DataBundle", "DataNotFoundError", "default_flip", "digits_arrays", "from_arrays", "load", "split_indices"]
@@ -311,18 +312,22 @@ def _select(examples, num_examples, indices):
 
 
 def _finish(dataset, size, options, training_seed=None):
-    """Cache, then (training parts) shuffle and augment, scale, batch, prefetch."""
+    """Cache, then (training parts) shuffle and augment, scale, batch, prefetch. A training part's passes are
+    shuffled and augmented by (seed, key, pass) (:mod:`~bnas_tf.data.passes`), so a resumed search reads the
+    batches an unbroken one read."""
     if options.cache:
         dataset = dataset.cache()
+    augmenting = training_seed is not None and options.augment
     if training_seed is not None:
-        dataset = dataset.shuffle(min(size, SHUFFLE_BUFFER_LIMIT), seed=training_seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(lambda image, label: (_to_signed_unit(image), label), tf.data.AUTOTUNE)
-    if training_seed is not None and options.augment:
+        buffer_size = min(size, SHUFFLE_BUFFER_LIMIT)
+        dataset = passes.shuffled_passes(dataset, size, buffer_size, training_seed, seeds=augmenting)
+    if augmenting:
         augment = augment_lib.make_augment(options.flip, options.cutout)
-        seeds = tf.data.Dataset.random(seed=training_seed, rerandomize_each_iteration=True)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda example, seed: (augment(example[0], seed), example[1]), tf.data.AUTOTUNE
+        dataset = dataset.map(
+            lambda example, seed: (augment(_to_signed_unit(example[0]), seed), example[1]), tf.data.AUTOTUNE
         )
+    else:
+        dataset = dataset.map(lambda image, label: (_to_signed_unit(image), label), tf.data.AUTOTUNE)
     return dataset.batch(options.batch_size).prefetch(tf.data.AUTOTUNE)
 
 

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from bnas_tf.space.supernet import KINDS, CellSpace, Supernet
+from bnas_tf.tuners import checkpoints
 from bnas_tf.tuners.training import SupernetTrainer
 
 SPACE = CellSpace(op_set=["conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=2, reduction_cells=[1])
@@ -112,14 +113,24 @@ def test_checkpoint_round_trip_and_older_layout(tmp_path):
         np.testing.assert_array_equal(saved[key], variable.numpy(), err_msg=key)
     assert set(tf.train.load_checkpoint(str(tmp_path / "new" / "ckpt-7")).get_variable_to_shape_map()) == set(saved)
 
-    os.makedirs(tmp_path / "old")
-    trainer._legacy_checkpoint().write(str(tmp_path / "old" / "ckpt-3"))
-    with open(tmp_path / "old" / "latest.json", "w") as f:
-        json.dump({"prefix": "ckpt-3", "tag": "3", "record": None, "previous": None}, f)
-    _randomised(trainer, 2)
-    assert trainer.restore(str(tmp_path / "old")) == "3"
-    for key, variable in trainer._state().items():
-        np.testing.assert_array_equal(saved[key], variable.numpy(), err_msg=key)
+    # the older layouts: tf.train.Checkpoint's, and one SaveV2 bundle without the epoch count (it stays as it is)
+    older = {
+        "legacy": trainer._legacy_checkpoint().write,
+        "no-epochs": lambda prefix: checkpoints.write(
+            prefix, {key: v for key, v in trainer._state().items() if key != checkpoints.EPOCHS}
+        ),
+    }
+    for name, write in older.items():
+        os.makedirs(tmp_path / name)
+        write(str(tmp_path / name / "ckpt-3"))
+        with open(tmp_path / name / "latest.json", "w") as f:
+            json.dump({"prefix": "ckpt-3", "tag": "3", "record": None, "previous": None}, f)
+        randomised = _randomised(trainer, 2)
+        assert trainer.restore(str(tmp_path / name)) == "3"
+        for key, variable in trainer._state().items():
+            expected = randomised[key] if key == checkpoints.EPOCHS else saved[key]
+            np.testing.assert_array_equal(expected, variable.numpy(), err_msg=f"{name}: {key}")
+        _randomised(trainer, 0)
 
 
 def test_checkpoint_of_another_space_is_refused(tmp_path):
