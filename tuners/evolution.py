@@ -452,9 +452,10 @@ class Evolution(AtomicTunerState, deployment_lib.DeploymentAware, WidthCandidate
             binarization, ``epochs_per_candidate`` or ``initial_epochs`` not a positive integer, or
             a bad oracle setting (see :class:`EvolutionOracle`).
 
-    Reproducibility: each candidate's weights are seeded from (seed, gene).
-    The data order comes from the dataset: a dataset that reshuffles each
-    iteration gives a resumed search a different order than an unbroken one.
+    Reproducibility: each candidate's weights, and the passes over the
+    training parts of :mod:`bnas_tf.data`, are seeded from (seed, gene); a
+    dataset of your own that reshuffles each iteration gives a resumed
+    search a different order than an unbroken one.
     """
 
     def __init__(
