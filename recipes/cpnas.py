@@ -34,6 +34,24 @@ class Cpnas(ChildParentRecipe):
 
 
 RECIPE = Cpnas
-#: The quick profile trains without the kernel-level CP loss: on the default `bnas-tf run` (seed 0, digits) it
-#: cost 26 points of test accuracy (58.8% with, 85.2% without) at the quick schedule's few epochs.
-QUICK = dict(QUICK_CELLS, repetitions=2, kernel_loss=False)
+#: The default `bnas-tf run`: a search with signal at CPU size, chosen by measurement on the embedded digits.
+#: Four ops of P2's binary-friendly set with Zeroise (random genotypes of it pay for their zeros and pools),
+#: 3 nodes, a W1/A32 proxy child searched 40 steps an epoch (W1/A1 paths score near chance after one short
+#: epoch and favour parameter-free ops: 91.6% test with a direct 1-bit search against 95.5% with the proxy, seed
+#: 1, 20 epochs), retrained W1/A1 at 3 cells x 32 channels with inter-cell skips for 30 epochs; two random
+#: genotypes, stacked binary convs and P2's cell are retrained beside it (`--set baselines=0` skips them). No
+#: kernel-level CP loss: at the quick schedule it cost 25 points of test accuracy (benchmarks/README.md).
+QUICK = dict(
+    QUICK_CELLS,
+    repetitions=2,
+    kernel_loss=False,
+    op_set=("conv_3x3", "dilated_conv_3x3", "max_pool_3x3", "zero"),
+    nodes=3,
+    search_channels=16,
+    search_steps_per_epoch=40,
+    search_binarization="W1/A32",
+    channels=32,
+    inter_cell_skip=True,
+    train_epochs=30,
+    baselines=2,
+)

@@ -29,7 +29,7 @@ def test_hand_designed_baseline_matches_the_winners_binary_macs():
     from bnas_tf.data import from_arrays
     from bnas_tf.deploy import costs
 
-    recipe = recipes.get("cpnas", "quick")
+    recipe = recipes.get("cpnas", "quick", {"baselines": 0})
     bundle = from_arrays(np.zeros((40, 16, 16, 1), "float32"), np.arange(40) % 10, num_classes=10)
     target = costs.profile(baselines.hand_designed(recipe, bundle, 0.25))["binary_macs"]
     multiplier = baselines.hand_multiplier(recipe, bundle, target)
@@ -91,7 +91,8 @@ def test_run_trains_and_records_every_baseline(tmp_path):
         assert 0.0 <= row["test_accuracy"] <= 1.0 and row["tflite_bytes"] > 0 and row["binary_macs"] > 0
     assert record["random_mean"] == rows[0]["test_accuracy"]
     assert json.loads((tmp_path / "metrics.json").read_text())["baselines"]["rows"] == rows
-    assert baselines.run_baselines(recipes.get("cpnas", "quick"), winner, model, str(tmp_path), bundle) == {}
+    off = recipes.get("cpnas", "quick", {"baselines": 0})
+    assert baselines.run_baselines(off, winner, model, str(tmp_path), bundle) == {}
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ TOY = {
     "bnas_xnor": dict(TOY_CELLS, op_set="conv_3x3,identity", repetitions=1, warmup_epochs=1, finetune_epochs=0),
     "bnas_pcnn": dict(TOY_CELLS, op_set="conv_3x3,identity", repetitions=1, warmup_epochs=1, finetune_epochs=0),
     "bnas_1bit_ucb": dict(TOY_CELLS, op_set="conv_3x3,identity", repetitions=1),
-    "cpnas": dict(TOY_CELLS, op_set="conv_3x3,identity", repetitions=1),
+    "cpnas": dict(TOY_CELLS, op_set="conv_3x3,identity", repetitions=1, nodes=2, baselines=0),
     "binary_darts": dict(TOY_CELLS, op_set="zero,conv_3x3", search_epochs=1),
     "evolution_vgg_small": dict(
         TOY_DATA, population_size=2, generations=1, epochs_per_candidate=1, width_multiplier=0.0625
