@@ -47,13 +47,17 @@ from bnas_tf.space.genotype import WidthGenotype  # noqa: E402
 def searched(recipe_name: str, seed: int, **settings) -> float:
     """Search with the quick profile of ``recipe_name`` (plus ``settings``), retrain the winner, test accuracy."""
     recipe = recipes.get(recipe_name, "quick", {"seed": seed, **settings})
+    return retrained(winner(recipe, seed), recipe)
+
+
+def winner(recipe, seed: int):
+    """The genotype ``recipe``'s search finds (in a folder removed afterwards)."""
     folder = tempfile.mkdtemp(prefix="bnas-ablation-")
     try:
         tf.keras.utils.set_random_seed(seed)
-        genotype = search(recipe, folder, verbose=0).genotype
+        return search(recipe, folder, verbose=0).genotype
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return retrained(genotype, recipe)
 
 
 def retrained(genotype, recipe) -> float:
@@ -133,14 +137,9 @@ def p3_table1(seed: int) -> dict:
         genotype = WidthGenotype("vgg_small", (ratio,) * layers)
         results[f"uniform {ratio}x"] = retrained(genotype, recipe)
         flops[f"uniform {ratio}x"] = width_flops(genotype, recipe)
-    folder = tempfile.mkdtemp(prefix="bnas-ablation-")
-    try:
-        tf.keras.utils.set_random_seed(seed)
-        winner = search(recipe, folder, verbose=0).genotype
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    results["Evolution winner"] = retrained(winner, recipe)
-    flops["Evolution winner"] = width_flops(winner, recipe)
+    found = winner(recipe, seed)
+    results["Evolution winner"] = retrained(found, recipe)
+    flops["Evolution winner"] = width_flops(found, recipe)
     return {"accuracy": results, "flops": flops}
 
 

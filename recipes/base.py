@@ -224,16 +224,20 @@ class CellRecipe(Recipe):
                     f"{channels_field} must be even (got {getattr(self, channels_field)}): factorised reduce splits "
                     "the channels in two halves"
                 )
-        CellSpace(  # what is left: e.g. lce_friendly with ops LCE does not run binary
-            op_set=op_set,
+        self.search_space(op_set=op_set, stem=self._stem())  # what is left: e.g. lce_friendly with non-binary ops
+
+    def search_space(self, **changes) -> CellSpace:
+        """The :class:`~bnas_tf.space.supernet.CellSpace` these settings search (``changes`` replace fields)."""
+        settings = dict(
+            op_set=self.op_set,
             cells=self.search_cells,
             channels=self.search_channels,
             nodes=self.nodes,
             reduction_cells=self.search_reduction_cells,
             inter_cell_skip=self.inter_cell_skip,
-            stem=self._stem(),
             lce_friendly=self.lce_friendly,
         )
+        return CellSpace(**{**settings, **changes})
 
     def _stem(self) -> str:
         return getattr(self, "stem", "cifar")  # face recipes have ImageNet's stem; the others CIFAR's

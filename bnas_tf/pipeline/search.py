@@ -112,15 +112,7 @@ def deployment_objective(recipe):
 
 def cell_space(recipe) -> CellSpace:
     """The search space a cell recipe names."""
-    return CellSpace(
-        op_set=recipe.op_set,
-        cells=recipe.search_cells,
-        channels=recipe.search_channels,
-        nodes=recipe.nodes,
-        reduction_cells=recipe.search_reduction_cells,
-        inter_cell_skip=recipe.inter_cell_skip,
-        lce_friendly=recipe.lce_friendly,
-    )
+    return recipe.search_space()
 
 
 def _supernet_settings(recipe, bundle) -> dict:
