@@ -20,7 +20,7 @@ def test_search_with_a_size_budget_writes_the_pareto_front_and_rejections(tmp_pa
             "search",
             "--recipe",
             name,
-            *_set(name, "deploy_budget=19000", "repetitions=2"),
+            *_set(name, "deploy_budget=19000", "repetitions=2", "inter_cell_skip=false"),
             "--output",
             run_dir,
             "--quiet",
@@ -29,7 +29,13 @@ def test_search_with_a_size_budget_writes_the_pareto_front_and_rejections(tmp_pa
     assert status == 0, err
     log = json.load(open(os.path.join(run_dir, "search_log.json")))
     assert log["deployment"]["budget"] == 19000 and log["deployment"]["cost"] == "size_bytes"
-    assert log["deployment"]["network"] == {"cells": 2, "channels": 8, "reduction_cells": [1]}
+    network = log["deployment"]["network"]  # the W1/A1 network the W1/A32 proxy search stands for
+    assert network["binarization"]["activation_bits"] == 1
+    assert {key: network[key] for key in ("cells", "channels", "reduction_cells")} == {
+        "cells": 2,
+        "channels": 8,
+        "reduction_cells": [1],
+    }
     sizes = [t["metrics"]["deploy_cost"] for t in log["trials"]]
     rejected = [t for t in log["trials"] if "over_budget" in t["metrics"]]
     assert all(t["status"] == "FAILED" and t["metrics"]["deploy_cost"] > 19000 for t in rejected)
