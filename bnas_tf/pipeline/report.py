@@ -229,7 +229,7 @@ def _baselines_section(metrics) -> list:
         gain = keras["test_accuracy"] - baselines["random_mean"]
         verdict = "beat" if gain > 0 else "did not beat"
         lines += [
-            f"The search {verdict} the mean of the random genotypes ({_pct(baselines['random_mean'])}) by "
+            f"The search {verdict} the mean of the random genotypes ({_pct(baselines['random_mean'])}): "
             f"{100 * gain:+.2f} points. The baselines took {baselines['seconds']:.0f} s.",
             "",
         ]

@@ -72,7 +72,7 @@ def test_report_shows_the_winner_beside_its_baselines(tmp_path):
     assert "## Baselines" in report
     assert "| **the searched winner** | **95.00%** | 1,200 | 300 | 5.0 KB |" in report
     assert "| stacked binary 3x3 convs | 93.00% | 1,000 | 200 | 4.0 KB |" in report
-    assert "beat the mean of the random genotypes (85.00%) by +10.00 points" in report
+    assert "The search beat the mean of the random genotypes (85.00%): +10.00 points" in report
     assert "baselines 42 s" in report
 
 
