@@ -222,6 +222,55 @@ def add_lint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the lce_profile dict as JSON instead of a table")
 
 
+# --- bnas-tf estimate -------------------------------------------------------------------
+#: steps timed of each kind after its first, traced one
+DEFAULT_ESTIMATE_STEPS = 2
+
+
+def add_estimate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--recipe",
+        default=recipes.DEFAULT_RECIPE,
+        choices=recipes.names(),
+        metavar="NAME",
+        help=f"experiment to estimate: {', '.join(recipes.names())} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--profile",
+        default="paper",
+        choices=recipes.PROFILES,
+        help="'paper' has the paper's sizes, 'quick' is CPU-sized (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override one recipe setting, e.g. --set search_batch_size=200 (repeatable)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_ESTIMATE_STEPS,
+        metavar="N",
+        help="steps timed of each kind after its first, traced one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="dataset whose sizes to count (default: the recipe's); nothing is loaded or downloaded",
+    )
+    parser.add_argument(
+        "--input-shape",
+        type=input_shape,
+        metavar="H,W,C",
+        help="image shape, for a dataset other than cifar10, cifar100, imagenet2012 and digits",
+    )
+    parser.add_argument("--classes", type=int, metavar="N", help="number of classes, for such a dataset")
+    parser.add_argument("--examples", type=int, metavar="N", help="training examples, for such a dataset")
+
+
 # --- bnas-tf report, recipes ---------------------------------------------------------------
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by `bnas-tf run` (or search/train)")
@@ -273,6 +322,12 @@ SUBCOMMANDS = {
         "bnas_tf.pipeline.report",
         "regenerate report.md and the PNG plots of a run folder",
         add_report_arguments,
+    ),
+    "estimate": (
+        "bnas_tf.pipeline.estimate",
+        "time a few steps of a recipe's full-size networks on random data and project its run's steps, hours, "
+        "memory and all-reduce volume",
+        add_estimate_arguments,
     ),
     "recipes": (
         "bnas_tf.pipeline.recipes_command",

@@ -877,6 +877,13 @@ CLI_CASES = [
         lambda c: [os.path.join(c.unwritable(), "bnas-tf-test")],
     ),
     ("cli-report-not-a-run", lambda c: ["report", c.path()], ["not a run folder"], None),
+    (
+        "cli-estimate-unknown-dataset",
+        lambda c: ["estimate", "--dataset", "my_faces"],
+        ["does not know the sizes of dataset 'my_faces'", "--input-shape H,W,C --classes N --examples N"],
+        None,
+    ),
+    ("cli-estimate-steps-zero", lambda c: ["estimate", "--steps", "0"], ["--steps must be an integer >= 1"], None),
     *(
         (
             case,
