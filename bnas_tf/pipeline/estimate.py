@@ -210,7 +210,9 @@ def measure(spec: dict, groups: list) -> Outcome:
                 for child in running:
                     if child.current is not None:
                         seen = max(outcome.peak_rss.get(child.current, 0), _rss(child.process.pid))
-                        outcome.peak_rss[child.current] = seen
+                        for unit in child.units:  # kinds measured together share their process's memory
+                            if child.current in unit:
+                                outcome.peak_rss.update({kind: seen for kind in unit})
                 low = _low_memory()
                 if low is not None and running:
                     victim = max(running, key=lambda c: _rss(c.process.pid))
@@ -298,6 +300,8 @@ def _event(line: str, outcome: Outcome):
         outcome.say(event["failed"], outcome.notes[event["failed"]])
     if "start" in event:
         outcome.say(event["start"], "building and tracing")
+    if "waiting" in event:
+        outcome.say(event["waiting"], "waiting for the other measuring process to end and free its memory")
     outcome.parameters.update(event.get("parameters", {}))
     return event.get("start")
 

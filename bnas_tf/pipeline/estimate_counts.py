@@ -29,9 +29,10 @@ How each count is made (the code it mirrors in brackets):
   ``initial_weights = uniform4x`` first ``initial_epochs`` epochs of the 4x-wide network.
 - **Evaluation**: a supernet scores each group's P paths on ``search_validation`` and each mixed epoch's mixture
   (one path); the calls merge consecutive batches up to 2**19 input pixels, every path's copy counted
-  (``tuners/batches.py``, ``merged_batches``). A face search (``bnas_face``) scores paths on the features of
-  2 x ``generated_pairs`` pair images, 256 a call. Keras training (Evolution, retraining) validates every epoch
-  (``ceil(validation / batch)`` steps); retraining also scores validation and test once at the end.
+  (``tuners/batches.py``, ``merged_batches``). A face search (``bnas_face``) scores paths on the features of its
+  pairs' images, 256 a call, counted as 2 x ``generated_pairs`` (pairs sharing an image need fewer). Keras
+  training (Evolution, retraining) validates every epoch (``ceil(validation / batch)`` steps); retraining also
+  scores validation and test once at the end.
 - **Traces**: a supernet traces its weight step once per *layout* (the ops its graph holds; ``_update_layout``
   keeps a graph while its every needed op is in it and at least half its slots are needed), and so its α step and
   its evaluation; path and mixed mode share the weight step. Each Keras network traces its step once.

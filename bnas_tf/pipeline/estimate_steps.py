@@ -21,9 +21,10 @@ allocator during a step of each size predict the full batch's
 (:func:`~bnas_tf.pipeline.estimate_counts.predicted_memory`; the process's RSS high-water mark where the allocator
 keeps no count). A full batch that would not leave :func:`~bnas_tf.pipeline.estimate_counts.memory_margin` of the
 machine's memory available is not run: the kind is reported too large, with the memory it needs, and the kinds
-needing more (:data:`~bnas_tf.pipeline.estimate_counts.HEAVIER`) are skipped. Otherwise ``steps + 1`` full steps run
-and the first is left out (it touches its memory for the first time). Full batches run under a lock shared with
-the other measuring process: one process at a time checks the memory, runs them and times them. Step times come
+needing more (:data:`~bnas_tf.pipeline.estimate_counts.HEAVIER`) are skipped; one that would fit once the other
+measuring process has ended waits for it. Otherwise ``steps + 1`` full steps run and the first is left out (it
+touches its memory for the first time). Full batches run under a lock shared with the other measuring process: one
+process at a time checks the memory, runs them and times them. Step times come
 from the trainer's own record (``step_times``) or a Keras batch callback (Keras hands it numbers, so the step has
 finished).
 """
@@ -52,10 +53,15 @@ from bnas_tf.space.networks import build_width_network
 from bnas_tf.space.supernet import KINDS, Supernet
 from bnas_tf.tuners.training import SupernetTrainer
 
+#: How long a full batch that would fit this machine waits for the memory of another measuring process
+MEMORY_WAIT_SECONDS = 900
+
 
 def measure_units(spec: dict, emit) -> int:
     """Measure every unit of ``spec["units"]`` (kinds measured together), reporting through ``emit``."""
     _exit_with_parent()
+    if spec.get("lock"):  # seen by the other measuring processes (Bench.others_measuring)
+        open(os.path.join(os.path.dirname(spec["lock"]), f"alive-{os.getpid()}"), "w").close()
     bench = Bench(recipes.get(spec["recipe"], spec["profile"], spec["overrides"]), spec, emit)
     for unit in spec["units"]:
         unit = tuple(unit)
@@ -183,14 +189,11 @@ class Bench:
             traces = {kind: max(seconds[0] - seconds[1], 0.0) for kind, seconds in first.items()}
             low, _ = _tensor_peak(lambda: call(small, 1))
             high, in_use = _tensor_peak(lambda: call(large, 1))
-            with self.timing():  # full batches one process at a time, so the memory checked is there
-                needed = counts_lib.predicted_memory(((small, low), (large, high)), batch)
-                available, total = _available()
-                room = None if available is None else available - counts_lib.memory_margin(total)
-                if room is not None and needed - in_use > room:
-                    self.too_large(kinds[0], needed, available, batch, ((small, low), (large, high)))
-                    return
-                timed = {kind: seconds[1:] for kind, seconds in call(batch, self.steps + 1).items()}
+            needed = counts_lib.predicted_memory(((small, low), (large, high)), batch)
+            timed = self.full_batches(kinds[0], call, batch, needed - in_use)
+            if timed is None:
+                self.too_large(kinds[0], needed, _available()[0], batch, ((small, low), (large, high)))
+                return
         else:
             with self.timing():
                 timed = call(batch, self.steps + 1)
@@ -198,6 +201,37 @@ class Bench:
             timed = {kind: seconds[1:] for kind, seconds in timed.items()}
         for kind in kinds:
             self.report(kind, timed[kind], batch * images_per_row, max(traces[kind], 0.0))
+
+    def full_batches(self, kind: str, call, batch: int, extra: float):
+        """``steps + 1`` calls at ``batch`` less the first, under the lock, once ``extra`` more bytes leave the
+        memory margin available; while they would not but would on a machine with nothing else measuring, wait for
+        the other measuring process (it frees its memory when it ends). None: they do not fit."""
+        deadline = time.monotonic() + MEMORY_WAIT_SECONDS
+        waiting = False
+        while True:
+            with self.timing():  # full batches one process at a time, so the memory checked is there
+                available, total = _available()
+                if available is None or extra <= available - counts_lib.memory_margin(total):
+                    return {kind: seconds[1:] for kind, seconds in call(batch, self.steps + 1).items()}
+                alone = extra <= total - counts_lib.memory_margin(total)
+                if not alone or not self.others_measuring() or time.monotonic() > deadline:
+                    return None
+            if not waiting:
+                self.emit({"waiting": kind})
+                waiting = True
+            time.sleep(2.0)
+
+    def others_measuring(self) -> bool:
+        """Whether another measuring process of this run is still alive (each leaves an ``alive-PID`` file)."""
+        if self.lock is None:
+            return False
+        folder = os.path.dirname(self.lock)
+        for name in os.listdir(folder):
+            if name.startswith("alive-") and int(name[len("alive-") :]) != os.getpid():
+                with contextlib.suppress(OSError), open(f"/proc/{name[len('alive-') :]}/status") as f:
+                    if not any(line.startswith("State:") and "Z" in line.split()[1] for line in f):
+                        return True
+        return False
 
     def too_large(self, kind, needed, available, batch, probes):
         self.emit(
@@ -252,7 +286,7 @@ class Bench:
         train_kind, eval_kind = unit
 
         def data(size, count):
-            inputs = [part[:size] for part in x] if isinstance(x, list) else x[:size]
+            inputs = tuple(part[:size] for part in x) if isinstance(x, tuple) else x[:size]
             targets = {k: v[:size] for k, v in y.items()} if isinstance(y, dict) else y[:size]
             return tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(size).repeat(count)
 
@@ -278,7 +312,7 @@ class Bench:
         onehot = tf.one_hot(labels, self.classes).numpy()
         if recipe.task == "face_verification":
             model, _ = face_models(genotype, recipe, num_classes=self.classes, input_shape=self.input_shape)
-            x, y, counted = [self.images(batch), labels], onehot, model
+            x, y, counted = (self.images(batch), labels), onehot, model  # the margin reads the label
         else:
             counted = train_lib.build_model(genotype, recipe, num_classes=self.classes, input_shape=self.input_shape)
             model = train_lib.with_kernel_loss(counted, recipe)

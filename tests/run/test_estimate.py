@@ -2,6 +2,7 @@
 stop and a failing child with a stand-in child process, and one quick end-to-end run through the CLI."""
 
 import json
+import os
 import re
 import sys
 import textwrap
@@ -279,6 +280,33 @@ def test_a_failing_process_names_its_error_and_the_other_units_still_run(monkeyp
     outcome = estimate.measure({}, [[("train", "train_eval")], [("path",), ("mixed",)]])
     assert set(outcome.measured) == {"train", "train_eval", "mixed"}
     assert outcome.notes == {"path": "failed: RuntimeError: the stand-in broke"}
+
+
+def test_a_full_batch_waits_for_the_other_measuring_process_only_when_it_would_then_fit(tmp_path, monkeypatch):
+    from bnas_tf.pipeline import estimate_steps
+
+    gb = 2**30
+    memory = iter([(1 * gb, 24 * gb), (20 * gb, 24 * gb)])  # the other process ends between the two looks
+    monkeypatch.setattr(estimate_steps, "_available", lambda: next(memory))
+    monkeypatch.setattr(estimate_steps.time, "sleep", lambda seconds: None)
+    events = []
+    spec = {"input_shape": [8, 8, 1], "classes": 2, "steps": 2, "paths": 1, "lock": str(tmp_path / "steps.lock")}
+    bench = estimate_steps.Bench(recipes.get("cpnas", "quick"), spec, events.append)
+    (tmp_path / f"alive-{os.getppid()}").touch()  # a live process of the same run
+    calls = []
+
+    def call(batch, count):
+        calls.append((batch, count))
+        return {"path": [5.0, 1.0, 2.0]}
+
+    assert bench.full_batches("path", call, 400, 10 * gb) == {"path": [1.0, 2.0]}  # the first call left out
+    assert events == [{"waiting": "path"}] and calls == [(400, 3)]
+    memory = iter([(1 * gb, 24 * gb)])
+    assert bench.full_batches("path", call, 400, 30 * gb) is None  # more than the machine: no wait
+    (tmp_path / f"alive-{os.getppid()}").unlink()
+    memory = iter([(1 * gb, 24 * gb)])
+    assert bench.full_batches("path", call, 400, 10 * gb) is None  # nothing to wait for
+    assert calls == [(400, 3)]
 
 
 # --- end to end ------------------------------------------------------------------------------
