@@ -9,8 +9,9 @@ measurements and prints the step counts, the median step times (the first, trace
 wall time on this machine, the peak memory and what 1, 2 and 4 data-parallel replicas would change on paper.
 
 The steps run in child processes (``python -m bnas_tf.pipeline.estimate --measure SPEC``), the evaluation network
-in one and the search's networks in another, two at a time (tracing a large graph keeps one core busy for
-minutes; a lock keeps two processes from timing steps at once), each reporting its measurements as lines of JSON.
+in one and the search's networks in others (:data:`GROUPS`), two at a time (tracing a large graph keeps one core
+busy for minutes; a lock keeps two processes from running full batches at once), each reporting its measurements
+as lines of JSON.
 A full batch whose predicted memory would not fit is not run (:mod:`~bnas_tf.pipeline.estimate_steps`); and this
 process watches the machine's available memory (``/proc/meminfo``, Linux): under
 :func:`~bnas_tf.pipeline.estimate_counts.memory_margin`, it stops the largest child and reports that the kind it
@@ -40,12 +41,16 @@ POLL_SECONDS = 0.2
 #: measuring processes at a time
 PARALLEL = max(1, min(2, os.cpu_count() or 1))
 EVENT = "bnas-tf-estimate "
-#: the measurement units of each process: the evaluation network's, then the search's from the lightest in memory
+#: the measurement units of each process, in order: the evaluation network's, then the search's from the lightest
+#: in memory. A process keeps the memory its largest step took until it ends, so each training kind of the supernet
+#: has its own (after the lighter evaluation of the same batch), and the other process's checks see it freed.
 GROUPS = (
     (("train", "train_eval"),),
     (("candidate", "candidate_eval"),),
     (("uniform4x", "uniform4x_eval"),),
-    (("features",), ("eval",), ("path",), ("eval_parent",), ("path_parent",), ("mixed", "alpha")),
+    (("features",), ("eval",), ("path",)),
+    (("eval_parent",), ("path_parent",)),
+    (("mixed", "alpha"),),
 )
 
 
@@ -194,7 +199,10 @@ def measure(spec: dict, groups: list) -> Outcome:
         try:
             while queue or running:
                 while queue and len(running) < PARALLEL:
-                    child = _start(spec, queue.pop(0))
+                    units = [unit for unit in queue.pop(0) if not outcome.done(unit)]  # not left out meanwhile
+                    if not units:
+                        continue
+                    child = _start(spec, units)
                     selector.register(child.process.stdout, selectors.EVENT_READ, child)
                     running.append(child)
                 for key, _ in selector.select(POLL_SECONDS):
@@ -265,6 +273,10 @@ def _finish(child: _Child, outcome: Outcome) -> list:
                     outcome.notes.setdefault(kind, why)
     child.errors.close()
     left = [unit for unit in child.units if not outcome.done(unit)]
+    if child.stopped is None and child.process.returncode == 0:  # it ended by itself: never measured again
+        for kind in (kind for unit in left for kind in unit):
+            outcome.notes.setdefault(kind, "not measured: its process ended without a measurement")
+        return []
     return [left] if left else []
 
 
@@ -290,6 +302,8 @@ def _event(line: str, outcome: Outcome):
         outcome.high_water = max(outcome.high_water, event["high_water"])
         outcome.notes[kind] = _too_large(kind, event)
         outcome.say(kind, outcome.notes[kind])
+        for heavier in counts_lib.HEAVIER.get(kind, ()):
+            outcome.notes.setdefault(heavier, f"not measured: needs more memory than {kind}, which does not fit")
     if "skipped" in event:
         because = event["because"]
         outcome.notes.setdefault(
@@ -310,10 +324,10 @@ def _too_large(kind: str, event: dict) -> str:
     (small, low), (large, high) = event["probes"]
     setting = "train_batch_size" if kind.startswith("train") else "search_batch_size"
     return (
-        f"does not fit in this machine's memory at batch {event['batch']}: a step needs about "
-        f"{_gb(event['needed'])} (extrapolated from {_gb(low)} at batch {small} and {_gb(high)} at {large}), "
-        f"{_gb(event['available'])} available; measure a smaller batch with --set {setting}=N or use a machine "
-        "with more memory"
+        f"does not fit in this machine's memory at batch {event['batch']}: a step needs about {_gb(event['needed'])} "
+        f"(extrapolated from {_gb(low)} at batch {small} and {_gb(high)} at {large}), this machine has at most "
+        f"{_gb(max(event['room'], 0))} for it (its memory less a {counts_lib.MEMORY_MARGIN:.0%} margin and what other "
+        f"processes hold); measure a smaller batch with --set {setting}=N or use a machine with more memory"
     )
 
 

@@ -60,7 +60,7 @@ MEMORY_WAIT_SECONDS = 900
 def measure_units(spec: dict, emit) -> int:
     """Measure every unit of ``spec["units"]`` (kinds measured together), reporting through ``emit``."""
     _exit_with_parent()
-    if spec.get("lock"):  # seen by the other measuring processes (Bench.others_measuring)
+    if spec.get("lock"):  # seen by the other measuring processes (Bench.others_ending)
         open(os.path.join(os.path.dirname(spec["lock"]), f"alive-{os.getpid()}"), "w").close()
     bench = Bench(recipes.get(spec["recipe"], spec["profile"], spec["overrides"]), spec, emit)
     for unit in spec["units"]:
@@ -96,21 +96,6 @@ def _status(field: str) -> int:
         with open("/proc/self/status") as f:
             return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
     return 0
-
-
-def _tensor_peak(call) -> tuple:
-    """(peak, in use) bytes of the tensors TensorFlow's CPU allocator held while ``call()`` ran, and after it; where it
-    keeps no count, the process's RSS high-water mark during the call (reset first where Linux lets a process)."""
-    with contextlib.suppress(ValueError):
-        tf.config.experimental.reset_memory_stats("CPU:0")
-    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    call()
-    with contextlib.suppress(ValueError):
-        info = tf.config.experimental.get_memory_info("CPU:0")
-        if info["peak"]:
-            return info["peak"], info["current"]
-    return _status("VmHWM"), _status("VmRSS")
 
 
 def _available() -> tuple:
@@ -154,6 +139,8 @@ class Bench:
         self.rng = np.random.default_rng(recipe.seed)
         self.trainers = {}
         self.skipped = {}  # kind -> the kind too large for which it is skipped
+        self.pool = 0  # bytes of memory this process's tensors have taken (tensor_peak)
+        self.unit = ()  # the kinds being measured
 
     # --- data ---------------------------------------------------------------------------------
     def images(self, rows: int) -> np.ndarray:
@@ -187,58 +174,93 @@ class Bench:
             small, large = probes
             first = call(small, 2)
             traces = {kind: max(seconds[0] - seconds[1], 0.0) for kind, seconds in first.items()}
-            low, _ = _tensor_peak(lambda: call(small, 1))
-            high, in_use = _tensor_peak(lambda: call(large, 1))
+            low = self.tensor_peak(lambda: call(small, 1))
+            high = self.tensor_peak(lambda: call(large, 1))
             needed = counts_lib.predicted_memory(((small, low), (large, high)), batch)
-            timed = self.full_batches(kinds[0], call, batch, needed - in_use)
-            if timed is None:
-                self.too_large(kinds[0], needed, _available()[0], batch, ((small, low), (large, high)))
+            timed = self.full_batches(kinds[0], call, batch, needed - self.pool)
+            if isinstance(timed, float):  # the most memory this machine would have for it
+                self.too_large(kinds[0], needed, timed, batch, ((small, low), (large, high)))
                 return
         else:
             with self.timing():
                 timed = call(batch, self.steps + 1)
+            self.tensor_peak(lambda: None)
             traces = {kind: seconds[0] - float(np.median(seconds[1:])) for kind, seconds in timed.items()}
             timed = {kind: seconds[1:] for kind, seconds in timed.items()}
         for kind in kinds:
             self.report(kind, timed[kind], batch * images_per_row, max(traces[kind], 0.0))
 
+    def tensor_peak(self, call) -> int:
+        """The peak bytes of the tensors TensorFlow's CPU allocator held while ``call()`` ran (where it keeps no
+        count, the process's RSS high-water mark during the call, reset first where Linux lets a process). The
+        memory a process's tensors once took stays with it and serves its later steps: :attr:`pool` keeps the
+        largest peak."""
+        with contextlib.suppress(ValueError):
+            self.pool = max(self.pool, tf.config.experimental.get_memory_info("CPU:0")["peak"])
+            tf.config.experimental.reset_memory_stats("CPU:0")
+        with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        call()
+        peak = 0
+        with contextlib.suppress(ValueError):
+            peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
+        peak = peak or _status("VmHWM")
+        self.pool = max(self.pool, peak)
+        return peak
+
     def full_batches(self, kind: str, call, batch: int, extra: float):
         """``steps + 1`` calls at ``batch`` less the first, under the lock, once ``extra`` more bytes leave the
-        memory margin available; while they would not but would on a machine with nothing else measuring, wait for
-        the other measuring process (it frees its memory when it ends). None: they do not fit."""
+        memory margin available. While they would not, but would once the other measuring processes have ended and
+        freed their memory, wait for them (outside the lock, so they go on), unless they wait themselves: a process
+        that waits does not end. When they do not fit: the most memory this machine would have for the step, its
+        available memory less the margin, with what this process and the others ending would free."""
         deadline = time.monotonic() + MEMORY_WAIT_SECONDS
-        waiting = False
-        while True:
-            with self.timing():  # full batches one process at a time, so the memory checked is there
-                available, total = _available()
-                if available is None or extra <= available - counts_lib.memory_margin(total):
-                    return {kind: seconds[1:] for kind, seconds in call(batch, self.steps + 1).items()}
-                alone = extra <= total - counts_lib.memory_margin(total)
-                if not alone or not self.others_measuring() or time.monotonic() > deadline:
-                    return None
-            if not waiting:
-                self.emit({"waiting": kind})
-                waiting = True
-            time.sleep(2.0)
+        waiting = os.path.join(os.path.dirname(self.lock), f"waiting-{os.getpid()}") if self.lock else None
+        try:
+            while True:
+                with self.timing():  # full batches one process at a time, so the memory checked is there
+                    available, total = _available()
+                    if available is None or extra <= available - counts_lib.memory_margin(total):
+                        if waiting and os.path.exists(waiting):
+                            os.unlink(waiting)
+                        times = call(batch, self.steps + 1)
+                        self.tensor_peak(lambda: None)
+                        return {k: seconds[1:] for k, seconds in times.items()}
+                    ending = self.others_ending()  # bytes the other measuring processes free when they end
+                    most = available + ending - counts_lib.memory_margin(total)
+                    if not ending or extra > most or time.monotonic() > deadline:
+                        return float(most + self.pool)
+                    if not os.path.exists(waiting):
+                        open(waiting, "w").close()
+                        self.emit({"waiting": kind})
+                time.sleep(2.0)
+        finally:
+            if waiting and os.path.exists(waiting):
+                os.unlink(waiting)
 
-    def others_measuring(self) -> bool:
-        """Whether another measuring process of this run is still alive (each leaves an ``alive-PID`` file)."""
+    def others_ending(self) -> int:
+        """The memory (RSS, bytes) of the other measuring processes of this run that are alive (each leaves an
+        ``alive-PID`` file) and not waiting for memory themselves (``waiting-PID``): what ends and is freed."""
         if self.lock is None:
-            return False
+            return 0
         folder = os.path.dirname(self.lock)
-        for name in os.listdir(folder):
-            if name.startswith("alive-") and int(name[len("alive-") :]) != os.getpid():
-                with contextlib.suppress(OSError), open(f"/proc/{name[len('alive-') :]}/status") as f:
-                    if not any(line.startswith("State:") and "Z" in line.split()[1] for line in f):
-                        return True
-        return False
+        names, freed = set(os.listdir(folder)), 0
+        for name in names:
+            pid = name[len("alive-") :] if name.startswith("alive-") else None
+            if pid is None or int(pid) == os.getpid() or f"waiting-{pid}" in names:
+                continue
+            with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{pid}/status") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+                if "Z" not in status["State"].split()[0]:
+                    freed += int(status["VmRSS"].split()[0]) * 1024
+        return freed
 
-    def too_large(self, kind, needed, available, batch, probes):
+    def too_large(self, kind, needed, room, batch, probes):
         self.emit(
             {
                 "too_large": kind,
                 "needed": needed,
-                "available": available,
+                "room": room,
                 "batch": batch,
                 "probes": [list(probe) for probe in probes],
                 "high_water": _status("VmHWM"),
@@ -246,12 +268,13 @@ class Bench:
         )
         for heavier in counts_lib.HEAVIER.get(kind, ()):
             self.skipped.setdefault(heavier, kind)
+            if heavier in self.unit:  # measured together with it: not at all
+                self.emit({"skipped": heavier, "because": kind})
 
     def report(self, kind: str, seconds: list, images_per_step: int, trace_seconds: float | None):
-        try:
-            tf_peak = int(tf.config.experimental.get_memory_info("CPU:0")["peak"])
-        except (ValueError, KeyError):
-            tf_peak = 0
+        tf_peak = self.pool
+        with contextlib.suppress(ValueError, KeyError):
+            tf_peak = max(tf_peak, int(tf.config.experimental.get_memory_info("CPU:0")["peak"]))
         self.emit(
             {
                 "measured": {
@@ -278,6 +301,7 @@ class Bench:
             "mixed": self.mixed_steps,
         }[unit[0]]
         self.emit({"start": unit[0]})  # before building: what the parent names if memory runs out
+        self.unit = unit
         method(unit)
 
     # --- Keras networks -------------------------------------------------------------------------

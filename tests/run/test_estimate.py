@@ -217,6 +217,8 @@ STAND_IN = textwrap.dedent(
             for kind in unit:
                 say({{"skipped": kind, "because": "path"}})
             continue
+        if unit[0] == {forget!r}:
+            continue
         say({{"start": unit[0]}})
         if unit[0] == {crash!r}:
             print("RuntimeError: the stand-in broke", file=sys.stderr)
@@ -224,7 +226,7 @@ STAND_IN = textwrap.dedent(
         if unit[0] == {hold!r}:
             time.sleep(30)
         if unit[0] == {too_large!r}:
-            say({{"too_large": unit[0], "needed": 40 * 2**30, "available": 10 * 2**30, "batch": 400,
+            say({{"too_large": unit[0], "needed": 40 * 2**30, "room": 10 * 2**30, "batch": 400,
                   "probes": [[12, 4 * 2**30], [24, 5 * 2**30]], "high_water": 5 * 2**30}})
             skipped |= {{"mixed", "alpha"}}
             continue
@@ -235,8 +237,8 @@ STAND_IN = textwrap.dedent(
 )
 
 
-def _stand_in(monkeypatch, crash=None, hold=None, too_large=None):
-    script = STAND_IN.format(prefix=estimate.EVENT, crash=crash, hold=hold, too_large=too_large)
+def _stand_in(monkeypatch, crash=None, hold=None, too_large=None, forget=None):
+    script = STAND_IN.format(prefix=estimate.EVENT, crash=crash, hold=hold, too_large=too_large, forget=forget)
     monkeypatch.setattr(estimate, "child_command", lambda spec: [sys.executable, "-c", script, json.dumps(spec)])
 
 
@@ -269,8 +271,9 @@ def test_a_batch_predicted_too_large_is_named_with_its_memory(monkeypatch):
     assert set(outcome.measured) == {"train", "train_eval", "eval"}
     assert outcome.notes["path"] == (
         "does not fit in this machine's memory at batch 400: a step needs about 40.0 GB (extrapolated from 4.0 GB at "
-        "batch 12 and 5.0 GB at 24), 10.0 GB available; measure a smaller batch with --set search_batch_size=N "
-        "or use a machine with more memory"
+        "batch 12 and 5.0 GB at 24), this machine has at most 10.0 GB for it (its memory less a 10% margin and what "
+        "other processes hold); measure a smaller batch with --set search_batch_size=N or use a machine with more "
+        "memory"
     )
     assert outcome.notes["mixed"] == "not measured: needs more memory than path, which does not fit"
 
@@ -282,31 +285,51 @@ def test_a_failing_process_names_its_error_and_the_other_units_still_run(monkeyp
     assert outcome.notes == {"path": "failed: RuntimeError: the stand-in broke"}
 
 
+def test_a_unit_a_process_ends_without_is_named_not_measured_again(monkeypatch):
+    _stand_in(monkeypatch, forget="eval")
+    outcome = estimate.measure({}, [[("eval",), ("path",)]])
+    assert set(outcome.measured) == {"path"}
+    assert outcome.notes == {"eval": "not measured: its process ended without a measurement"}
+
+
 def test_a_full_batch_waits_for_the_other_measuring_process_only_when_it_would_then_fit(tmp_path, monkeypatch):
     from bnas_tf.pipeline import estimate_steps
 
     gb = 2**30
-    memory = iter([(1 * gb, 24 * gb), (20 * gb, 24 * gb)])  # the other process ends between the two looks
-    monkeypatch.setattr(estimate_steps, "_available", lambda: next(memory))
+    looks = [(1 * gb, 24 * gb), (20 * gb, 24 * gb)]  # the other process ends between the two looks
+    monkeypatch.setattr(estimate_steps, "_available", lambda: looks.pop(0))
     monkeypatch.setattr(estimate_steps.time, "sleep", lambda seconds: None)
-    events = []
+    events, calls, others = [], [], {"rss": 12 * gb}
     spec = {"input_shape": [8, 8, 1], "classes": 2, "steps": 2, "paths": 1, "lock": str(tmp_path / "steps.lock")}
     bench = estimate_steps.Bench(recipes.get("cpnas", "quick"), spec, events.append)
-    (tmp_path / f"alive-{os.getppid()}").touch()  # a live process of the same run
-    calls = []
+    monkeypatch.setattr(bench, "others_ending", lambda: others["rss"])
 
     def call(batch, count):
         calls.append((batch, count))
         return {"path": [5.0, 1.0, 2.0]}
 
+    # 10 GB more: not in the 1 GB available, but in the 1 + 12 GB once the other process ends (less the margin)
     assert bench.full_batches("path", call, 400, 10 * gb) == {"path": [1.0, 2.0]}  # the first call left out
     assert events == [{"waiting": "path"}] and calls == [(400, 3)]
-    memory = iter([(1 * gb, 24 * gb)])
-    assert bench.full_batches("path", call, 400, 30 * gb) is None  # more than the machine: no wait
-    (tmp_path / f"alive-{os.getppid()}").unlink()
-    memory = iter([(1 * gb, 24 * gb)])
-    assert bench.full_batches("path", call, 400, 10 * gb) is None  # nothing to wait for
+    assert not (tmp_path / f"waiting-{os.getpid()}").exists()
+    for more, ending in ((30 * gb, 12 * gb), (10 * gb, 5 * gb), (10 * gb, 0)):  # never enough, or nothing ends
+        looks[:], others["rss"] = [(1 * gb, 24 * gb)], ending
+        most = bench.full_batches("path", call, 400, more)  # what it would have at most: 1 GB + ending - 2.4 GB
+        assert most == pytest.approx(1 * gb + ending - 2.4 * gb + bench.pool)
     assert calls == [(400, 3)]
+
+
+def test_only_live_measuring_processes_that_do_not_wait_free_memory(tmp_path):
+    from bnas_tf.pipeline import estimate_steps
+
+    spec = {"input_shape": [8, 8, 1], "classes": 2, "steps": 1, "paths": 1, "lock": str(tmp_path / "steps.lock")}
+    bench = estimate_steps.Bench(recipes.get("cpnas", "quick"), spec, lambda event: None)
+    (tmp_path / f"alive-{os.getpid()}").touch()  # itself
+    assert bench.others_ending() == 0
+    (tmp_path / f"alive-{os.getppid()}").touch()  # a live process of the same run
+    assert bench.others_ending() > 0
+    (tmp_path / f"waiting-{os.getppid()}").touch()  # that waits itself: it will not end
+    assert bench.others_ending() == 0
 
 
 # --- end to end ------------------------------------------------------------------------------
