@@ -2,7 +2,9 @@
 first-order: one α step on an architecture batch, then one weight step on a weights batch).
 
 The update is one fused ``ResourceApplyAdam`` per α on a Keras Adam's own slots and step count (what checkpoints
-hold), the same update as its ``apply_gradients``: that one builds ~17 graph ops an α.
+hold), the same update as its ``apply_gradients``: that one builds ~17 graph ops an α. Under a ``tf.distribute``
+strategy each replica applies the all-reduced gradient to its own copy of α and the slots
+(:mod:`~bnas_tf.tuners.replicas`).
 """
 
 from __future__ import annotations
@@ -38,4 +40,11 @@ def apply_alpha_adam(optimizer: tf.keras.optimizers.Adam, grads, alphas):
             grad=grad,
             **powers,
         )
-    optimizer.iterations.assign_add(1)
+    if (
+        isinstance(optimizer.iterations, tf.distribute.DistributedValues)
+        and not tf.distribute.in_cross_replica_context()
+    ):
+        # a replica cannot write a mirrored count on its own: the step is counted once, for every replica
+        tf.distribute.get_replica_context().merge_call(lambda _: optimizer.iterations.assign_add(1))
+    else:
+        optimizer.iterations.assign_add(1)

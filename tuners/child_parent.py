@@ -83,14 +83,16 @@ class ChildParent(SupernetTuner):
             ``num_classes`` (default: read from the validation labels), ``learning_rate`` (SGD with
             momentum, cosine decay over the search; default 0.025), ``momentum`` (0.9),
             ``weight_decay`` (5e-4), ``alpha_learning_rate`` (3e-4), ``partial_channels`` (1),
-            ``steps_per_epoch`` (default: the dataset's length), then ``keras_tuner.Tuner``'s
+            ``steps_per_epoch`` (default: the dataset's length), ``distribution_strategy`` (a
+            ``tf.distribute.Strategy``: data-parallel steps, the batch size is global; None),
+            ``sync_batch_norm`` (BatchNorm statistics over all replicas; False), then ``keras_tuner.Tuner``'s
             (``directory``, ``project_name``, ``overwrite``, ...).
 
     Raises:
         TypeError: see :class:`ChildParentOracle`.
         ValueError: see :class:`ChildParentOracle`; also a ``kernel_loss_lambda`` that is not a finite
-            number >= 0, or a ``distribution_strategy`` (weight-sharing searches scale out with
-            KerasTuner's chief/worker mode instead).
+            number >= 0, or train or architecture batches that do not split evenly over a
+            ``distribution_strategy``'s replicas (raised by ``search``).
     """
 
     has_parent = True

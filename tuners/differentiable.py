@@ -211,13 +211,16 @@ class Differentiable(SupernetTuner):
             ``"W1/A32"``), ``num_classes`` (default: read from the validation labels), ``learning_rate``
             (SGD with momentum, cosine decay; 0.025), ``momentum`` (0.9), ``weight_decay`` (3e-4 here,
             DARTS's), ``alpha_learning_rate`` (Adam on α; 3e-4), ``partial_channels`` (1),
-            ``steps_per_epoch``, then ``keras_tuner.Tuner``'s (``directory``, ``project_name``,
+            ``steps_per_epoch``, ``distribution_strategy`` (a ``tf.distribute.Strategy``: data-parallel
+            steps, the batch size is global; None), ``sync_batch_norm`` (BatchNorm statistics over all
+            replicas; False), then ``keras_tuner.Tuner``'s (``directory``, ``project_name``,
             ``overwrite``, ...).
 
     Raises:
         TypeError: ``deployment`` is not an objective or dict.
         ValueError: see :class:`DifferentiableOracle`; also a deployment penalty whose cost is a function
-            (it does not split over edges), or a ``distribution_strategy``.
+            (it does not split over edges), or train or architecture batches that do not split evenly over a
+            ``distribution_strategy``'s replicas (raised by ``search``).
     """
 
     def __init__(

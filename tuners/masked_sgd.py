@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from bnas_tf.space.shared_ops import NOINLINE, config_key, latent
 from bnas_tf.space.supernet import KINDS, Supernet
+from bnas_tf.tuners.replicas import local_copies
 
 
 def cosine_learning_rate(base: float, progress: float, minimum: float = 0.0) -> float:
@@ -34,11 +35,15 @@ def momentum_update(var, accumulator, grad, factor, lr, decay, momentum, constra
         var=var.handle, accum=accumulator.handle, lr=lr, grad=grad * factor + decay * var, momentum=momentum
     )
     if constraint is not None:
-        var.assign(constraint(var))
+        if isinstance(var, tf.distribute.DistributedValues):  # a replica writes its own copy (tuners.replicas)
+            tf.raw_ops.AssignVariableOp(resource=var.handle, value=constraint(var))
+        else:
+            var.assign(constraint(var))
 
 
 def restore_statistics(saved):
-    """Put back the ``(variable, value)`` pairs :meth:`MaskedSGD.set_active` saved."""
+    """Put back the ``(variable, value)`` pairs :meth:`MaskedSGD.set_active` saved (under a strategy, one pair per
+    replica's copy: BatchNorm statistics are each replica's own)."""
     for variable, value in saved:
         variable.assign(value)
 
@@ -145,4 +150,4 @@ class MaskedSGD:
                         frozen += [
                             v for layer in self.supernet.op_layers(kind, edge, op) for v in layer.non_trainable_weights
                         ]
-        return [(v, v.numpy()) for v in frozen]
+        return [(copy, copy.numpy()) for v in frozen for copy in local_copies(v)]

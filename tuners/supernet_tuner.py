@@ -10,11 +10,14 @@ reports the trials, so a finished trial always has its weights on disk.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import json
 import os
+import shutil
 import time
+import weakref
 
 import keras_tuner as kt
 import numpy as np
@@ -28,9 +31,11 @@ from bnas_tf.space.supernet import KINDS, CellSpace, Supernet
 from bnas_tf.tuners import keras_tuner_internals as internals
 from bnas_tf.tuners.deployment import DEPLOYED_PREFIX, DeploymentAware, report_rejection
 from bnas_tf.tuners.keras_tuner_internals import BaseTuner, TrialStatus
+from bnas_tf.tuners.replicas import check_batch, replicas_of
 from bnas_tf.tuners.sampling import SLOT, edge_name
 from bnas_tf.tuners.state import AtomicTunerState, recovery
-from bnas_tf.tuners.training import SupernetTrainer
+from bnas_tf.tuners.training import SupernetTrainer, batch_size_of
+from bnas_tf.tuners.workers import is_chief, lost_worker, worker_directory
 
 IDLE_SLEEP_SECONDS = 0.2
 
@@ -80,6 +85,18 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
     network it becomes (``build_network`` with the space's settings and the objective's ``network``
     overrides): paths over its budget fail before training, a penalty makes the oracle maximise
     ``deployed_<objective>``, and :meth:`best_genotype` never returns an over-budget architecture.
+
+    ``distribution_strategy=`` (any ``tf.distribute.Strategy``; None, the default: one device) trains and
+    evaluates the supernets data-parallel on the strategy's replicas (:mod:`~bnas_tf.tuners.replicas`): the
+    batch size is the global batch of each path, as the papers' batch sizes are; each replica trains on
+    batch / replicas rows of every path, so it must divide evenly (checked before training). BatchNorm
+    statistics are each replica's own; ``sync_batch_norm=True`` computes them over the global batch
+    (``SyncBatchNormalization``), which makes the steps those of one device up to float rounding. With
+    several workers (``MultiWorkerMirroredStrategy``) every worker runs the same search (the same seed, the
+    same all-reduced scores, so the same oracle decisions); the chief's folder holds the search state and
+    checkpoints, the others work in a temporary copy deleted at the end, and a worker that stops answering
+    (after the strategy's ``CommunicationOptions(timeout_seconds=...)``) stops the search with a RuntimeError:
+    starting every worker again resumes it from the last checkpoint.
     """
 
     has_parent = False
@@ -98,6 +115,8 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
         partial_channels: int = 1,
         steps_per_epoch: int | None = None,
         deployment=None,
+        distribution_strategy: tf.distribute.Strategy | None = None,
+        sync_batch_norm: bool = False,
         **kwargs,
     ):
         self.space = space
@@ -114,11 +133,15 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
         self.partial_channels = partial_channels
         self.steps_per_epoch = steps_per_epoch
         self.child = self.parent = None
-        if kwargs.pop("distribution_strategy", None) is not None:
-            raise ValueError(
-                "weight-sharing searches train with their own fused step and take no tf.distribute "
-                "strategy; scale out with KerasTuner's chief/worker mode (docs/scaling_out.md)"
-            )
+        replicas_of(distribution_strategy)  # checks it
+        if not isinstance(sync_batch_norm, bool):
+            raise TypeError(f"sync_batch_norm must be True or False, got {sync_batch_norm!r}")
+        self.distribution_strategy = distribution_strategy
+        self.sync_batch_norm = sync_batch_norm
+        self.is_chief = is_chief(distribution_strategy)
+        if not self.is_chief:  # every worker runs the same search; only the chief's folder is kept
+            kwargs["directory"] = worker_directory(kwargs.get("directory"), kwargs.get("project_name"))
+            weakref.finalize(self, shutil.rmtree, kwargs["directory"], ignore_errors=True)
         super().__init__(oracle, hypermodel=None, **kwargs)
 
     def run_trial(self, trial, *args, **kwargs):  # trials run in groups: see search()
@@ -158,15 +181,18 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
             print(f"Restored the supernet weights of trial {tag}")
 
     def _trainer(self, binarization, input_shape, name):
-        supernet = Supernet(
-            self.space,
-            num_classes=self.num_classes,
-            input_shape=input_shape,
-            binarization=binarization,
-            partial_channels=self.partial_channels,
-            name=name,
-        )
-        return SupernetTrainer(supernet, **self.trainer_settings(name))
+        strategy = self.distribution_strategy
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            supernet = Supernet(
+                self.space,
+                num_classes=self.num_classes,
+                input_shape=input_shape,
+                binarization=binarization,
+                partial_channels=self.partial_channels,
+                name=name,
+                sync_batch_norm=self.sync_batch_norm,
+            )
+        return SupernetTrainer(supernet, distribution_strategy=strategy, **self.trainer_settings(name))
 
     def trainer_settings(self, name: str) -> dict:
         """Keyword arguments of the ``name`` supernet's :class:`SupernetTrainer` ("child" or "parent")."""
@@ -244,6 +270,10 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
         steps = steps_per_epoch or self.steps_per_epoch or int(train_data.cardinality())
         if steps <= 0:
             raise ValueError("cannot tell how many steps make an epoch of train_data; pass steps_per_epoch=")
+        if self.distribution_strategy is not None:  # before any weight moves (a ragged last batch is trimmed)
+            replicas = self.distribution_strategy.num_replicas_in_sync
+            for data, what in ((train_data, "train_data"), (architecture_data, "architecture_data")):
+                check_batch(batch_size_of(data), replicas, what)
         self.oracle.verbose = verbose
         self._build(train_data, validation_data)
         self.on_search_begin()
@@ -252,6 +282,9 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
         gc.disable()  # see _collect
         try:
             self._search_loop(train_data, validation_data, architecture_data, steps)
+        except tf.errors.OpError as error:  # outside a trial: a checkpoint's collective read
+            self._stop_if_workers_lost(error)
+            raise
         finally:
             gc.unfreeze()
             if collecting:
@@ -336,6 +369,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
                     break
                 accuracies.append(self.score_paths(trainer, validation_data)[: len(group)])
         except Exception as error:  # KerasTuner's retry mechanism (INVALID: retried up to max_retries_per_trial)
+            self._stop_if_workers_lost(error)
             return self._fail(group, TrialStatus.INVALID, f"{type(error).__name__}: {error}")
         if diverged is not None:  # ended outside the try: the oracle may stop the search (failures.SearchStopped)
             return self._fail(group, TrialStatus.FAILED, diverged)
@@ -420,6 +454,13 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
         """One genotype per op (Zeroise excluded): the same op on every edge."""
         return [self.uniform_genotype(op) for op, name in enumerate(self.space.op_set) if name != "zero"]
 
+    def _stop_if_workers_lost(self, error):
+        """Stop the search, not only the trial, when the strategy's workers stopped answering: every later
+        collective of the group fails too (:func:`~bnas_tf.tuners.replicas.lost_worker`)."""
+        failure = lost_worker(self.distribution_strategy, error, self.project_dir)
+        if failure is not None:
+            raise failure from error
+
     def _fail(self, trials, status, message):
         """End ``trials`` as failed after putting back the last committed weights (a diverged group leaves
         NaN weights behind, and a retried or later group must start from what the finished trials left)."""
@@ -456,6 +497,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
             trainer.restore_statistics(frozen)
             accuracy = float(trainer.evaluate_paths(validation_data)[0])
         except Exception as error:
+            self._stop_if_workers_lost(error)
             return self._fail([trial], TrialStatus.INVALID, f"{type(error).__name__}: {error}")
         if not np.all(np.isfinite(result["losses"])):
             return self._fail([trial], TrialStatus.FAILED, "mixed-mode loss became NaN/inf")

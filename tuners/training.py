@@ -5,8 +5,10 @@ evaluation) and runs them on data from :mod:`~bnas_tf.tuners.batches` (whole epo
 :mod:`~bnas_tf.tuners.graph_options` (Grappler off). Weights move by :mod:`~bnas_tf.tuners.masked_sgd` (SGD with
 momentum and coupled weight decay, SPEC P1, only on the sampled paths: DESIGN "update only the path"),
 architecture parameters α by :mod:`~bnas_tf.tuners.alpha_adam` (DARTS' first-order bilevel scheme: one α step on
-an architecture batch, then one weight step on a weights batch). Its state is saved by
-:mod:`~bnas_tf.tuners.checkpoints`; the face search's per-path features come from :mod:`~bnas_tf.tuners.features`.
+an architecture batch, then one weight step on a weights batch). Under a ``tf.distribute`` strategy every step runs
+on the replicas, each on its share of every path's chunk, with all-reduced gradients
+(:mod:`~bnas_tf.tuners.replicas`). Its state is saved by :mod:`~bnas_tf.tuners.checkpoints`; the face search's
+per-path features come from :mod:`~bnas_tf.tuners.features`.
 
 Every training call (a group's path epoch, a mixed-mode epoch) names its data passes by the epochs the weights
 have trained before it (:func:`~bnas_tf.data.passes.start_passes`), a count saved in the checkpoint with them: a
@@ -37,6 +39,7 @@ from bnas_tf.tuners.batches import (
 from bnas_tf.tuners.checkpoints import POINTER
 from bnas_tf.tuners.graph_options import without_graph_optimisation
 from bnas_tf.tuners.masked_sgd import MaskedSGD, cosine_learning_rate
+from bnas_tf.tuners.replicas import replicas_of
 
 __all__ = [
     "EVAL_PIXELS",
@@ -78,9 +81,41 @@ class SupernetTrainer:
         alpha_learning_rate=3e-4,
         clip_norm=5.0,
         kernel_loss: ChildParentKernelLoss | None = None,
+        distribution_strategy: tf.distribute.Strategy | None = None,
     ):
         """``kernel_loss``: SPEC P4's kernel-level Child-Parent loss (Eq. 3), added to every weight step of a
-        binarized supernet (the child's path training, Eq. 4); None trains on the cross-entropy alone."""
+        binarized supernet (the child's path training, Eq. 4); None trains on the cross-entropy alone.
+
+        ``distribution_strategy`` (a ``tf.distribute.Strategy``; None: one device) runs every step on the
+        strategy's replicas, each on its share of every path's chunk (:mod:`~bnas_tf.tuners.replicas`); build
+        ``supernet`` under ``distribution_strategy.scope()``. Its ops then run inline, not as the shared
+        per-signature functions (:mod:`bnas_tf.space.shared_ops`): a replica's variables and cross-replica
+        reductions (synchronized BatchNorm) belong to its own step."""
+        self.replicas = replicas_of(distribution_strategy)
+        if distribution_strategy is not None and not distribution_strategy.extended.variable_created_in_scope(
+            supernet.alpha_variables[0]
+        ):
+            raise ValueError(
+                "the supernet was not built under the distribution strategy: create it inside "
+                "`with distribution_strategy.scope():`, so its variables live on every replica"
+            )
+        with self.replicas.scope():
+            self._create_variables(
+                supernet,
+                learning_rate=learning_rate,
+                momentum=momentum,
+                weight_decay=weight_decay,
+                alpha_learning_rate=alpha_learning_rate,
+                clip_norm=clip_norm,
+                kernel_loss=kernel_loss,
+            )
+        if distribution_strategy is not None:
+            supernet.share_ops = False
+            self.sgd.share_updates = False
+
+    def _create_variables(
+        self, supernet, *, learning_rate, momentum, weight_decay, alpha_learning_rate, clip_norm, kernel_loss
+    ):
         self.supernet = supernet
         self.kernel_loss = kernel_loss
         self.base_learning_rate = float(learning_rate)
@@ -175,6 +210,11 @@ class SupernetTrainer:
         shape = (None,) + tuple(self.supernet.input_shape)
         return [tf.TensorSpec(shape, tf.float32), tf.TensorSpec((None,), tf.int32)]
 
+    def _step_function(self, step, evaluation=False):
+        """``step(x, y)`` traced, on every replica of the strategy with its share of the batch (one device: as
+        it is; :mod:`~bnas_tf.tuners.replicas`)."""
+        return self.replicas.function(step, self._signature(), lambda: self.supernet.paths, evaluation=evaluation)
+
     def _train_step_fn(self):
         """A weight step: the paths' loss (or the mixture's), masked SGD on the layout's weights."""
         variables = self.layout_weights()
@@ -189,10 +229,11 @@ class SupernetTrainer:
                 else:
                     features, logits = self.supernet.forward_with_features(x, training=True)
                     loss = self._losses(logits, y) + self._kernel_loss(features, y, variables)
-            self._apply(tape.gradient(loss, variables), variables)
+                loss = self.replicas.share(loss)
+            self._apply(self.replicas.all_reduce(tape.gradient(loss, variables)), variables)
             return loss / tf.cast(self.supernet.path_count, loss.dtype), self._path_correct(logits, y)  # per path
 
-        return tf.function(step, autograph=False, input_signature=self._signature())
+        return self._step_function(step)
 
     def _alpha_step_fn(self):
         """An α step (mixed mode): the loss minus the diversity-weighted α entropy, Adam on α."""
@@ -205,17 +246,18 @@ class SupernetTrainer:
                 logits = self.supernet.forward(x, training=True)
                 loss = self._losses(logits, y) - self.diversity * self.supernet.mean_alpha_entropy()
                 loss += self.cost_weight * self.expected_cost()
-            self._apply_alpha(tape.gradient(loss, alphas), alphas)
+                loss = self.replicas.share(loss)
+            self._apply_alpha(self.replicas.all_reduce(tape.gradient(loss, alphas)), alphas)
             return loss
 
-        return tf.function(alpha_step, autograph=False, input_signature=self._signature())
+        return self._step_function(alpha_step)
 
     def _eval_fn(self):
         def evaluate(x, y):
             logits = self.supernet.forward(x, training=False)
             return self._path_correct(logits, y)
 
-        return tf.function(evaluate, autograph=False, input_signature=self._signature())
+        return self._step_function(evaluate, evaluation=True)
 
     def _start_epoch(self):
         """Key the data passes of the training call about to run by :attr:`epochs_trained`, then count it."""

@@ -6,7 +6,10 @@ changes (STYLE "share the loop, vary the score"): instead of classification accu
 verification accuracy (:mod:`bnas_tf.face.metrics`) on held-out pairs of the cosine similarity of the
 path's globally pooled features (:meth:`SupernetTrainer.path_features`, the features before the
 classifier). :class:`VerificationScore` is that hook (``SupernetTuner.score_paths``) as a mixin;
-:class:`FaceOperationPruning` (P1, the paper's face search) and :class:`FaceChildParent` are the tuners.
+:class:`FaceOperationPruning` (P1, the paper's face search) and :class:`FaceChildParent` are the tuners; they
+take the weight-sharing tuners' ``distribution_strategy=`` and ``sync_batch_norm=`` (data-parallel training on a
+``tf.distribute`` strategy's replicas; the pair features are computed on the host's copy of the weights, with
+BatchNorm statistics averaged over the replicas).
 """
 
 from __future__ import annotations

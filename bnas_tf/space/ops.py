@@ -20,6 +20,9 @@ Names: DARTS' ``dil_conv_*`` is a dilated depthwise-separable conv; P2's
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import larq as lq
 import tensorflow as tf
 
@@ -98,9 +101,28 @@ class FactorizedReduce(Operation):
         return x
 
 
+_batch_norm_settings = threading.local()
+
+
+@contextlib.contextmanager
+def synchronized_batch_norm():
+    """BatchNorm layers built inside (in this thread) compute their batch statistics over every replica of a
+    ``tf.distribute`` strategy (Keras' ``synchronized=True``, ``SyncBatchNormalization``), as one device would
+    over the global batch; without it each replica normalises with its own rows' statistics."""
+    previous = getattr(_batch_norm_settings, "synchronized", False)
+    _batch_norm_settings.synchronized = True
+    try:
+        yield
+    finally:
+        _batch_norm_settings.synchronized = previous
+
+
 def batch_norm(name: str):
     """BatchNorm with PyTorch's default momentum (0.1 there, 0.9 here), as the papers' code uses:
-    Keras' 0.99 leaves the moving statistics near their defaults after a one-epoch search trial."""
+    Keras' 0.99 leaves the moving statistics near their defaults after a one-epoch search trial. Synchronized
+    over a strategy's replicas inside :func:`synchronized_batch_norm`."""
+    if getattr(_batch_norm_settings, "synchronized", False):
+        return tf.keras.layers.BatchNormalization(momentum=0.9, name=name, synchronized=True)
     return tf.keras.layers.BatchNormalization(momentum=0.9, name=name)
 
 

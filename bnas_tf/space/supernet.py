@@ -271,7 +271,18 @@ class Supernet:
         binarization="W1/A32",
         partial_channels: int = 1,
         name: str = "supernet",
+        sync_batch_norm: bool = False,
     ):
+        """``sync_batch_norm``: BatchNorm statistics over every replica of the ``tf.distribute`` strategy the
+        supernet is built under (:func:`~bnas_tf.space.ops.synchronized_batch_norm`); False (default): each
+        replica's own. Build under ``strategy.scope()`` to train on the strategy's replicas."""
+        if not isinstance(sync_batch_norm, bool):
+            raise TypeError(f"sync_batch_norm must be True or False, got {sync_batch_norm!r}")
+        self.sync_batch_norm = sync_batch_norm
+        with ops_module.synchronized_batch_norm() if sync_batch_norm else contextlib.nullcontext():
+            self._build(space, num_classes, input_shape, binarization, partial_channels, name)
+
+    def _build(self, space, num_classes, input_shape, binarization, partial_channels, name):
         self.space = space
         self.binarization = get_binarization(binarization)
         self.num_classes = num_classes

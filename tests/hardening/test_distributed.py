@@ -329,14 +329,20 @@ def test_evolution_trains_each_candidate_under_a_tf_distribute_strategy(tmp_path
     assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
 
 
-def test_weight_sharing_searches_refuse_a_strategy_with_the_way_to_scale(tmp_path):
+def test_weight_sharing_searches_take_a_strategy_and_check_it(tmp_path):
+    # data-parallel supernet training itself: tests/distribute
     import tensorflow as tf
 
     from bnas_tf.space.supernet import CellSpace
     from bnas_tf.tuners import OperationPruning
 
     space = CellSpace(op_set=["conv_3x3", "identity"], cells=2, channels=8, nodes=1, reduction_cells=[1])
-    with pytest.raises(ValueError, match="chief/worker mode"):
-        OperationPruning(
-            space, distribution_strategy=tf.distribute.OneDeviceStrategy("/cpu:0"), directory=str(tmp_path)
-        )
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    tuner = OperationPruning(
+        space, distribution_strategy=strategy, sync_batch_norm=True, directory=str(tmp_path), project_name="taken"
+    )
+    assert tuner.distribution_strategy is strategy and tuner.sync_batch_norm is True
+    with pytest.raises(TypeError, match="must be a tf.distribute.Strategy .* got str"):
+        OperationPruning(space, distribution_strategy="mirrored", directory=str(tmp_path), project_name="name")
+    with pytest.raises(TypeError, match="sync_batch_norm must be True or False"):
+        OperationPruning(space, sync_batch_norm="yes", directory=str(tmp_path), project_name="flag")
