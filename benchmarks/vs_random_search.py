@@ -1,11 +1,12 @@
 """Our weight-sharing oracles against KerasTuner's RandomSearch and against no search at all.
 
 For each seed: ChildParent and OperationPruning (+UCB) search the default run's cell space on the
-embedded digits; KerasTuner's RandomSearch then gets **the same search wall time** (the mean of
-ours), training each sampled architecture from scratch for one epoch (as users would do today); and
-``--randoms`` uniform random genotypes of the same space stand for no search at all. Every winner (and
-every random genotype) is retrained with the same recipe and scored on the **test** split, which no
-method saw while searching or retraining.
+embedded digits (the same space, search data and proxy binarization for both); KerasTuner's
+RandomSearch then gets **the same search wall time** (the mean of ours), training each sampled
+architecture from scratch for one epoch (as users would do today); and ``--randoms`` uniform random
+genotypes of the same space stand for no search at all. Every winner (and every random genotype) is
+retrained with the same recipe and scored on the **test** split, which no method saw while searching
+or retraining.
 
     python benchmarks/vs_random_search.py [--seeds 6] [--randoms 2] [--recipe cpnas] [--set key=value ...]
 """
@@ -34,6 +35,18 @@ from bnas_tf.space.supernet import KINDS  # noqa: E402
 from bnas_tf.tuners.sampling import edge_name  # noqa: E402
 
 METHODS = {"ChildParent": "cpnas", "OperationPruning+UCB": "bnas_1bit_ucb"}
+#: what every search takes from the default run's recipe: its space, search data and proxy binarization
+SHARED = (
+    "op_set",
+    "nodes",
+    "search_cells",
+    "search_channels",
+    "search_reduction_cells",
+    "inter_cell_skip",
+    "search_batch_size",
+    "search_steps_per_epoch",
+    "search_binarization",
+)
 
 
 def random_search(recipe, bundle, seconds: float, folder: str):
@@ -101,6 +114,7 @@ def main():
         winners = {}
         for name, recipe_name in METHODS.items():
             recipe = recipes.get(recipe_name, "quick", settings)
+            recipe = dataclasses.replace(recipe, **{field: getattr(retrain, field) for field in SHARED})
             folder = tempfile.mkdtemp(prefix="bnas-vs-")
             try:
                 tf.keras.utils.set_random_seed(seed)

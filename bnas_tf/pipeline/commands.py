@@ -83,12 +83,27 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, *, default_recipe: str
 
 
 # --- bnas-tf run, search, train ----------------------------------------------------------
+#: ``--strategy`` choices (bnas_tf.pipeline.distribution.NAMES, repeated here to stay TensorFlow-free)
+DISTRIBUTION_STRATEGIES = ("mirrored", "multi_worker")
+
+
+def add_strategy_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strategy",
+        choices=DISTRIBUTION_STRATEGIES,
+        help="train the search's supernet (and the retraining) data-parallel with tf.distribute: 'mirrored' on "
+        "this host's devices, 'multi_worker' on the hosts TF_CONFIG names (docs/scaling_out.md; default: none)",
+    )
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_recipe_arguments(parser)
+    add_strategy_argument(parser)
 
 
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     add_recipe_arguments(parser)
+    add_strategy_argument(parser)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ import os
 import time
 
 from bnas_tf.convert import verify
-from bnas_tf.pipeline import baselines, conversion, report, run_folder, search, train
+from bnas_tf.pipeline import baselines, conversion, distribution, report, run_folder, search, train
 from bnas_tf.pipeline.console import fit_verbosity
 from bnas_tf.pipeline.face import done_line, run_face_recipe
 from bnas_tf.tuners import keras_tuner_internals
@@ -53,7 +53,9 @@ def convert_and_verify(model, recipe, run_dir: str, bundle, *, verbose: int = 1)
     return conversion.record(run_dir, model, converted, **checked)
 
 
-def run_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: int = 1, search_bundle=None) -> dict:
+def run_recipe(
+    recipe, run_dir: str, *, profile: str = "custom", verbose: int = 1, search_bundle=None, distribution_strategy=None
+) -> dict:
     """The whole job for ``recipe`` into ``run_dir``; returns metrics.json's content.
 
     What ``bnas-tf run`` does after parsing its arguments: search with the recipe's tuner (genotype.json,
@@ -72,6 +74,10 @@ def run_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: int = 
         search_bundle: the search data, a :class:`~bnas_tf.data.DataBundle` with the search split, checked
             against the recipe (:func:`preflight`) before anything is written; default (None) loaded from the
             recipe's dataset.
+        distribution_strategy: a ``tf.distribute.Strategy`` the search's supernet and the winner's retraining
+            train under (default: none); every process of a multi-worker strategy calls this, and only the one
+            that writes results (its chief) converts, trains the baselines and writes ``run_dir``: the others
+            return None after the retraining.
 
     Returns:
         The content of ``run_dir/metrics.json``: settings, search, Keras and .tflite accuracies, costs,
@@ -95,11 +101,22 @@ def run_recipe(recipe, run_dir: str, *, profile: str = "custom", verbose: int = 
         settings=recipe.settings(),
         started=time.strftime("%Y-%m-%d %H:%M:%S"),
     )
-    found = search.search(recipe, run_dir, bundle=search_bundle, verbose=verbose)
+    found = search.search(
+        recipe, run_dir, bundle=search_bundle, verbose=verbose, distribution_strategy=distribution_strategy
+    )
     if verbose:
         print(f"searched in {found.seconds:.0f} s; retraining the winner ({recipe.train_epochs} epochs)", flush=True)
     bundle = train.load_training_data(recipe)
-    trained = train.train_and_save(found.genotype, recipe, run_dir, bundle=bundle, verbose=fit_verbosity(verbose))
+    trained = train.train_and_save(
+        found.genotype,
+        recipe,
+        run_dir,
+        bundle=bundle,
+        verbose=fit_verbosity(verbose),
+        distribution_strategy=distribution_strategy,
+    )
+    if not distribution.writes_results(distribution_strategy):
+        return None
     convert_and_verify(trained.model, recipe, run_dir, bundle, verbose=verbose)
     if getattr(recipe, "baselines", 0):
         baselines.run_baselines(recipe, found.genotype, trained.model, run_dir, bundle, verbose=verbose)
@@ -118,12 +135,30 @@ def run(args) -> int:
             "them for a single-process run"
         )
     recipe = run_folder.recipe_from_args(args)
+    if getattr(args, "strategy", None) and recipe.task != "classification":
+        raise ValueError(
+            f"--strategy trains classification recipes; {recipe.name!r} is a {recipe.task} recipe: run it "
+            "without --strategy"
+        )
+    strategy = distribution.make(getattr(args, "strategy", None))  # before any other TensorFlow work
     search_bundle = search.load_search_data(recipe)  # a missing dataset fails before the run folder gets any file
     preflight(recipe, search_bundle)
+    if not distribution.writes_results(strategy):  # a multi-worker run's other workers: the same steps, no files
+        with distribution.output_folder(strategy, "") as folder:
+            run_recipe(recipe, folder, verbose=0, search_bundle=search_bundle, distribution_strategy=strategy)
+        print("worker done: the chief converts the winner and writes the run folder")
+        return 0
     run_dir = run_folder.prepare_output(args.output, recipe.name)
     verbose = 0 if args.quiet else 1
     print(f"bnas-tf run: recipe {recipe.name} ({args.profile} profile) -> {run_dir}", flush=True)
-    metrics = run_recipe(recipe, run_dir, profile=args.profile, verbose=verbose, search_bundle=search_bundle)
+    metrics = run_recipe(
+        recipe,
+        run_dir,
+        profile=args.profile,
+        verbose=verbose,
+        search_bundle=search_bundle,
+        distribution_strategy=strategy,
+    )
     keras, tflite = metrics["keras"], metrics["tflite"]
     if recipe.task == "face_verification":
         print(done_line(metrics))

@@ -27,7 +27,7 @@ from bnas_tf.face.data import load_pairs, pairs_from_dataset
 from bnas_tf.face.pairs import PairSet
 from bnas_tf.face.tuners import FaceOperationPruning
 from bnas_tf.files import atomic_write_json
-from bnas_tf.pipeline import run_folder
+from bnas_tf.pipeline import distribution, run_folder
 from bnas_tf.space.supernet import CellSpace
 from bnas_tf.tuners import (
     ChildParent,
@@ -258,12 +258,15 @@ def load_search_data(recipe) -> data_lib.DataBundle:
     )
 
 
-def build_tuner(recipe, bundle, directory: str, *, overwrite: bool = True):
+def build_tuner(recipe, bundle, directory: str, *, overwrite: bool = True, distribution_strategy=None):
+    """The recipe's tuner over ``bundle`` writing to ``directory``; ``distribution_strategy`` (a
+    ``tf.distribute.Strategy``, default none) trains its supernet, or each Evolution candidate, data-parallel."""
     if recipe.strategy not in STRATEGIES:
         raise ValueError(f"recipe {recipe.name!r} names strategy {recipe.strategy!r}; known: {', '.join(STRATEGIES)}")
-    return STRATEGIES[recipe.strategy](
-        recipe, bundle, dict(directory=directory, project_name=recipe.name, overwrite=overwrite)
-    )
+    common = dict(directory=directory, project_name=recipe.name, overwrite=overwrite)
+    if distribution_strategy is not None:
+        common.update(distribution_strategy=distribution_strategy)
+    return STRATEGIES[recipe.strategy](recipe, bundle, common)
 
 
 def _run_tuner(tuner, recipe, bundle, log_dir, verbose):
@@ -312,13 +315,22 @@ def deploy_pareto(tuner) -> list:
     ]
 
 
-def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1) -> SearchResult:
-    """Search with ``recipe`` and write genotype.json, search_log.json and metrics.json's ``search`` part."""
+def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1, distribution_strategy=None) -> SearchResult:
+    """Search with ``recipe`` and write genotype.json, search_log.json and metrics.json's ``search`` part;
+    ``distribution_strategy``: see :func:`build_tuner`."""
     bundle = bundle or load_search_data(recipe)
     # rerunning the same command on the same run folder resumes the search (a new folder starts a new one)
-    tuner = build_tuner(recipe, bundle, os.path.join(run_dir, run_folder.SEARCH_DIR), overwrite=False)
+    tuner = build_tuner(
+        recipe,
+        bundle,
+        os.path.join(run_dir, run_folder.SEARCH_DIR),
+        overwrite=False,
+        distribution_strategy=distribution_strategy,
+    )
     if verbose:
-        print(f"search: {recipe.strategy} ({recipe.paper}) on {bundle.describe()}", flush=True)
+        replicas = distribution.describe(distribution_strategy)
+        on = f" on {replicas}" if replicas else ""
+        print(f"search: {recipe.strategy} ({recipe.paper}) on {bundle.describe()}{on}", flush=True)
     start = time.perf_counter()
     try:
         _run_tuner(tuner, recipe, bundle, os.path.join(run_dir, run_folder.LOGS, "search"), verbose)
@@ -372,11 +384,17 @@ def stopped_message(stopped: failures.SearchStopped, recipe, run_dir: str) -> st
 # --- bnas-tf search (arguments: bnas_tf.pipeline.commands) ---------------------------
 def run(args) -> int:
     recipe = run_folder.recipe_from_args(args)
+    strategy = distribution.make(getattr(args, "strategy", None))  # before any other TensorFlow work
     bundle = load_search_data(recipe)  # a missing dataset fails before the run folder gets any file
     recipe.check_images(*bundle.input_shape[:2])  # so do images too small for the networks
+    if not distribution.writes_results(strategy):  # a multi-worker run's other workers: same steps, no files
+        with distribution.output_folder(strategy, "") as folder:
+            result = search(recipe, folder, bundle=bundle, verbose=0, distribution_strategy=strategy)
+        print(f"worker done in {result.seconds:.0f} s; the chief writes the run folder")
+        return 0
     run_dir = run_folder.prepare_output(args.output, f"search-{recipe.name}")
     run_folder.update_metrics(run_dir, recipe=recipe.name, profile=args.profile, settings=recipe.settings())
-    result = search(recipe, run_dir, bundle=bundle, verbose=0 if args.quiet else 1)
+    result = search(recipe, run_dir, bundle=bundle, verbose=0 if args.quiet else 1, distribution_strategy=strategy)
     path = os.path.join(run_dir, run_folder.GENOTYPE)
     if result.genotype is None:
         print(f"worker {os.environ['KERASTUNER_TUNER_ID']} done in {result.seconds:.0f} s; the chief writes {path}")

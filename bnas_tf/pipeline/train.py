@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from bnas_tf import data as data_lib
 from bnas_tf.files import atomic_write_json
-from bnas_tf.pipeline import run_folder
+from bnas_tf.pipeline import distribution, run_folder
 from bnas_tf.space import published
 from bnas_tf.space.genotype import Genotype, WidthGenotype, load_any
 from bnas_tf.space.learning_rates import OneCycle
@@ -234,11 +234,14 @@ def train(
     log_dir: str | None = None,
     verbose: int = 1,
     build=None,
+    distribution_strategy=None,
 ) -> TrainResult:
     """Train ``genotype``'s network from scratch with ``recipe``'s schedule on ``bundle`` (default: the recipe's data).
 
     ``build`` (optional): a function returning another network to train with the same schedule (a baseline); it
-    runs after the recipe's seed is set, and ``genotype`` is then unused.
+    runs after the recipe's seed is set, and ``genotype`` is then unused. ``distribution_strategy`` (a
+    ``tf.distribute.Strategy``, default none): the network is built, compiled and trained under it, data-parallel
+    over its replicas (the recipe's batch size is the global batch).
 
     Returns the inference model (no auxiliary head), the per-epoch history and the wall time.
     """
@@ -247,15 +250,16 @@ def train(
         raise ValueError(f"epochs must be positive (got {epochs})")
     bundle = bundle or load_training_data(recipe)
     tf.keras.utils.set_random_seed(recipe.seed)
-    if build is None:
-        model = build_model(genotype, recipe, num_classes=bundle.num_classes, input_shape=bundle.input_shape)
-    else:
-        model = build()
-    model = with_kernel_loss(model, recipe)
     steps = recipe.train_steps_per_epoch or int(bundle.train.cardinality())
     if steps <= 0:
         raise ValueError("cannot tell the number of training batches; set train_steps_per_epoch")
-    compile_model(model, recipe, steps, epochs)
+    with distribution.scope(distribution_strategy):
+        if build is None:
+            model = build_model(genotype, recipe, num_classes=bundle.num_classes, input_shape=bundle.input_shape)
+        else:
+            model = build()
+        model = with_kernel_loss(model, recipe)
+        compile_model(model, recipe, steps, epochs)
     train_data = _targets(bundle.train, bundle.num_classes, model.output_names)
     if recipe.train_steps_per_epoch:
         train_data = train_data.repeat()  # fixed-length epochs shorter or longer than one pass
@@ -298,7 +302,9 @@ def accuracy(model, dataset) -> float:
     return correct / seen
 
 
-def train_and_save(genotype, recipe, run_dir: str, *, bundle=None, epochs=None, verbose=1) -> TrainResult:
+def train_and_save(
+    genotype, recipe, run_dir: str, *, bundle=None, epochs=None, verbose=1, distribution_strategy=None
+) -> TrainResult:
     """:func:`train`, then write model.keras, history.json and the ``train``/``keras`` parts of metrics.json
     (nothing when training diverged: a loss or logits that are not finite raise a ``ValueError`` first)."""
     bundle = bundle or load_training_data(recipe)
@@ -309,6 +315,7 @@ def train_and_save(genotype, recipe, run_dir: str, *, bundle=None, epochs=None, 
         epochs=epochs,
         log_dir=os.path.join(run_dir, run_folder.LOGS, "train"),
         verbose=verbose,
+        distribution_strategy=distribution_strategy,
     )
     keras = {  # measured before anything is written: non-finite logits stop here
         "val_accuracy": accuracy(result.model, bundle.validation),

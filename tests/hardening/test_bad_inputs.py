@@ -952,6 +952,27 @@ CLI_CASES = [
         lambda c: [c.path("run")],
     ),
     (
+        "cli-search-multi-worker-without-cluster",
+        lambda c: (c.environ(TF_CONFIG=""), ["search", "--strategy", "multi_worker", "-o", c.path("run")])[1],
+        ["--strategy multi_worker reads the cluster from TF_CONFIG: TF_CONFIG is not set", "in every process"],
+        lambda c: [c.path("run")],
+    ),
+    (
+        "cli-run-multi-worker-task-outside-cluster",
+        lambda c: (
+            c.environ(TF_CONFIG='{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 1}}'),
+            ["run", "--strategy", "multi_worker", "-o", c.path("run")],
+        )[1],
+        ["TF_CONFIG's task index 1 is not one of the cluster's worker processes"],
+        lambda c: [c.path("run")],
+    ),
+    (
+        "cli-run-strategy-face",
+        lambda c: ["run", "--recipe", "bnas_face", "--strategy", "mirrored", "-o", c.path("run")],
+        ["--strategy trains classification recipes; 'bnas_face' is a face_verification recipe"],
+        lambda c: [c.path("run")],
+    ),
+    (
         "cli-train-diverged",
         lambda c: (
             open(c.path("g.json"), "w").write(json.dumps(GENOTYPE)),
