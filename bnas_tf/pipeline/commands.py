@@ -284,6 +284,12 @@ def add_estimate_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--classes", type=int, metavar="N", help="number of classes, for such a dataset")
     parser.add_argument("--examples", type=int, metavar="N", help="training examples, for such a dataset")
+    parser.add_argument(
+        "--strategy",
+        choices=("mirrored",),
+        help="time the steps under tf.distribute's MirroredStrategy on this host's devices, as `bnas-tf run "
+        "--strategy mirrored` trains (default: one device)",
+    )
 
 
 # --- bnas-tf report, recipes ---------------------------------------------------------------

@@ -120,6 +120,7 @@ def run(args) -> int:
         "classes": facts.num_classes,
         "steps": args.steps,
         "paths": the_plan.paths,
+        "strategy": getattr(args, "strategy", None),
     }
     print(f"\nmeasuring {args.steps} step(s) of each kind after its first (traced) one, on random data:", flush=True)
     outcome = measure(spec, the_plan.groups)
@@ -136,6 +137,7 @@ class Outcome:
     parameters: dict = dataclasses.field(default_factory=dict)  # network -> trainable parameters
     high_water: int = 0  # the measuring processes' largest RSS high-water mark
     tf_peak: int = 0  # TensorFlow's own peak (0: not tracked)
+    replicas: int | None = None  # the MirroredStrategy's replicas the steps ran on (None: one device, no strategy)
     started: float = dataclasses.field(default_factory=time.perf_counter)
 
     def say(self, kind: str, text: str):
@@ -317,6 +319,7 @@ def _event(line: str, outcome: Outcome):
     if "waiting" in event:
         outcome.say(event["waiting"], "waiting for the other measuring process to end and free its memory")
     outcome.parameters.update(event.get("parameters", {}))
+    outcome.replicas = event.get("replicas", outcome.replicas)
     return event.get("start")
 
 
@@ -376,7 +379,10 @@ def _print_plan(p: Plan, profile: str):
 
 def _print_results(p: Plan, o: Outcome, steps: int):
     projected = counts_lib.project(p.search + p.train, o.measured)
-    print(f"\nmeasured on this machine ({steps} step(s) after the traced first; times under the load of the moment):")
+    on = "" if o.replicas is None else f", under MirroredStrategy on {o.replicas} replica(s), the batch split over them"
+    print(
+        f"\nmeasured on this machine ({steps} step(s) after the traced first{on}; times under the load of the moment):"
+    )
     print(f"  {'kind':<15} {'images/step':>11} {'trace s':>9} {'median s':>9} {'projected':>11} {'peak RSS':>9}")
     for c in p.search + p.train:
         m = o.measured.get(c.kind)

@@ -43,6 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from bnas_tf import recipes
+from bnas_tf.pipeline import distribution
 from bnas_tf.pipeline import estimate_counts as counts_lib
 from bnas_tf.pipeline import train as train_lib
 from bnas_tf.pipeline.face_train import face_models
@@ -136,6 +137,10 @@ class Bench:
         self.input_shape, self.classes = tuple(spec["input_shape"]), int(spec["classes"])
         self.steps, self.paths = int(spec["steps"]), int(spec["paths"])
         self.lock = spec.get("lock")
+        # made before any other TensorFlow work of this process; None: one device
+        self.strategy = distribution.make(spec.get("strategy"))
+        if self.strategy is not None:
+            emit({"replicas": self.strategy.num_replicas_in_sync})
         self.rng = np.random.default_rng(recipe.seed)
         self.trainers = {}
         self.skipped = {}  # kind -> the kind too large for which it is skipped
@@ -334,14 +339,17 @@ class Bench:
         genotype = self.evaluation_genotype()
         labels = self.labels(batch)
         onehot = tf.one_hot(labels, self.classes).numpy()
-        if recipe.task == "face_verification":
-            model, _ = face_models(genotype, recipe, num_classes=self.classes, input_shape=self.input_shape)
-            x, y, counted = (self.images(batch), labels), onehot, model  # the margin reads the label
-        else:
-            counted = train_lib.build_model(genotype, recipe, num_classes=self.classes, input_shape=self.input_shape)
-            model = train_lib.with_kernel_loss(counted, recipe)
-            x, y = self.images(batch), {name: onehot for name in model.output_names}
-        train_lib.compile_model(model, recipe, steps_per_epoch=1000, epochs=recipe.train_epochs)
+        with distribution.scope(self.strategy):  # as bnas_tf.pipeline.train.train builds and compiles
+            if recipe.task == "face_verification":
+                model, _ = face_models(genotype, recipe, num_classes=self.classes, input_shape=self.input_shape)
+                x, y, counted = (self.images(batch), labels), onehot, model  # the margin reads the label
+            else:
+                counted = train_lib.build_model(
+                    genotype, recipe, num_classes=self.classes, input_shape=self.input_shape
+                )
+                model = train_lib.with_kernel_loss(counted, recipe)
+                x, y = self.images(batch), {name: onehot for name in model.output_names}
+            train_lib.compile_model(model, recipe, steps_per_epoch=1000, epochs=recipe.train_epochs)
         self.emit({"parameters": {"evaluation": _parameters(counted.trainable_weights)}})
         self._keras(unit, model, x, y, batch)
 
@@ -358,20 +366,21 @@ class Bench:
     def candidate(self, unit):
         recipe, batch = self.recipe, self.recipe.search_batch_size
         tf.keras.utils.set_random_seed(recipe.seed)
-        model = build_width_network(
-            WidthGenotype.uniform(recipe.backbone, 4.0 if unit[0] == "uniform4x" else 1.0),
-            num_classes=self.classes,
-            input_shape=self.input_shape,
-            binarization=recipe.binarization_config(),
-            lce_friendly=recipe.lce_friendly,
-            width_multiplier=recipe.width_multiplier,
-        )
-        schedule = tf.keras.optimizers.schedules.CosineDecay(recipe.search_learning_rate, decay_steps=1000)
-        model.compile(  # as bnas_tf.tuners.width_candidates.WidthCandidates compiles a candidate
-            optimizer=tf.keras.optimizers.SGD(schedule, momentum=recipe.search_momentum),
-            loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
+        with distribution.scope(self.strategy):  # as Evolution builds and compiles a candidate under its strategy
+            model = build_width_network(
+                WidthGenotype.uniform(recipe.backbone, 4.0 if unit[0] == "uniform4x" else 1.0),
+                num_classes=self.classes,
+                input_shape=self.input_shape,
+                binarization=recipe.binarization_config(),
+                lce_friendly=recipe.lce_friendly,
+                width_multiplier=recipe.width_multiplier,
+            )
+            schedule = tf.keras.optimizers.schedules.CosineDecay(recipe.search_learning_rate, decay_steps=1000)
+            model.compile(  # as bnas_tf.tuners.width_candidates.WidthCandidates compiles a candidate
+                optimizer=tf.keras.optimizers.SGD(schedule, momentum=recipe.search_momentum),
+                loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"],
+            )
         self.emit({"parameters": {unit[0]: _parameters(model.trainable_weights)}})
         self._keras(unit, model, self.images(batch), self.labels(batch), batch)
 
@@ -386,14 +395,15 @@ class Bench:
                 space = dataclasses.replace(space, stem=recipe.stem)
             binarization = recipe.search_binarization_config()
             tf.keras.utils.set_random_seed(recipe.seed)
-            supernet = Supernet(
-                space,
-                num_classes=self.classes,
-                input_shape=self.input_shape,
-                binarization=binarization.full_precision() if member else binarization,
-                partial_channels=recipe.partial_channels,
-                name="parent" if member else "child",
-            )
+            with distribution.scope(self.strategy):
+                supernet = Supernet(
+                    space,
+                    num_classes=self.classes,
+                    input_shape=self.input_shape,
+                    binarization=binarization.full_precision() if member else binarization,
+                    partial_channels=recipe.partial_channels,
+                    name="parent" if member else "child",
+                )
             kernel_loss = None
             if not member and recipe.strategy == "child_parent" and recipe.kernel_loss:
                 kernel_loss = ChildParentKernelLoss(recipe.kernel_loss_lambda)
@@ -404,6 +414,7 @@ class Bench:
                 weight_decay=recipe.search_weight_decay,
                 alpha_learning_rate=recipe.alpha_learning_rate,
                 kernel_loss=kernel_loss,
+                distribution_strategy=self.strategy,
             )
             parameters = {("parent" if member else "supernet"): _parameters(supernet.all_weights())}
             if not member:

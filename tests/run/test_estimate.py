@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bnas_tf import recipes
-from bnas_tf.pipeline import cli, estimate
+from bnas_tf.pipeline import cli, estimate, estimate_steps
 from bnas_tf.pipeline import estimate_counts as counts
 from bnas_tf.pipeline.estimate_counts import Count, Measured
 
@@ -352,3 +352,22 @@ def test_estimate_quick_cpnas_through_the_cli(capsys):
     replicas = out.split("data-parallel replicas")[1].splitlines()[2:5]
     batches = (recipe.search_batch_size, recipe.train_batch_size)
     assert [line.split()[:3] for line in replicas] == [[str(r)] + [f"{b / r:g}" for b in batches] for r in (1, 2, 4)]
+
+
+def test_the_steps_run_under_the_mirrored_strategy_a_mirrored_run_trains_with():
+    events = []
+    spec = {
+        "recipe": "cpnas",
+        "profile": "quick",
+        "overrides": ["search_batch_size=8"],
+        "input_shape": [16, 16, 1],
+        "classes": 10,
+        "steps": 1,
+        "paths": 2,
+        "strategy": "mirrored",
+        "units": [["path"]],
+    }
+    assert estimate_steps.measure_units(spec, events.append) == 0
+    assert {"replicas": 1} in events  # this host's one CPU device
+    measured = [event["measured"] for event in events if "measured" in event]
+    assert [m["kind"] for m in measured] == ["path"] and min(measured[0]["seconds"]) > 0
