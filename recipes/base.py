@@ -182,6 +182,9 @@ class CellRecipe(Recipe):
     search_weight_decay: float = 5e-4
     alpha_learning_rate: float = 3e-4
     partial_channels: int = 1
+    # BatchNorm statistics over every replica's rows under `--strategy` (SyncBatchNormalization); False: each
+    # replica's own, over batch / replicas rows of each path
+    sync_batch_norm: bool = False
     # --- evaluation network (bnas_tf.build_network)
     cells: int = 20
     channels: int = 36

@@ -403,6 +403,7 @@ class Bench:
                     binarization=binarization.full_precision() if member else binarization,
                     partial_channels=recipe.partial_channels,
                     name="parent" if member else "child",
+                    sync_batch_norm=recipe.sync_batch_norm,
                 )
             kernel_loss = None
             if not member and recipe.strategy == "child_parent" and recipe.kernel_loss:

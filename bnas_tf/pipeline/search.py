@@ -124,6 +124,7 @@ def _supernet_settings(recipe, bundle) -> dict:
         weight_decay=recipe.search_weight_decay,
         alpha_learning_rate=recipe.alpha_learning_rate,
         partial_channels=recipe.partial_channels,
+        sync_batch_norm=recipe.sync_batch_norm,
         seed=recipe.seed,
         deployment=deployment_objective(recipe),
     )

@@ -252,8 +252,15 @@ def test_a_kind_that_runs_out_of_memory_is_named_and_the_rest_measured_in_a_new_
         started.extend([kind] if kind else [])
         return kind
 
+    def low_memory():  # low once the path step has started; stopping its process frees the memory
+        if started[-1:] == ["path"] and not stopped:
+            stopped.append("path")
+            return 2**30, 24 * 2**30
+        return None
+
+    stopped = []
     monkeypatch.setattr(estimate, "_event", event)
-    monkeypatch.setattr(estimate, "_low_memory", lambda: (2**30, 24 * 2**30) if started[-1:] == ["path"] else None)
+    monkeypatch.setattr(estimate, "_low_memory", low_memory)
     groups = [[("eval",), ("path",), ("eval_parent",), ("mixed", "alpha")]]
     outcome = estimate.measure({}, groups)
     assert set(outcome.measured) == {"eval", "eval_parent"}  # eval_parent: measured by a second process
