@@ -26,10 +26,10 @@ STEP_SPACE = CellSpace(
     op_set=["max_pool_3x3", "identity", "conv_3x3"], cells=2, channels=8, nodes=1, reduction_cells=[1]
 )
 SEARCH_SPACE = CellSpace(
-    op_set=["conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=2, reduction_cells=[1]
+    op_set=["conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=1, reduction_cells=[1]
 )
 ZERO_SPACE = CellSpace(
-    op_set=["zero", "conv_3x3", "max_pool_3x3"], cells=2, channels=8, nodes=2, reduction_cells=[1], inter_cell_skip=True
+    op_set=["zero", "conv_3x3", "max_pool_3x3"], cells=2, channels=8, nodes=1, reduction_cells=[1], inter_cell_skip=True
 )
 
 
@@ -179,7 +179,7 @@ def _tuners(folder, strategy):
 def searches(folder):
     tf.config.experimental.enable_op_determinism()
     bundle = data.load("digits", batch_size=32, search_split=True, max_examples=600)
-    out = {}
+    out = {"validation_images": sum(len(y) for _, y in bundle.search_validation)}
     for strategy in (None, _strategy()):
         for name, tuner in _tuners(folder, strategy).items():
             tuner.search(
@@ -191,7 +191,7 @@ def searches(folder):
             )
             run = out.setdefault(name, {})
             run["mirrored" if strategy is not None else "one_device"] = {
-                "genotype": tuner.best_genotype().to_dict(),
+                "genotype": tuner.best_genotype(name=name).to_dict(),
                 "scores": [trial.score for _, trial in sorted(tuner.oracle.trials.items())],
             }
     return out

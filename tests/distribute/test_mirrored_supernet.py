@@ -53,8 +53,14 @@ def test_two_replicas_train_as_one_device_and_leave_masked_ops_untouched(tmp_pat
 
 @pytest.mark.slow
 def test_seeded_searches_find_the_same_genotype_on_two_replicas(tmp_path):
+    # OperationPruning (UCB), ChildParent and Differentiable, seeded, with synchronized BatchNorm on two
+    # replicas and plain BatchNorm on one device: the same genotype. The scores are accuracies of untrained
+    # paths on a few dozen images, so float sums in another order may flip a prediction: each trial's score
+    # agrees within two images of the validation set (ChildParent's z = A_C + 2 (A_P - A_C) moves by 2/n
+    # when one parent prediction flips)
     result = _checks("searches", str(tmp_path))
+    images = result["validation_images"]
     for name in ("pruning", "child_parent", "differentiable"):
         one_device, mirrored = result[name]["one_device"], result[name]["mirrored"]
         assert mirrored["genotype"] == one_device["genotype"], name
-        assert len(mirrored["scores"]) == len(one_device["scores"]), name
+        assert mirrored["scores"] == pytest.approx(one_device["scores"], abs=2.01 / images), name
