@@ -2,8 +2,9 @@
 
 ``mirrored`` trains one supernet on every local device (GPUs of one host; on a CPU-only host, the one CPU),
 ``multi_worker`` on the devices of several hosts, the processes named by ``TF_CONFIG`` (docs/scaling_out.md).
-Every process of a multi-worker run runs the same command; only the chief (task ``chief``, else ``worker`` 0)
-writes the run folder, the others write to a temporary folder they delete when done.
+Every process of a multi-worker run runs the same command with the same ``--output``; only the chief (task
+``chief``, else ``worker`` 0) writes the run folder, the others train the same steps and write nothing there
+(their search state is a temporary copy of the chief's: :mod:`bnas_tf.tuners.workers`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 
 NAMES = ("mirrored", "multi_worker")
 #: how long a multi-worker collective (an all-reduce) waits for a missing worker before the run stops
@@ -74,27 +73,34 @@ def collective_timeout() -> float:
     return seconds
 
 
-def make(name: str | None):
+def make(name: str | None, *, output: str | None = None):
     """The strategy ``--strategy name`` asks for (None: none). Call it before any other TensorFlow work: a
-    multi-worker strategy must be made before the process's first op.
+    multi-worker strategy must be made before the process's first op. ``output``: the command's ``--output``,
+    which every worker of a multi-worker run must name (the chief's run folder, where a rerun resumes from).
 
     Raises:
-        ValueError: an unknown name, or ``multi_worker`` without a usable ``TF_CONFIG``.
+        ValueError: an unknown name, or ``multi_worker`` without a usable ``TF_CONFIG`` or an ``--output``.
     """
     if name is None:
         return None
     if name not in NAMES:
         raise ValueError(f"--strategy must be one of {', '.join(NAMES)} (got {name!r})")
+    if name == "multi_worker":
+        problem = tf_config_problem(os.environ.get("TF_CONFIG"))
+        if problem:
+            raise ValueError(
+                f"--strategy multi_worker reads the cluster from TF_CONFIG: {problem}; set it in every process, "
+                f"e.g. TF_CONFIG={TF_CONFIG_EXAMPLE} with index 0, 1, ... (docs/scaling_out.md)"
+            )
+        if not output:
+            raise ValueError(
+                "--strategy multi_worker needs --output DIR, the same run folder in every process (a shared "
+                "filesystem across hosts): the chief writes it and every worker resumes from its checkpoints"
+            )
     import tensorflow as tf
 
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    problem = tf_config_problem(os.environ.get("TF_CONFIG"))
-    if problem:
-        raise ValueError(
-            f"--strategy multi_worker reads the cluster from TF_CONFIG: {problem}; set it in every process, "
-            f"e.g. TF_CONFIG={TF_CONFIG_EXAMPLE} with index 0, 1, ... (docs/scaling_out.md)"
-        )
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout())
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
@@ -107,19 +113,6 @@ def writes_results(strategy) -> bool:
         return True
     cluster = resolver.cluster_spec().as_dict()
     return is_chief_task({"cluster": cluster, "task": {"type": resolver.task_type, "index": resolver.task_id}})
-
-
-@contextlib.contextmanager
-def output_folder(strategy, run_dir: str):
-    """``run_dir`` for the process that writes the results, else a temporary folder deleted afterwards."""
-    if writes_results(strategy):
-        yield run_dir
-        return
-    folder = tempfile.mkdtemp(prefix="bnas-tf-worker-")
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def scope(strategy):

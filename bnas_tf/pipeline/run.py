@@ -75,9 +75,9 @@ def run_recipe(
             against the recipe (:func:`preflight`) before anything is written; default (None) loaded from the
             recipe's dataset.
         distribution_strategy: a ``tf.distribute.Strategy`` the search's supernet and the winner's retraining
-            train under (default: none); every process of a multi-worker strategy calls this, and only the one
-            that writes results (its chief) converts, trains the baselines and writes ``run_dir``: the others
-            return None after the retraining.
+            train under (default: none); every process of a multi-worker strategy calls this with the same
+            ``run_dir``, and only the one that writes results (its chief) writes there, converts and trains the
+            baselines: the others read the chief's search state and return None after the retraining.
 
     Returns:
         The content of ``run_dir/metrics.json``: settings, search, Keras and .tflite accuracies, costs,
@@ -93,6 +93,12 @@ def run_recipe(
         return run_face_recipe(recipe, run_dir, profile=profile, verbose=verbose, search_bundle=search_bundle)
 
     start = time.perf_counter()
+    if not distribution.writes_results(distribution_strategy):  # another worker: the same training steps, no files
+        found = search.search(
+            recipe, run_dir, bundle=search_bundle, verbose=0, distribution_strategy=distribution_strategy
+        )
+        train.train(found.genotype, recipe, verbose=0, distribution_strategy=distribution_strategy)
+        return None
     run_folder.update_metrics(
         run_dir,
         recipe=recipe.name,
@@ -115,8 +121,6 @@ def run_recipe(
         verbose=fit_verbosity(verbose),
         distribution_strategy=distribution_strategy,
     )
-    if not distribution.writes_results(distribution_strategy):
-        return None
     convert_and_verify(trained.model, recipe, run_dir, bundle, verbose=verbose)
     if getattr(recipe, "baselines", 0):
         baselines.run_baselines(recipe, found.genotype, trained.model, run_dir, bundle, verbose=verbose)
@@ -140,13 +144,12 @@ def run(args) -> int:
             f"--strategy trains classification recipes; {recipe.name!r} is a {recipe.task} recipe: run it "
             "without --strategy"
         )
-    strategy = distribution.make(getattr(args, "strategy", None))  # before any other TensorFlow work
+    strategy = distribution.make(getattr(args, "strategy", None), output=args.output)  # before other TF work
     search_bundle = search.load_search_data(recipe)  # a missing dataset fails before the run folder gets any file
     preflight(recipe, search_bundle)
-    if not distribution.writes_results(strategy):  # a multi-worker run's other workers: the same steps, no files
-        with distribution.output_folder(strategy, "") as folder:
-            run_recipe(recipe, folder, verbose=0, search_bundle=search_bundle, distribution_strategy=strategy)
-        print("worker done: the chief converts the winner and writes the run folder")
+    if not distribution.writes_results(strategy):  # another worker: the same training steps; the chief writes
+        run_recipe(recipe, args.output, verbose=0, search_bundle=search_bundle, distribution_strategy=strategy)
+        print(f"worker done: the chief converts the winner and writes {args.output}")
         return 0
     run_dir = run_folder.prepare_output(args.output, recipe.name)
     verbose = 0 if args.quiet else 1

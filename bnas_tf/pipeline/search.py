@@ -333,14 +333,18 @@ def search(recipe, run_dir: str, *, bundle=None, verbose: int = 1, distribution_
         on = f" on {replicas}" if replicas else ""
         print(f"search: {recipe.strategy} ({recipe.paper}) on {bundle.describe()}{on}", flush=True)
     start = time.perf_counter()
+    writes = distribution.writes_results(distribution_strategy)  # else another worker of a multi-worker search
+    log_dir = os.path.join(run_dir, run_folder.LOGS, "search") if writes else None
     try:
-        _run_tuner(tuner, recipe, bundle, os.path.join(run_dir, run_folder.LOGS, "search"), verbose)
+        _run_tuner(tuner, recipe, bundle, log_dir, verbose)
     except failures.SearchStopped as stopped:
         raise ValueError(stopped_message(stopped, recipe, run_dir)) from None
     seconds = time.perf_counter() - start
     if is_distributed_worker():  # the chief holds the search state and writes the results
         return SearchResult(genotype=None, log={}, seconds=seconds, tuner=tuner)
     genotype = tuner.best_genotype()
+    if not writes:
+        return SearchResult(genotype=genotype, log={}, seconds=seconds, tuner=tuner)
     log = {"strategy": recipe.strategy, "trials": _trials(tuner)}
     if recipe.strategy == "evolution":
         log.update(
@@ -385,13 +389,12 @@ def stopped_message(stopped: failures.SearchStopped, recipe, run_dir: str) -> st
 # --- bnas-tf search (arguments: bnas_tf.pipeline.commands) ---------------------------
 def run(args) -> int:
     recipe = run_folder.recipe_from_args(args)
-    strategy = distribution.make(getattr(args, "strategy", None))  # before any other TensorFlow work
+    strategy = distribution.make(getattr(args, "strategy", None), output=args.output)  # before other TF work
     bundle = load_search_data(recipe)  # a missing dataset fails before the run folder gets any file
     recipe.check_images(*bundle.input_shape[:2])  # so do images too small for the networks
-    if not distribution.writes_results(strategy):  # a multi-worker run's other workers: same steps, no files
-        with distribution.output_folder(strategy, "") as folder:
-            result = search(recipe, folder, bundle=bundle, verbose=0, distribution_strategy=strategy)
-        print(f"worker done in {result.seconds:.0f} s; the chief writes the run folder")
+    if not distribution.writes_results(strategy):  # another worker: the same steps; the chief writes the files
+        result = search(recipe, args.output, bundle=bundle, verbose=0, distribution_strategy=strategy)
+        print(f"worker done in {result.seconds:.0f} s; the chief writes {args.output}")
         return 0
     run_dir = run_folder.prepare_output(args.output, f"search-{recipe.name}")
     run_folder.update_metrics(run_dir, recipe=recipe.name, profile=args.profile, settings=recipe.settings())

@@ -110,6 +110,16 @@ def inference_model(model: tf.keras.Model) -> tf.keras.Model:
     return tf.keras.Model(model.inputs, model.outputs[0], name=model.name)
 
 
+def off_strategy(model: tf.keras.Model) -> tf.keras.Model:
+    """A copy of ``model`` (trained under a ``tf.distribute`` strategy) whose variables belong to no strategy,
+    for evaluation, saving and conversion on this process alone. Every process of a multi-worker strategy must
+    call it: reading the replicas' BatchNorm statistics is a collective."""
+    weights = model.get_weights()  # the replicas' values, aggregated
+    copy = tf.keras.models.clone_model(model)
+    copy.set_weights(weights)
+    return copy
+
+
 def learning_rate_schedule(recipe, steps_per_epoch: int, epochs: int):
     """The retraining's learning rate over every step, by ``recipe.lr_schedule``.
 
@@ -276,9 +286,10 @@ def train(
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
-    return TrainResult(
-        model=inference_model(model), history=_history(history, model.output_names), seconds=seconds, epochs=epochs
-    )
+    trained = inference_model(model)
+    if distribution_strategy is not None:
+        trained = off_strategy(trained)
+    return TrainResult(model=trained, history=_history(history, model.output_names), seconds=seconds, epochs=epochs)
 
 
 def accuracy(model, dataset) -> float:

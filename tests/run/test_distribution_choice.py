@@ -63,5 +63,11 @@ def test_no_strategy_writes_here_and_has_no_scope():
     assert distribution.make(None) is None
     assert distribution.writes_results(None)
     assert distribution.describe(None) == ""
-    with distribution.scope(None), distribution.output_folder(None, "runs/x") as folder:
-        assert folder == "runs/x"
+    with distribution.scope(None):
+        pass
+
+
+def test_a_multi_worker_run_names_its_run_folder(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps(TWO_WORKERS))
+    with pytest.raises(ValueError, match="--strategy multi_worker needs --output DIR, the same run folder"):
+        distribution.make("multi_worker", output=None)

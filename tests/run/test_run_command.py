@@ -227,17 +227,3 @@ def test_bnas_tf_run_of_the_readme_writes_a_verified_run(tmp_path):
         assert os.path.isfile(tmp_path / "runs" / run_dir / name), name
     metrics = json.load(open(tmp_path / "runs" / run_dir / "metrics.json"))
     assert metrics["keras"]["test_accuracy"] > 0.9 and metrics["tflite"]["top1_agreement"] > 0.99
-
-
-@pytest.mark.slow
-def test_run_under_the_mirrored_strategy_searches_retrains_and_converts(tmp_path):
-    """`--strategy mirrored` on this host's one CPU device: the supernet and the retrained winner train on the
-    strategy's replica, and the winner converts and verifies as it does without one."""
-    run_dir = str(tmp_path / "mirrored")
-    status, out, err = _main(["run", *_set(recipes.DEFAULT_RECIPE), "--strategy", "mirrored", "-o", run_dir])
-    assert status == 0, err
-    assert "on 1 replica(s), mirrored" in out
-    metrics = json.loads(open(os.path.join(run_dir, "metrics.json")).read())
-    assert metrics["tflite"]["top1_agreement"] >= 0.99
-    for name in ("genotype.json", "model.keras", "model.tflite", "report.md"):
-        assert os.path.exists(os.path.join(run_dir, name)), name
