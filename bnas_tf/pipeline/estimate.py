@@ -12,7 +12,8 @@ The steps run in child processes (``python -m bnas_tf.pipeline.estimate --measur
 in one and the search's networks in others (:data:`GROUPS`), two at a time (tracing a large graph keeps one core
 busy for minutes; a lock keeps two processes from running full batches at once), each reporting its measurements
 as lines of JSON.
-A full batch whose predicted memory would not fit is not run (:mod:`~bnas_tf.pipeline.estimate_steps`); and this
+A full batch whose predicted memory would not fit is not run (:mod:`~bnas_tf.pipeline.estimate_steps`): its
+steps are timed at the larger probe batch and the projection scales them by images; and this
 process watches the machine's available memory (``/proc/meminfo``, Linux): under
 :func:`~bnas_tf.pipeline.estimate_counts.memory_margin`, it stops the largest child and reports that the kind it
 was measuring does not fit in this machine's memory at the recipe's batch, leaves out the kinds that need more
@@ -138,6 +139,7 @@ class Outcome:
     high_water: int = 0  # the measuring processes' largest RSS high-water mark
     tf_peak: int = 0  # TensorFlow's own peak (0: not tracked)
     replicas: int | None = None  # the MirroredStrategy's replicas the steps ran on (None: one device, no strategy)
+    scaled: dict = dataclasses.field(default_factory=dict)  # kind -> why it was timed at a smaller batch
     started: float = dataclasses.field(default_factory=time.perf_counter)
 
     def say(self, kind: str, text: str):
@@ -299,13 +301,11 @@ def _event(line: str, outcome: Outcome):
         outcome.high_water = max(outcome.high_water, m["high_water"])
         outcome.tf_peak = max(outcome.tf_peak, m["tf_peak"])
         outcome.say(measured.kind, f"median {measured.median:.3f} s a step")
-    if "too_large" in event:
+    if "too_large" in event:  # then timed at its larger probe batch: the projection holds, the memory does not
         kind = event["too_large"]
         outcome.high_water = max(outcome.high_water, event["high_water"])
-        outcome.notes[kind] = _too_large(kind, event)
-        outcome.say(kind, outcome.notes[kind])
-        for heavier in counts_lib.HEAVIER.get(kind, ()):
-            outcome.notes.setdefault(heavier, f"not measured: needs more memory than {kind}, which does not fit")
+        outcome.scaled[kind] = _too_large(kind, event)
+        outcome.say(kind, outcome.scaled[kind])
     if "skipped" in event:
         because = event["because"]
         outcome.notes.setdefault(
@@ -327,10 +327,11 @@ def _too_large(kind: str, event: dict) -> str:
     (small, low), (large, high) = event["probes"]
     setting = "train_batch_size" if kind.startswith("train") else "search_batch_size"
     return (
-        f"does not fit in this machine's memory at batch {event['batch']}: a step needs about {_gb(event['needed'])} "
+        f"the full batch does not fit in this machine's memory, so its steps are timed at batch {large} and "
+        f"scaled by images: at batch {event['batch']} a step needs about {_gb(event['needed'])} "
         f"(extrapolated from {_gb(low)} at batch {small} and {_gb(high)} at {large}), this machine has at most "
         f"{_gb(max(event['room'], 0))} for it (its memory less a {counts_lib.MEMORY_MARGIN:.0%} margin and what other "
-        f"processes hold); measure a smaller batch with --set {setting}=N or use a machine with more memory"
+        f"processes hold); run it on a machine with more memory, or with --set {setting}=N"
     )
 
 
@@ -395,6 +396,8 @@ def _print_results(p: Plan, o: Outcome, steps: int):
             f"  {c.kind:<15} {m.images_per_step:>11,} {first:>9} {m.median:>9.3f} "
             f"{_hours(projected[c.kind]):>11} {rss:>9}"
         )
+        if c.kind in o.scaled:
+            print(f"  {'':<15} {o.scaled[c.kind]}")
     search = _total(projected, p.search)
     train = _total(projected, p.train)
     total = None if search is None or train is None else search + train

@@ -185,7 +185,10 @@ class Bench:
             timed = self.full_batches(kinds[0], call, batch, needed - self.pool)
             if isinstance(timed, float):  # the most memory this machine would have for it
                 self.too_large(kinds[0], needed, timed, batch, ((small, low), (large, high)))
-                return
+                # timed at the larger probe batch instead: the projection scales a step's time by its images
+                with self.timing():
+                    timed = {kind: seconds[1:] for kind, seconds in call(large, self.steps + 1).items()}
+                batch = large
         else:
             with self.timing():
                 timed = call(batch, self.steps + 1)
@@ -261,6 +264,8 @@ class Bench:
         return freed
 
     def too_large(self, kind, needed, room, batch, probes):
+        """Say that ``kind``'s full batch would not fit (it is then timed at its larger probe batch; the kinds
+        that need more memory probe their own batches too)."""
         self.emit(
             {
                 "too_large": kind,
@@ -271,10 +276,6 @@ class Bench:
                 "high_water": _status("VmHWM"),
             }
         )
-        for heavier in counts_lib.HEAVIER.get(kind, ()):
-            self.skipped.setdefault(heavier, kind)
-            if heavier in self.unit:  # measured together with it: not at all
-                self.emit({"skipped": heavier, "because": kind})
 
     def report(self, kind: str, seconds: list, images_per_step: int, trace_seconds: float | None):
         tf_peak = self.pool

@@ -228,7 +228,8 @@ STAND_IN = textwrap.dedent(
         if unit[0] == {too_large!r}:
             say({{"too_large": unit[0], "needed": 40 * 2**30, "room": 10 * 2**30, "batch": 400,
                   "probes": [[12, 4 * 2**30], [24, 5 * 2**30]], "high_water": 5 * 2**30}})
-            skipped |= {{"mixed", "alpha"}}
+            say({{"measured": {{"kind": unit[0], "seconds": [0.3, 0.1], "images_per_step": 24, "trace_seconds": 9.0,
+                               "high_water": 1000, "tf_peak": 0}}}})
             continue
         for kind in unit:
             say({{"measured": {{"kind": kind, "seconds": [1.0, 3.0], "images_per_step": 8, "trace_seconds": 9.0,
@@ -275,14 +276,17 @@ def test_a_batch_predicted_too_large_is_named_with_its_memory(monkeypatch):
     _stand_in(monkeypatch, too_large="path")
     groups = [[("train", "train_eval")], [("eval",), ("path",), ("mixed", "alpha")]]
     outcome = estimate.measure({}, groups)
-    assert set(outcome.measured) == {"train", "train_eval", "eval"}
-    assert outcome.notes["path"] == (
-        "does not fit in this machine's memory at batch 400: a step needs about 40.0 GB (extrapolated from 4.0 GB at "
-        "batch 12 and 5.0 GB at 24), this machine has at most 10.0 GB for it (its memory less a 10% margin and what "
-        "other processes hold); measure a smaller batch with --set search_batch_size=N or use a machine with more "
-        "memory"
-    )
-    assert outcome.notes["mixed"] == "not measured: needs more memory than path, which does not fit"
+    assert set(outcome.measured) == {"train", "train_eval", "eval", "path", "mixed", "alpha"}
+    assert outcome.scaled == {
+        "path": "the full batch does not fit in this machine's memory, so its steps are timed at batch 24 and scaled "
+        "by images: at batch 400 a step needs about 40.0 GB (extrapolated from 4.0 GB at batch 12 and 5.0 GB at 24), "
+        "this machine has at most 10.0 GB for it (its memory less a 10% margin and what other processes hold); run "
+        "it on a machine with more memory, or with --set search_batch_size=N"
+    }
+    assert not outcome.notes  # the kinds that need more memory than the path step probe their own batches
+    # timed at batch 24: a 1,000-image count projects 1000 x 0.2 s / 24 images, plus the traces
+    projected = counts.project([Count("path", steps=10, images=1000, traces=1)], outcome.measured)
+    assert projected["path"] == pytest.approx(1000 * 0.2 / 24 + 9.0)
 
 
 def test_a_failing_process_names_its_error_and_the_other_units_still_run(monkeypatch):
