@@ -49,16 +49,6 @@ def tf_config_problem(text: str | None) -> str | None:
     return None
 
 
-def is_chief_task(config: dict | None) -> bool:
-    """Whether the ``TF_CONFIG`` (parsed) task writes the results: the chief, or worker 0 of a cluster without one."""
-    if not config:
-        return True
-    task, cluster = config.get("task") or {}, config.get("cluster") or {}
-    if task.get("type") == "chief":
-        return True
-    return task.get("type") == "worker" and task.get("index", 0) == 0 and not cluster.get("chief")
-
-
 def collective_timeout() -> float:
     """Seconds a collective waits for a missing worker: ``BNAS_TF_COLLECTIVE_TIMEOUT`` (default 300)."""
     text = os.environ.get(TIMEOUT_VARIABLE, "")
@@ -107,12 +97,12 @@ def make(name: str | None, *, output: str | None = None):
 
 def writes_results(strategy) -> bool:
     """Whether this process writes the run folder under ``strategy`` (None, mirrored: yes; multi-worker: the
-    chief only)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
+    chief only, :func:`bnas_tf.tuners.workers.is_chief`)."""
+    if strategy is None:
         return True
-    cluster = resolver.cluster_spec().as_dict()
-    return is_chief_task({"cluster": cluster, "task": {"type": resolver.task_type, "index": resolver.task_id}})
+    from bnas_tf.tuners.workers import is_chief  # loads TensorFlow, which `make(None)` callers skip
+
+    return is_chief(strategy)
 
 
 def scope(strategy):

@@ -39,15 +39,6 @@ def test_a_cluster_of_workers_with_or_without_a_chief_runs():
     assert distribution.tf_config_problem(json.dumps(with_chief)) is None
 
 
-def test_the_chief_or_else_worker_zero_writes_the_results():
-    assert distribution.is_chief_task(None)  # one process
-    assert not distribution.is_chief_task(TWO_WORKERS)
-    assert distribution.is_chief_task({**TWO_WORKERS, "task": {"type": "worker", "index": 0}})
-    with_chief = {"cluster": {"chief": ["a:1"], "worker": ["b:1"]}}
-    assert distribution.is_chief_task({**with_chief, "task": {"type": "chief", "index": 0}})
-    assert not distribution.is_chief_task({**with_chief, "task": {"type": "worker", "index": 0}})
-
-
 def test_the_collective_timeout_is_a_positive_number_of_seconds(monkeypatch):
     monkeypatch.delenv(distribution.TIMEOUT_VARIABLE, raising=False)
     assert distribution.collective_timeout() == 300.0
