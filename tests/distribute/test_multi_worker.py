@@ -10,7 +10,7 @@ import time
 import pytest
 
 WORKER = os.path.join(os.path.dirname(__file__), "worker_search.py")
-TIMEOUT_SECONDS = 30
+TIMEOUT_SECONDS = 60
 
 
 def _free_ports(count):

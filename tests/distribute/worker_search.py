@@ -20,7 +20,7 @@ from bnas_tf import data  # noqa: E402
 from bnas_tf.space.supernet import CellSpace  # noqa: E402
 from bnas_tf.tuners import ChildParent  # noqa: E402
 
-SPACE = CellSpace(op_set=["conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=2, reduction_cells=[1])
+SPACE = CellSpace(op_set=["conv_3x3", "max_pool_3x3", "identity"], cells=2, channels=8, nodes=1, reduction_cells=[1])
 
 tuner = ChildParent(
     SPACE,
