@@ -21,6 +21,7 @@ prediction matches, so the counts stay exact.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 
 import numpy as np
@@ -140,18 +141,15 @@ class Replicas:
         Every replica is handed the global batch and the table of each replica's rows (:func:`replica_rows`) and
         gathers its own: the traced function has the single-device signature (any batch size, one trace per
         layout), where values distributed per replica would be traced again for every new batch size."""
-        strategy, count = self.strategy, self.count
-
-        def on_share(x, y, index):
-            rows = tf.gather(index, tf.distribute.get_replica_context().replica_id_in_sync_group)
-            return step(tf.gather(x, rows), tf.gather(y, rows))
-
-        def distributed(x, y, index):
-            outputs = strategy.run(on_share, args=(x, y, index))
-            return tf.nest.map_structure(lambda v: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None), outputs)
-
+        count = self.count
         table = tf.TensorSpec((count, None), tf.int32)
-        traced = tf.function(distributed, autograph=False, input_signature=list(signature) + [table])
+        # a partial, not a closure: TensorFlow counts the traces of closures sharing one code object together and
+        # warns of retracing when the three steps of a few layouts add up
+        traced = tf.function(
+            functools.partial(_run_on_replicas, self.strategy, step),
+            autograph=False,
+            input_signature=list(signature) + [table],
+        )
 
         def call(x, y):
             x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int32)
@@ -169,6 +167,17 @@ class Replicas:
             return traced(x, y, index.astype(np.int32))
 
         return call
+
+
+def _run_on_replicas(strategy, step, x, y, index):
+    """``step`` on every replica with its rows (``index[replica]``) of the global batch, outputs summed."""
+
+    def on_share(x, y, index):
+        rows = tf.gather(index, tf.distribute.get_replica_context().replica_id_in_sync_group)
+        return step(tf.gather(x, rows), tf.gather(y, rows))
+
+    outputs = strategy.run(on_share, args=(x, y, index))
+    return tf.nest.map_structure(lambda v: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None), outputs)
 
 
 def replicas_of(strategy) -> SingleDevice | Replicas:
