@@ -10,9 +10,9 @@ In a replica, a step's objective is the single-device one on its rows divided by
 ``chunk / R`` rows, over R, is its share of the mean over the global chunk; the layers' extra losses and α's
 regularisers are the same in every replica). The gradients are then summed over the replicas (all-reduce SUM):
 the single-device gradient, which every replica applies with the same fused masked update to its own copy of
-the weights. (One term stays per replica, as BatchNorm statistics do without synchronization: P4's class
-centres of the kernel-level loss are the means of the replica's own rows.) Counts and losses are summed over
-the replicas too. Evaluation pads each path's chunk up to a multiple of R with rows labelled -1, which no
+the weights. A sum over samples (P4's class-centre term) is not divided: each replica adds its rows' whole
+term, measured from the global batch's class centres (all-reduced sums and counts). Counts and losses are
+summed over the replicas too. Evaluation pads each path's chunk up to a multiple of R with rows labelled -1, which no
 prediction matches, so the counts stay exact.
 
 :class:`SingleDevice` is the same interface with no strategy: it adds nothing to the traced graphs.
@@ -132,6 +132,16 @@ class Replicas:
         summed = iter(tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, present))
         return [None if grad is None else next(summed) for grad in grads]
 
+    @staticmethod
+    def class_centres(features, groups, count):
+        """The mean features of each of ``count`` groups (a path's class) over every replica's rows: the
+        global batch's class centres of P4's kernel-level loss (constants: offsets from a mean sum to zero)."""
+        flat = tf.reshape(features, [tf.shape(features)[0], -1])
+        sums = tf.math.unsorted_segment_sum(flat, groups, count)
+        sizes = tf.math.unsorted_segment_sum(tf.ones_like(groups, flat.dtype), groups, count)
+        sums, sizes = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, [sums, sizes])
+        return tf.stop_gradient(sums / tf.maximum(sizes, 1.0)[:, None])
+
     def function(self, step, signature, paths, *, evaluation=False):
         """``step(x, y)`` run on every replica with its rows of the batch (``paths()`` path chunks), its outputs
         summed over the replicas. Called with the global batch (arrays or tensors). ``evaluation`` pads each
@@ -167,6 +177,13 @@ class Replicas:
             return traced(x, y, index.astype(np.int32))
 
         return call
+
+
+def class_centre_term(features, groups, centres, lam):
+    """SPEC P4 Eq. 3's class-centre term ``lam / 2 · Σ_s ||f_s − f̄_{group(s)}||²`` of these rows, with given
+    centres (:meth:`Replicas.class_centres`)."""
+    flat = tf.reshape(features, [tf.shape(features)[0], -1])
+    return 0.5 * lam * tf.reduce_sum(tf.square(flat - tf.gather(centres, groups)))
 
 
 def _run_on_replicas(strategy, step, x, y, index):

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from bnas_tf.data.passes import start_passes
-from bnas_tf.space.losses import ChildParentKernelLoss, quantized_kernel_pairs
+from bnas_tf.space.losses import ChildParentKernelLoss, child_parent_kernel_loss, quantized_kernel_pairs
 from bnas_tf.space.supernet import KINDS, Supernet
 from bnas_tf.tuners import checkpoints, features, masked_sgd
 from bnas_tf.tuners.alpha_adam import alpha_optimizer, apply_alpha_adam
@@ -39,7 +39,7 @@ from bnas_tf.tuners.batches import (
 from bnas_tf.tuners.checkpoints import POINTER
 from bnas_tf.tuners.graph_options import without_graph_optimisation
 from bnas_tf.tuners.masked_sgd import MaskedSGD, cosine_learning_rate
-from bnas_tf.tuners.replicas import replicas_of
+from bnas_tf.tuners.replicas import class_centre_term, replicas_of
 
 __all__ = [
     "EVAL_PIXELS",
@@ -194,7 +194,15 @@ class SupernetTrainer:
         Ops outside the sampled paths add a constant: the masked update leaves them as they are."""
         kernels, reconstructions = quantized_kernel_pairs(variables)
         paths = tf.range(tf.shape(y)[0]) // self.supernet.chunk
-        return self.kernel_loss(kernels, reconstructions, features, y, groups=paths)
+        if self.replicas.strategy is None:
+            return self.kernel_loss(kernels, reconstructions, features, y, groups=paths)
+        # on a replica: the kernel term, the same in every replica, is shared over them as the mean losses are
+        # (the step divides by R); the class-centre term is a sum over samples: a replica's rows count whole, with
+        # the global batch's centres
+        kernel_term = child_parent_kernel_loss(kernels, reconstructions, features, y, 0.0, groups=paths)
+        groups = paths * self.supernet.num_classes + tf.cast(y, tf.int32)
+        centres = self.replicas.class_centres(features, groups, self.supernet.path_count * self.supernet.num_classes)
+        return kernel_term + self.replicas.count * class_centre_term(features, groups, centres, self.kernel_loss.lam)
 
     def _path_correct(self, logits, y):
         hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32)

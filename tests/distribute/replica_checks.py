@@ -17,6 +17,7 @@ tf.config.set_logical_device_configuration(CPU, [tf.config.LogicalDeviceConfigur
 import numpy as np  # noqa: E402
 
 from bnas_tf import data  # noqa: E402
+from bnas_tf.space.losses import ChildParentKernelLoss  # noqa: E402
 from bnas_tf.space.supernet import KINDS, CellSpace, Supernet  # noqa: E402
 from bnas_tf.tuners.replicas import local_copies  # noqa: E402
 from bnas_tf.tuners.training import SupernetTrainer  # noqa: E402
@@ -48,7 +49,8 @@ def _trainer(strategy, sync):
         supernet = Supernet(
             STEP_SPACE, num_classes=4, input_shape=(8, 8, 1), binarization="W1/A32", sync_batch_norm=sync
         )
-    return SupernetTrainer(supernet, distribution_strategy=strategy)
+    # with P4's kernel-level loss: its class-centre term is a sum over samples, with the global batch's centres
+    return SupernetTrainer(supernet, kernel_loss=ChildParentKernelLoss(0.1), distribution_strategy=strategy)
 
 
 def _frozen_op(trainer):

@@ -32,7 +32,8 @@ def test_two_replicas_train_as_one_device_and_leave_masked_ops_untouched(tmp_pat
     # same weights, sharded evaluation of 23 rows a path (padded to 24): the same correct counts exactly
     one_device, mirrored = result["evaluated"]
     assert one_device == mirrored
-    # 3 path-mode steps, then 3 mixed-mode weight steps each after an α step, with synchronized BatchNorm:
+    # 3 path-mode steps (with P4's kernel-level loss), then 3 mixed-mode weight steps each after an α step,
+    # with synchronized BatchNorm:
     # every replica's copy of every weight, momentum buffer, BatchNorm statistic, α and Adam slot equals one
     # device's up to float sums in another order (rtol 1e-5, atol 1e-6), and so do the reported losses
     assert result["weights_close"], result["worst_difference"]
