@@ -86,6 +86,14 @@ def check_batch(rows: int, replicas: int, what: str) -> int:
     return rows
 
 
+def without_small_batches(dataset, replicas: int):
+    """``dataset`` (of (images, labels) batches) without the batches too small to give each of ``replicas``
+    :data:`MIN_REPLICA_ROWS` rows: an epoch's last, ragged batch (the search checks the first batch before
+    training)."""
+    least = MIN_REPLICA_ROWS * replicas
+    return dataset.filter(lambda x, y: tf.shape(y)[0] >= least)
+
+
 class SingleDevice:
     """No strategy: the steps are traced as they are and called with the whole batch."""
 
@@ -103,6 +111,14 @@ class SingleDevice:
     @staticmethod
     def all_reduce(grads):
         return grads
+
+    @staticmethod
+    def trained_rows(rows):
+        return rows
+
+    @staticmethod
+    def trainable(dataset):
+        return dataset
 
     @staticmethod
     def function(step, signature, paths, *, evaluation=False):
@@ -131,6 +147,14 @@ class Replicas:
         present = [tf.convert_to_tensor(grad) for grad in grads if grad is not None]
         summed = iter(tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, present))
         return [None if grad is None else next(summed) for grad in grads]
+
+    def trainable(self, dataset):
+        """``dataset`` without the batches too small for the replicas (:func:`without_small_batches`)."""
+        return without_small_batches(dataset, self.count)
+
+    def trained_rows(self, rows):
+        """Rows a mixed-mode step trains on of a batch of ``rows`` (:func:`trimmed_rows`)."""
+        return trimmed_rows(rows, self.count)
 
     @staticmethod
     def class_centres(features, groups, count):

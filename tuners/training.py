@@ -337,8 +337,10 @@ class SupernetTrainer:
             self.op_costs[kind].assign(np.asarray(table, dtype=np.float32))
         # both pipelines end after `steps` batches and are read to their end: deleting an iterator dropped in the
         # middle of an endless prefetching repeat waits for tf.data's threads (see bnas_tf.tuners.batches)
-        weights = weights_data.repeat().take(steps)
-        batches = tf.data.Dataset.zip((weights, architecture_data.repeat().take(steps))) if train_alpha else weights
+        weights = self.replicas.trainable(weights_data).repeat().take(steps)
+        if train_alpha:
+            architecture = self.replicas.trainable(architecture_data).repeat().take(steps)
+        batches = tf.data.Dataset.zip((weights, architecture)) if train_alpha else weights
         batches = without_autotune(batches)
         losses, correct, seen = [], 0.0, 0
         with without_graph_optimisation():
@@ -352,7 +354,7 @@ class SupernetTrainer:
                 loss, (_, hits) = self._timed(key, weight_step, x, tf.cast(y, tf.int32))
                 losses.append(loss)
                 correct += float(hits.numpy()[0])
-                seen += int(y.shape[0])
+                seen += self.replicas.trained_rows(int(y.shape[0]))
         return {
             "loss": float(np.mean(losses)) if losses else float("nan"),
             "losses": losses,

@@ -1,8 +1,15 @@
 """Each replica's share of a path-mode batch, worked out by hand (no strategy needed)."""
 
+import numpy as np
 import pytest
 
-from bnas_tf.tuners.replicas import check_batch, padded_replica_rows, replica_rows, trimmed_rows
+from bnas_tf.tuners.replicas import (
+    check_batch,
+    padded_replica_rows,
+    replica_rows,
+    trimmed_rows,
+    without_small_batches,
+)
 
 
 def test_each_replica_takes_its_slice_of_every_paths_chunk():
@@ -33,3 +40,12 @@ def test_evaluation_pads_every_chunk_and_padding_never_counts():
 
 def test_a_ragged_mixed_mode_batch_is_trimmed_to_a_multiple_of_the_replicas():
     assert [trimmed_rows(rows, 2) for rows in (8, 9, 3)] == [8, 8, 2]
+
+
+def test_an_epochs_last_batch_too_small_for_the_replicas_is_left_out():
+    import tensorflow as tf
+
+    # 21 rows in batches of 8: 8, 8, 5 on 2 replicas (5 -> 4 rows, 2 each) are kept; 19 rows: the last 3 is not
+    for rows, sizes in ((21, [8, 8, 5]), (19, [8, 8])):
+        data = tf.data.Dataset.from_tensor_slices((np.zeros((rows, 2, 2, 1)), np.zeros(rows, np.int32))).batch(8)
+        assert [int(y.shape[0]) for _, y in without_small_batches(data, 2)] == sizes
