@@ -8,7 +8,7 @@ genotypes of the same space stand for no search at all. Every winner (and every 
 retrained with the same recipe and scored on the **test** split, which no method saw while searching
 or retraining.
 
-    python benchmarks/vs_random_search.py [--seeds 6] [--randoms 2] [--recipe cpnas] [--set key=value ...]
+    python benchmarks/vs_random_search.py [--seeds 6] [--first-seed 0] [--randoms 2] [--set key=value ...]
 """
 
 from __future__ import annotations
@@ -98,11 +98,12 @@ def random_search(recipe, bundle, seconds: float, folder: str):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=6)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--randoms", type=int, default=2, help="uniform random genotypes a seed")
     parser.add_argument("--set", action="append", default=[], help="override a quick-profile setting (all methods)")
     args = parser.parse_args()
     rows = {name: {"accuracy": [], "seconds": []} for name in list(METHODS) + ["RandomSearch", "random genotypes"]}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         settings = args.set + [f"seed={seed}"]
         # one retraining recipe for every winner, so only the architecture differs
         retrain = recipes.get("cpnas", "quick", settings)

@@ -22,3 +22,20 @@ def digits():
     x = data.images.astype("float32")[..., None] / 16.0
     x = tf.image.resize(x, (16, 16)).numpy() * 2.0 - 1.0
     return x.astype("float32"), data.target.astype("int32")
+
+
+@pytest.fixture
+def loopback_workers():
+    """``loopback_workers(n)``: n free ``127.0.0.1:port`` addresses, a TF_CONFIG cluster's worker list."""
+    import socket
+
+    def addresses(count):
+        sockets = [socket.socket() for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        ports = [s.getsockname()[1] for s in sockets]
+        for s in sockets:
+            s.close()
+        return [f"127.0.0.1:{port}" for port in ports]
+
+    return addresses

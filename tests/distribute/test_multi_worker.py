@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,18 +12,7 @@ WORKER = os.path.join(os.path.dirname(__file__), "worker_search.py")
 TIMEOUT_SECONDS = 60
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def _start(directory, temporary):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+def _start(directory, temporary, workers):
     return [
         subprocess.Popen(
             [
@@ -59,10 +47,10 @@ def _committed_tag(directory):
 
 
 @pytest.mark.slow
-def test_two_workers_search_and_a_killed_worker_stops_the_search_until_a_rerun_resumes_it(tmp_path):
+def test_two_workers_search_and_a_killed_worker_stops_the_search_until_a_rerun_resumes_it(tmp_path, loopback_workers):
     directory, temporary = tmp_path / "search", tmp_path / "tmp"
     temporary.mkdir()
-    chief, other = _start(directory, temporary)
+    chief, other = _start(directory, temporary, loopback_workers(2))
     deadline = time.time() + 240
     while _committed_tag(directory) in (None, "init") and time.time() < deadline:  # the first group's commit
         assert chief.poll() is None, chief.stderr.read()[-3000:]
@@ -78,7 +66,7 @@ def test_two_workers_search_and_a_killed_worker_stops_the_search_until_a_rerun_r
     assert time.time() - started < TIMEOUT_SECONDS + 120, time.time() - started
     resumed_from = _committed_tag(directory)
 
-    runs = [_result(process, timeout=300) for process in _start(directory, temporary)]
+    runs = [_result(process, timeout=300) for process in _start(directory, temporary, loopback_workers(2))]
     assert [code for code, _, _ in runs] == [0, 0], runs[0][2][-3000:] + runs[1][2][-3000:]
     (_, first, _), (_, second, _) = runs
     assert first["replicas"] == 2 and first["chief"] and not second["chief"]

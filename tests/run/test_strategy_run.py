@@ -3,7 +3,6 @@ search one supernet, retrain the winner together, and only the chief writes, con
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -13,20 +12,10 @@ from toysize import toy_overrides
 from bnas_tf import recipes
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow
-def test_two_workers_run_one_search_and_only_the_chief_writes(tmp_path):
+def test_two_workers_run_one_search_and_only_the_chief_writes(tmp_path, loopback_workers):
     run_dir = str(tmp_path / "run")
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    cluster = {"worker": loopback_workers(2)}
     settings = [arg for value in toy_overrides(recipes.DEFAULT_RECIPE) for arg in ("--set", value)]
     command = [sys.executable, "-m", "bnas_tf.pipeline.cli", "run", "--strategy", "multi_worker", *settings]
     processes = []
