@@ -100,7 +100,7 @@ def writes_results(strategy) -> bool:
     chief only, :func:`bnas_tf.tuners.workers.is_chief`)."""
     if strategy is None:
         return True
-    from bnas_tf.tuners.workers import is_chief  # loads TensorFlow, which `make(None)` callers skip
+    from bnas_tf.tuners.workers import is_chief  # lazy: loads TensorFlow, which `make(None)` callers skip
 
     return is_chief(strategy)
 
