@@ -306,11 +306,6 @@ def _event(line: str, outcome: Outcome):
         outcome.high_water = max(outcome.high_water, event["high_water"])
         outcome.scaled[kind] = _too_large(kind, event)
         outcome.say(kind, outcome.scaled[kind])
-    if "skipped" in event:
-        because = event["because"]
-        outcome.notes.setdefault(
-            event["skipped"], f"not measured: needs more memory than {because}, which does not fit"
-        )
     if "failed" in event:
         outcome.notes[event["failed"]] = f"failed: {event['message']}"
         outcome.say(event["failed"], outcome.notes[event["failed"]])

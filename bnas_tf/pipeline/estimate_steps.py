@@ -20,8 +20,8 @@ call traces the step (its overhead is the first call less the second), and the p
 allocator during a step of each size predict the full batch's
 (:func:`~bnas_tf.pipeline.estimate_counts.predicted_memory`; the process's RSS high-water mark where the allocator
 keeps no count). A full batch that would not leave :func:`~bnas_tf.pipeline.estimate_counts.memory_margin` of the
-machine's memory available is not run: the kind is reported too large, with the memory it needs, and the kinds
-needing more (:data:`~bnas_tf.pipeline.estimate_counts.HEAVIER`) are skipped; one that would fit once the other
+machine's memory available is not run: the kind is reported too large, with the memory it needs, and timed at the
+larger probe batch instead (the kinds needing more probe their own batches); one that would fit once the other
 measuring process has ended waits for it. Otherwise ``steps + 1`` full steps run and the first is left out (it
 touches its memory for the first time). Full batches run under a lock shared with the other measuring process: one
 process at a time checks the memory, runs them and times them. Step times come
@@ -66,10 +66,6 @@ def measure_units(spec: dict, emit) -> int:
     bench = Bench(recipes.get(spec["recipe"], spec["profile"], spec["overrides"]), spec, emit)
     for unit in spec["units"]:
         unit = tuple(unit)
-        if set(unit) <= bench.skipped.keys():
-            for kind in unit:
-                emit({"skipped": kind, "because": bench.skipped[kind]})
-            continue
         try:
             bench.measure(unit)
         except Exception as error:  # reported, and the next unit is measured: one kind's failure is not all's
@@ -143,9 +139,7 @@ class Bench:
             emit({"replicas": self.strategy.num_replicas_in_sync})
         self.rng = np.random.default_rng(recipe.seed)
         self.trainers = {}
-        self.skipped = {}  # kind -> the kind too large for which it is skipped
         self.pool = 0  # bytes of memory this process's tensors have taken (tensor_peak)
-        self.unit = ()  # the kinds being measured
 
     # --- data ---------------------------------------------------------------------------------
     def images(self, rows: int) -> np.ndarray:
@@ -307,7 +301,6 @@ class Bench:
             "mixed": self.mixed_steps,
         }[unit[0]]
         self.emit({"start": unit[0]})  # before building: what the parent names if memory runs out
-        self.unit = unit
         method(unit)
 
     # --- Keras networks -------------------------------------------------------------------------
