@@ -203,13 +203,6 @@ class Replicas:
         return call
 
 
-def class_centre_term(features, groups, centres, lam):
-    """SPEC P4 Eq. 3's class-centre term ``lam / 2 · Σ_s ||f_s − f̄_{group(s)}||²`` of these rows, with given
-    centres (:meth:`Replicas.class_centres`)."""
-    flat = tf.reshape(features, [tf.shape(features)[0], -1])
-    return 0.5 * lam * tf.reduce_sum(tf.square(flat - tf.gather(centres, groups)))
-
-
 def _run_on_replicas(strategy, step, x, y, index):
     """``step`` on every replica with its rows (``index[replica]``) of the global batch, outputs summed."""
 

@@ -10,7 +10,6 @@ reports the trials, so a finished trial always has its weights on disk.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gc
 import json
@@ -182,7 +181,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
 
     def _trainer(self, binarization, input_shape, name):
         strategy = self.distribution_strategy
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        with replicas_of(strategy).scope():
             supernet = Supernet(
                 self.space,
                 num_classes=self.num_classes,
@@ -456,7 +455,7 @@ class SupernetTuner(AtomicTunerState, DeploymentAware, BaseTuner):
 
     def _stop_if_workers_lost(self, error):
         """Stop the search, not only the trial, when the strategy's workers stopped answering: every later
-        collective of the group fails too (:func:`~bnas_tf.tuners.replicas.lost_worker`)."""
+        collective of the group fails too (:func:`~bnas_tf.tuners.workers.lost_worker`)."""
         failure = lost_worker(self.distribution_strategy, error, self.project_dir)
         if failure is not None:
             raise failure from error

@@ -24,7 +24,12 @@ import numpy as np
 import tensorflow as tf
 
 from bnas_tf.data.passes import start_passes
-from bnas_tf.space.losses import ChildParentKernelLoss, child_parent_kernel_loss, quantized_kernel_pairs
+from bnas_tf.space.losses import (
+    ChildParentKernelLoss,
+    child_parent_kernel_loss,
+    class_centre_term,
+    quantized_kernel_pairs,
+)
 from bnas_tf.space.supernet import KINDS, Supernet
 from bnas_tf.tuners import checkpoints, features, masked_sgd
 from bnas_tf.tuners.alpha_adam import alpha_optimizer, apply_alpha_adam
@@ -39,7 +44,7 @@ from bnas_tf.tuners.batches import (
 from bnas_tf.tuners.checkpoints import POINTER
 from bnas_tf.tuners.graph_options import without_graph_optimisation
 from bnas_tf.tuners.masked_sgd import MaskedSGD, cosine_learning_rate
-from bnas_tf.tuners.replicas import class_centre_term, replicas_of
+from bnas_tf.tuners.replicas import replicas_of
 
 __all__ = [
     "EVAL_PIXELS",

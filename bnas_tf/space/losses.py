@@ -34,6 +34,7 @@ __all__ = [
     "child_parent_kernel_loss",
     "ChildParentKernelLoss",
     "ClassCentreLoss",
+    "class_centre_term",
     "kernel_reconstruction_loss",
     "quantized_kernel_pairs",
 ]
@@ -277,11 +278,23 @@ def _centre_distances(features, labels, groups=None):
     # Compact ids: only the classes present in the batch get a centre.
     classes, class_index = tf.unique(labels)
     centres = tf.math.unsorted_segment_mean(flat, class_index, num_segments=tf.size(classes))
-    return tf.reduce_sum(tf.square(flat - tf.gather(centres, class_index)), axis=-1)
+    return _distances_to(flat, centres, class_index)
+
+
+def _distances_to(flat, centres, index):
+    """Per sample, ``||f_s - centres[index_s]||^2`` of flattened features."""
+    return tf.reduce_sum(tf.square(flat - tf.gather(centres, index)), axis=-1)
 
 
 def _class_centre_term(features, labels, groups=None):
     return tf.reduce_sum(_centre_distances(features, labels, groups))
+
+
+def class_centre_term(features, index, centres, lam):
+    """SPEC P4 Eq. 3's class-centre term ``lam / 2 · Σ_s ||f_s − centres[index_s]||²`` of these rows, with centres
+    given (e.g. a larger batch's, when the rows are one replica's share of it; inner code: no input checks)."""
+    flat = tf.reshape(features, [tf.shape(features)[0], -1])
+    return 0.5 * lam * tf.reduce_sum(_distances_to(flat, centres, index))
 
 
 def child_parent_kernel_loss(kernels, reconstructions, features, labels, lam, groups=None):
