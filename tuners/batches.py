@@ -10,22 +10,13 @@ prefetching ``repeat()``, or one read between training steps with autotuning on,
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+
+from bnas_tf.data import without_autotune
 
 #: Input pixels (rows x height x width, every path's copy counted) an evaluation call takes at most: consecutive
 #: validation batches are merged up to it, since a call has a fixed cost that larger blocks share; a batch larger
 #: than it goes alone.
 EVAL_PIXELS = 2**19
-
-
-def without_autotune(dataset):
-    """``dataset`` with tf.data's autotuning off. Deleting an iterator that was read between training steps
-    waited for the autotuning thread in about half of the deletions (none with autotuning off), once per epoch
-    of every path and per evaluation. The training step dominates by far, so nothing needs tuning; AUTOTUNE
-    parallelism falls back to the number of cores."""
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
 
 
 def batch_size_of(dataset) -> int:

@@ -25,6 +25,7 @@ import keras_tuner
 import numpy as np
 import tensorflow as tf
 
+from bnas_tf.data import without_autotune
 from bnas_tf.data.passes import start_passes
 from bnas_tf.deploy import costs
 from bnas_tf.space.genotype import WidthGenotype
@@ -178,6 +179,11 @@ class WidthCandidates:
         kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [monitor]
         with maybe_distribute(self.distribution_strategy):  # the optimizer's variables next to the model's
             self._compile(model, epochs * steps_per_epoch(fit_args, kwargs))
+        # every candidate's fit deletes its iterators: without the autotuning thread to wait for (as the supernets)
+        fit_args = tuple(_untuned(arg) for arg in fit_args)
+        for key in ("x", "validation_data"):
+            if key in kwargs:
+                kwargs[key] = _untuned(kwargs[key])
         history = model.fit(*fit_args, epochs=epochs, **kwargs)
         losses = history.history.get("loss", [])
         if monitor.diverged_at is not None or not all(math.isfinite(v) for v in losses):
@@ -220,3 +226,8 @@ class WidthCandidates:
             self.input_shape = image_shape(x)
         if self.num_classes is None:
             self.num_classes = class_count(x, fit_args, fit_kwargs)
+
+
+def _untuned(data):
+    """``data`` without tf.data's autotuning if it is a dataset (:func:`bnas_tf.data.without_autotune`)."""
+    return without_autotune(data) if isinstance(data, tf.data.Dataset) else data

@@ -20,6 +20,7 @@ from bnas_tf.data.bundle import (  # noqa: E402
     from_arrays,
     load,
     split_indices,
+    without_autotune,
 )
 from bnas_tf.data.sources import DataNotFoundError  # noqa: E402
 
@@ -32,4 +33,5 @@ __all__ = [
     "from_arrays",
     "load",
     "split_indices",
+    "without_autotune",
 ]

@@ -392,3 +392,15 @@ def test_manual_dataset_is_prepared_from_manual_dir(tmp_path):
     images, _ = collect(bundle.test)
     as_pixels = np.rint((images + 1.0) * 127.5).astype(np.uint8)  # TFDS reorders by key
     assert {image.tobytes() for image in as_pixels} == {image.tobytes() for image in x[20:]}
+
+
+def test_cached_parts_train_without_tf_data_autotuning():
+    """Deleting an iterator waits for the autotuning thread (Keras' fit deletes one per epoch): parts cached in
+    memory turn it off, and the setting reaches every dataset made from them; streamed parts keep it."""
+    x, y = np.zeros((40, 8, 8, 1), np.uint8), np.arange(40) % 2
+    cached = data.from_arrays(x, y, batch_size=8, search_split=True)
+    for part in ("train", "validation", "test", "search_weights", "search_architecture", "search_validation"):
+        assert getattr(cached, part).options().autotune.enabled is False, part
+    assert cached.train.map(lambda image, label: (image, label)).options().autotune.enabled is False
+    streamed = data.from_arrays(x, y, batch_size=8, cache=False)
+    assert streamed.train.options().autotune.enabled is not False
