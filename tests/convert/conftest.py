@@ -19,7 +19,7 @@ from bnas_tf.deploy import convertibility  # noqa: E402
 
 TRAIN_EXAMPLES = 640
 VERIFY_SAMPLES = 256
-TRAIN_STEPS = 30
+TRAIN_STEPS = 10
 # Seeds whose random genotypes use every op of the op set (all 8 DARTS ops; all 7 of P2's).
 GENOTYPE_SEEDS = {"DARTS_BINARY_OPS": 0, "BINARY_OPS": 6}
 # Build options of the shared networks: inter-cell skips everywhere; P2's W1/A1 net also has the
