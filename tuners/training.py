@@ -23,6 +23,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from bnas_tf.data import without_autotune
 from bnas_tf.data.passes import start_passes
 from bnas_tf.space.losses import (
     ChildParentKernelLoss,
@@ -39,7 +40,6 @@ from bnas_tf.tuners.batches import (
     merged_batches,
     paths_batches,
     trainable_batch,
-    without_autotune,
 )
 from bnas_tf.tuners.checkpoints import POINTER
 from bnas_tf.tuners.graph_options import without_graph_optimisation
